@@ -1,1 +1,9 @@
-export {}
+export * from './constants.js'
+export * from './errors.js'
+export { selectKem, nodeKem, nobleKem, seededKem, hasNodeMlKem } from './kem.js'
+export type { Kem, KemChoice, KemKeyPair, Encapsulation } from './kem.js'
+export { XXhfsHandshake, CipherState, SymmetricState } from './noise/xxhfs.js'
+export type { XXhfsInit } from './noise/xxhfs.js'
+export type { KeyPair } from './noise/crypto.js'
+export { vectorInputs, runVector } from './vectors.js'
+export type { VectorInputs, VectorOutputs } from './vectors.js'
