@@ -1,0 +1,66 @@
+import { ApiError, AlreadyRunningError, ConfigError, IdentityError, NotRunningError, UsageError } from '../errors.js'
+import { VERSION } from '../version.js'
+import { HELP, idCommand, initCommand, peersCommand, startCommand, stopCommand } from './commands.js'
+import { testnetCommand } from './testnet.js'
+
+const USAGE = `aistack ${VERSION}: a peer-to-peer network for AI agents
+
+Usage: aistack <command> [options]
+
+Commands:
+  init                   create the node's identity and config.json
+  start                  run a node in the foreground
+  id                     show the running node's identity and addresses
+  peers                  list the running node's connections
+  stop                   stop the running node
+  testnet up|status|down run a local multi-node testnet of node processes
+
+Run \`aistack <command> --help\` for a command's options. Docs: README.md and docs/.`
+
+type Command = (args: string[]) => Promise<number>
+
+const COMMANDS: Record<string, Command> = {
+  init: initCommand,
+  start: startCommand,
+  id: idCommand,
+  peers: peersCommand,
+  stop: stopCommand,
+  testnet: testnetCommand
+}
+
+/** Runs the CLI; returns the exit status (2 for usage and config errors). */
+export async function main (argv: string[]): Promise<number> {
+  const major = Number(process.versions.node.split('.')[0])
+  if (major < 24) {
+    process.stderr.write(`aistack: Node.js 24 or newer is needed (this is ${process.version}); run it through \`npm start\` or \`npx aistack\`, which use the pinned Node\n`)
+    return 1
+  }
+  const [name, ...args] = argv
+  if (name == null || name === '--help' || name === '-h' || name === 'help') {
+    const topic = args[0]
+    console.log(topic != null && HELP[topic] != null ? HELP[topic] : USAGE)
+    return 0
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(VERSION)
+    return 0
+  }
+  const command = COMMANDS[name]
+  if (command == null) {
+    process.stderr.write(`aistack: unknown command "${name}" (run \`aistack --help\`)\n`)
+    return 2
+  }
+  try {
+    return await command(args)
+  } catch (err: any) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`aistack: ${err.message}\n`)
+      return 2
+    }
+    if (err instanceof IdentityError || err instanceof AlreadyRunningError || err instanceof NotRunningError || err instanceof ApiError) {
+      process.stderr.write(`aistack: ${err.message}\n`)
+      return 1
+    }
+    throw err
+  }
+}

@@ -1,0 +1,228 @@
+import { spawn } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { UsageError } from '../errors.js'
+import { isAlive, readRunFile } from '../run-file.js'
+import { parse, parseInteger } from './args.js'
+import { callApi } from './client.js'
+import { printJson, table } from './output.js'
+import type { RunInfo } from '../run-file.js'
+
+export const TESTNET_FILE = 'testnet.json'
+const BIN = fileURLToPath(new URL('../bin.js', import.meta.url))
+
+export const TESTNET_HELP = `Usage: aistack testnet up|status|down [options]
+
+Runs a local testnet of node processes on 127.0.0.1 with free ports. Node homes are
+DIR/node-0 ... DIR/node-(N-1); node-0 is the bootstrap peer of the others. Identities are kept
+in the homes, so a testnet brought up again has the same peer IDs.
+
+  up       start N nodes in the background and wait until every node has every other node
+           in its DHT routing table
+  status   show the nodes, their processes, peers and routing tables
+  down     stop every node cleanly (SIGKILL after --timeout) and leave no process behind
+
+Options:
+  --dir DIR        testnet directory (default ./.testnet)
+  --nodes N        number of nodes for \`up\` (default 3, 1-64)
+  --timeout SECS   how long \`up\` waits for the routing tables and \`down\` for the
+                   processes (default 60)
+  --json           print JSON`
+
+interface TestnetNode {
+  name: string
+  home: string
+  pid: number
+  peerId?: string
+  api?: string
+}
+
+interface TestnetFile {
+  nodes: TestnetNode[]
+  createdAt: string
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+function progress (json: boolean, message: string): void {
+  if (!json) process.stderr.write(message + '\n')
+}
+
+async function readTestnet (dir: string): Promise<TestnetFile | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, TESTNET_FILE), 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/** Starts one node process in the background, logging to `<home>/node.log`. */
+async function spawnNode (home: string, bootstrap: string[]): Promise<number> {
+  await mkdir(home, { recursive: true, mode: 0o700 })
+  const log = openSync(join(home, 'node.log'), 'a')
+  const args = [BIN, 'start', '--home', home, '--network', 'local', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0']
+  for (const b of bootstrap) args.push('--bootstrap', b)
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] })
+  closeSync(log)
+  child.unref()
+  if (child.pid == null) throw new Error(`could not start a node process for ${home}`)
+  return child.pid
+}
+
+/** Waits for a started process to write its run.json; fails if it exits first. */
+async function waitReady (node: TestnetNode, deadline: number): Promise<RunInfo> {
+  while (true) {
+    const run = await readRunFile(node.home)
+    if (run?.pid === node.pid) return run
+    if (!isAlive(node.pid)) {
+      const log = await readFile(join(node.home, 'node.log'), 'utf8').catch(() => '')
+      throw new Error(`${node.name} exited before it was ready; last lines of ${join(node.home, 'node.log')}:\n${log.trim().split('\n').slice(-5).join('\n')}`)
+    }
+    if (Date.now() > deadline) throw new Error(`${node.name} was not ready in time (see ${join(node.home, 'node.log')})`)
+    await sleep(100)
+  }
+}
+
+async function up (dir: string, count: number, timeoutMs: number, json: boolean): Promise<number> {
+  const existing = await readTestnet(dir)
+  const live = existing?.nodes.filter(n => isAlive(n.pid)) ?? []
+  if (live.length > 0) throw new UsageError(`testnet up: ${live.length} node(s) of the testnet in ${dir} are still running; run \`aistack testnet down --dir ${dir}\` first`)
+  await mkdir(dir, { recursive: true })
+  const deadline = Date.now() + timeoutMs
+  const nodes: TestnetNode[] = []
+  const save = async (): Promise<void> => {
+    await writeFile(join(dir, TESTNET_FILE), JSON.stringify({ nodes, createdAt: new Date().toISOString() } satisfies TestnetFile, null, 2) + '\n')
+  }
+
+  progress(json, `starting node-0 (bootstrap) in ${join(dir, 'node-0')}`)
+  const first: TestnetNode = { name: 'node-0', home: join(dir, 'node-0'), pid: await spawnNode(join(dir, 'node-0'), []) }
+  nodes.push(first)
+  await save()
+  const firstRun = await waitReady(first, deadline)
+  Object.assign(first, { peerId: firstRun.peerId, api: firstRun.api.url })
+  const bootstrapAddr = firstRun.multiaddrs.find(a => a.includes('/tcp/')) ?? firstRun.multiaddrs[0]
+
+  for (let i = 1; i < count; i++) {
+    const home = join(dir, `node-${i}`)
+    nodes.push({ name: `node-${i}`, home, pid: await spawnNode(home, [bootstrapAddr]) })
+  }
+  await save()
+  progress(json, `started ${count} node(s); waiting for them to be ready`)
+  const runs = new Map<string, RunInfo>([['node-0', firstRun]])
+  for (const node of nodes.slice(1)) {
+    const run = await waitReady(node, deadline)
+    Object.assign(node, { peerId: run.peerId, api: run.api.url })
+    runs.set(node.name, run)
+  }
+  await save()
+
+  const all = nodes.map(n => n.peerId as string)
+  let last = ''
+  while (true) {
+    const missing: string[] = []
+    for (const node of nodes) {
+      const dht = await callApi(runs.get(node.name) as RunInfo, 'GET', '/v1/dht').catch(() => ({ routingTable: [] }))
+      const lacking = all.filter(p => p !== node.peerId && !(dht.routingTable as string[]).includes(p))
+      if (lacking.length > 0) missing.push(`${node.name} lacks ${lacking.length}`)
+    }
+    const line = `routing tables complete on ${count - missing.length}/${count} node(s)`
+    if (line !== last) progress(json, line)
+    last = line
+    if (missing.length === 0) break
+    if (Date.now() > deadline) {
+      throw new Error(`testnet up: the routing tables did not fill within ${timeoutMs / 1000} s (${missing.join(', ')}); the nodes are still running: inspect them with \`aistack testnet status --dir ${dir}\`, stop them with \`aistack testnet down --dir ${dir}\``)
+    }
+    await sleep(250)
+  }
+  return status(dir, json)
+}
+
+async function status (dir: string, json: boolean): Promise<number> {
+  const testnet = await readTestnet(dir)
+  if (testnet == null) throw new UsageError(`testnet: no testnet in ${dir} (no ${TESTNET_FILE}); start one with \`aistack testnet up --dir ${dir}\``)
+  const rows = []
+  for (const node of testnet.nodes) {
+    const alive = isAlive(node.pid)
+    const run = alive ? await readRunFile(node.home) : undefined
+    let peers: number | null = null
+    let routingTable: number | null = null
+    let multiaddr: string | null = null
+    if (run != null) {
+      const [p, d] = await Promise.all([
+        callApi(run, 'GET', '/v1/peers').catch(() => null),
+        callApi(run, 'GET', '/v1/dht').catch(() => null)
+      ])
+      peers = p?.peers.length ?? null
+      routingTable = d?.routingTableSize ?? null
+      multiaddr = run.multiaddrs[0] ?? null
+    }
+    rows.push({ name: node.name, pid: node.pid, running: alive, peerId: node.peerId ?? run?.peerId ?? null, api: run?.api.url ?? null, multiaddr, peers, routingTable, home: node.home })
+  }
+  if (json) {
+    printJson({ dir, nodes: rows })
+  } else {
+    console.log(table(['NODE', 'PID', 'STATE', 'PEERS', 'DHT', 'API', 'PEER ID'],
+      rows.map(r => [r.name, r.pid, r.running ? 'running' : 'stopped', r.peers, r.routingTable, r.api, r.peerId])))
+  }
+  return 0
+}
+
+async function down (dir: string, timeoutMs: number, json: boolean): Promise<number> {
+  const testnet = await readTestnet(dir)
+  if (testnet == null) throw new UsageError(`testnet: no testnet in ${dir} (no ${TESTNET_FILE})`)
+  const live = testnet.nodes.filter(n => isAlive(n.pid))
+  progress(json, `stopping ${live.length} node(s)`)
+  for (const node of live) {
+    try { process.kill(node.pid, 'SIGTERM') } catch {}
+  }
+  const deadline = Date.now() + timeoutMs
+  const killed: string[] = []
+  while (live.some(n => isAlive(n.pid))) {
+    if (Date.now() > deadline) {
+      for (const node of live.filter(n => isAlive(n.pid))) {
+        try { process.kill(node.pid, 'SIGKILL') } catch {}
+        killed.push(node.name)
+      }
+      break
+    }
+    await sleep(100)
+  }
+  // a SIGKILLed node cannot clean up after itself
+  for (const node of testnet.nodes) {
+    const run = await readRunFile(node.home)
+    if (run != null && !isAlive(run.pid)) await rm(join(node.home, 'run.json'), { force: true })
+  }
+  await rm(join(dir, TESTNET_FILE), { force: true })
+  if (json) printJson({ stopped: live.map(n => n.name), killed })
+  else console.log(`stopped ${live.length} node(s)${killed.length > 0 ? ` (${killed.join(', ')} did not stop in time and were killed)` : ''}`)
+  return 0
+}
+
+export async function testnetCommand (args: string[]): Promise<number> {
+  const [action, ...rest] = args
+  if (action == null || action === '--help' || action === '-h') {
+    console.log(TESTNET_HELP)
+    return 0
+  }
+  const { values } = parse(`testnet ${action}`, rest, {
+    dir: { type: 'string' },
+    nodes: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' }
+  })
+  if (values.help === true) {
+    console.log(TESTNET_HELP)
+    return 0
+  }
+  const dir = resolve(typeof values.dir === 'string' ? values.dir : '.testnet')
+  const timeoutMs = 1000 * (typeof values.timeout === 'string' ? parseInteger(values.timeout, '--timeout', 1, 3600) : 60)
+  const json = values.json === true
+  switch (action) {
+    case 'up': return up(dir, typeof values.nodes === 'string' ? parseInteger(values.nodes, '--nodes', 1, 64) : 3, timeoutMs, json)
+    case 'status': return status(dir, json)
+    case 'down': return down(dir, timeoutMs, json)
+    default: throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down)`)
+  }
+}

@@ -1,0 +1,198 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ConfigError, UsageError } from './errors.js'
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
+export type DhtMode = 'server' | 'client'
+
+/** A named network: its id prefixes every protocol id and topic, so two networks never mix. */
+export interface NetworkPreset {
+  /** Network id used as the protocol prefix, e.g. `/aistack/kad/1.0.0`. */
+  id: string
+  /** Bootstrap peers used when none are configured. */
+  bootstrap: string[]
+}
+
+export const NETWORKS: Record<string, NetworkPreset> = {
+  local: { id: 'aistack', bootstrap: [] },
+  // The public testnet: its bootstrap peers are listed in testnet/bootstrap.json and copied here
+  // when they change; `--bootstrap` adds or overrides them.
+  testnet: { id: 'aistack-testnet', bootstrap: [] }
+}
+
+export interface AgentConfig {
+  /** Network preset name (`local` or `testnet`). */
+  network: string
+  /** Multiaddrs to listen on. */
+  listen: string[]
+  /** Multiaddrs to announce instead of the listen addresses (e.g. behind NAT or in Docker). */
+  announce: string[]
+  /** Bootstrap peers (multiaddrs with /p2p/); the network's list when empty. */
+  bootstrap: string[]
+  /** Discover peers on the LAN with mDNS. */
+  mdns: boolean
+  dht: { mode: DhtMode }
+  api: { host: string, port: number, maxBodyBytes: number }
+  logLevel: LogLevel
+}
+
+export const DEFAULT_PORT = 4011
+export const DEFAULT_API_PORT = 5454
+
+export function defaultConfig (): AgentConfig {
+  return {
+    network: 'local',
+    listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`, `/ip4/0.0.0.0/udp/${DEFAULT_PORT}/quic-v1`],
+    announce: [],
+    bootstrap: [],
+    mdns: false,
+    dht: { mode: 'server' },
+    api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 1024 * 1024 },
+    logLevel: 'info'
+  }
+}
+
+/** The home directory: `--home`, else `$AISTACK_HOME`, else `~/.aistack`. */
+export function resolveHome (home?: string): string {
+  if (home != null && home !== '') return home
+  const env = process.env.AISTACK_HOME
+  if (env != null && env !== '') return env
+  return join(homedir(), '.aistack')
+}
+
+const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug']
+
+// Fields checked one by one so that every message names the field at fault.
+type Check = (value: unknown, field: string) => unknown
+
+const isString: Check = (v, f) => {
+  if (typeof v !== 'string') throw new Error(`${f} must be a string`)
+  return v
+}
+const isBoolean: Check = (v, f) => {
+  if (typeof v !== 'boolean') throw new Error(`${f} must be true or false`)
+  return v
+}
+const isMultiaddrList: Check = (v, f) => {
+  if (!Array.isArray(v)) throw new Error(`${f} must be an array of multiaddrs`)
+  return v.map((item, i) => parseMultiaddr(isString(item, `${f}[${i}]`) as string, `${f}[${i}]`))
+}
+const isPort: Check = (v, f) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new Error(`${f} must be a port number from 0 to 65535`)
+  return v
+}
+const isPositiveInt: Check = (v, f) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${f} must be a positive integer`)
+  return v
+}
+const oneOf = (values: readonly string[]): Check => (v, f) => {
+  if (typeof v !== 'string' || !values.includes(v)) throw new Error(`${f} must be one of ${values.join(', ')}`)
+  return v
+}
+const object = (shape: Record<string, Check>): Check => (v, f) => {
+  if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${f} must be an object`)
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(v)) {
+    if (key.startsWith('$')) continue // "$comment" and the like
+    const check = shape[key]
+    if (check == null) throw new Error(`${f === '' ? '' : `${f}.`}${key} is not a known field`)
+    out[key] = check(value, f === '' ? key : `${f}.${key}`)
+  }
+  return out
+}
+
+/** Extra top-level config fields that other modules validate (capabilities, pq, ...). */
+const extensions: Record<string, Check> = {}
+
+/** Lets a module add a top-level config field with its own validation. */
+export function registerConfigField (name: string, check: (value: unknown, field: string) => unknown): void {
+  extensions[name] = check
+}
+
+function configShape (): Record<string, Check> {
+  return {
+    network: (v, f) => { parseNetwork(isString(v, f) as string, f); return v },
+    listen: isMultiaddrList,
+    announce: isMultiaddrList,
+    bootstrap: isMultiaddrList,
+    mdns: isBoolean,
+    dht: object({ mode: oneOf(['server', 'client']) }),
+    api: object({ host: isString, port: isPort, maxBodyBytes: isPositiveInt }),
+    logLevel: oneOf(LOG_LEVELS),
+    ...extensions
+  }
+}
+
+export function parseMultiaddr (value: string, what: string): string {
+  try {
+    return multiaddr(value).toString()
+  } catch (err: any) {
+    throw new UsageError(`${what}: "${value}" is not a valid multiaddr (${String(err.message ?? err)})`)
+  }
+}
+
+export function parseNetwork (value: string, what = '--network'): NetworkPreset {
+  const preset = NETWORKS[value]
+  if (preset == null) throw new UsageError(`${what}: unknown network "${value}" (known: ${Object.keys(NETWORKS).join(', ')})`)
+  return preset
+}
+
+export function parseLogLevel (value: string, what = '--log-level'): LogLevel {
+  if (!LOG_LEVELS.includes(value as LogLevel)) throw new UsageError(`${what}: unknown log level "${value}" (known: ${LOG_LEVELS.join(', ')})`)
+  return value as LogLevel
+}
+
+/** Parses `HOST:PORT` (IPv6 as `[::1]:PORT`). */
+export function parseHostPort (value: string, what: string): { host: string, port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value)
+  if (match == null) throw new UsageError(`${what}: "${value}" is not HOST:PORT`)
+  const port = Number(match[3])
+  if (port > 65535) throw new UsageError(`${what}: port ${port} is out of range (0-65535)`)
+  return { host: match[1] ?? match[2], port }
+}
+
+/** Validates a parsed config object and merges it over the defaults. */
+export function validateConfig (raw: unknown, source = 'config'): AgentConfig & Record<string, unknown> {
+  let checked: Record<string, any>
+  try {
+    checked = object(configShape())(raw, '') as Record<string, any>
+  } catch (err: any) {
+    throw new ConfigError(`${source}: ${String(err.message ?? err)}`)
+  }
+  const defaults = defaultConfig()
+  return {
+    ...defaults,
+    ...checked,
+    dht: { ...defaults.dht, ...checked.dht },
+    api: { ...defaults.api, ...checked.api }
+  }
+}
+
+/** Reads and validates a config file; a missing file yields the defaults. */
+export async function loadConfig (file: string, { mustExist = false } = {}): Promise<AgentConfig & Record<string, unknown>> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err: any) {
+    if (err.code === 'ENOENT' && !mustExist) return validateConfig({}, file)
+    throw new ConfigError(`${file}: cannot read the config file (${String(err.message ?? err)})`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err: any) {
+    throw new ConfigError(`${file}: not valid JSON (${String(err.message ?? err)})`)
+  }
+  return validateConfig(raw, file)
+}
+
+/** The config.json that `aistack init` writes: every default spelled out, with a pointer to the docs. */
+export async function writeDefaultConfig (file: string): Promise<void> {
+  const body = {
+    $comment: 'aistack node configuration; every field is described in docs/configuration.md. Command-line flags override these values.',
+    ...defaultConfig()
+  }
+  await writeFile(file, JSON.stringify(body, null, 2) + '\n', { mode: 0o644 })
+}

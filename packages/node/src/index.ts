@@ -1,0 +1,5 @@
+export { AgentNode, createAgentNode, encryptionName, transportName } from './node.js'
+export type { AgentNodeInit, AgentServices, IdInfo, PeerConnectionInfo } from './node.js'
+export { defaultConfig, loadConfig, validateConfig, resolveHome, NETWORKS } from './config.js'
+export type { AgentConfig, NetworkPreset } from './config.js'
+export * from './errors.js'

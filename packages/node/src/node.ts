@@ -1,0 +1,210 @@
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { quic } from '@chainsafe/libp2p-quic'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MemoryDatastore } from 'datastore-core'
+import { LevelDatastore } from 'datastore-level'
+import { createLibp2p } from 'libp2p'
+import { Registry } from 'prom-client'
+import { defaultConfig, parseNetwork } from './config.js'
+import { VERSION } from './version.js'
+import type { AgentConfig, NetworkPreset } from './config.js'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+import type { Datastore } from 'interface-datastore'
+
+export interface AgentServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+}
+
+export interface AgentNodeInit {
+  /** Resolved configuration; missing fields take their defaults. */
+  config?: Partial<AgentConfig>
+  /** The node's identity; a fresh Ed25519 key when absent. */
+  privateKey?: PrivateKey
+  /** Home directory: the LevelDB datastore lives in `<home>/datastore`. */
+  home?: string
+  /** Overrides the datastore (in memory when neither this nor `home` is given). */
+  datastore?: Datastore
+  /** Prometheus registry for this node's metrics; a private one when absent, none when false. */
+  metricsRegistry?: Registry | false
+}
+
+export interface IdInfo {
+  peerId: string
+  did: string | null
+  network: string
+  multiaddrs: string[]
+  protocols: string[]
+  version: string
+}
+
+export interface PeerConnectionInfo {
+  peerId: string
+  multiaddr: string
+  direction: 'inbound' | 'outbound'
+  transport: string
+  encryption: string
+  multiplexer: string | null
+  latencyMs: number | null
+}
+
+/** Names a connection's transport from its remote address. */
+export function transportName (addr: string): string {
+  if (addr.includes('/quic-v1')) return 'quic'
+  if (addr.includes('/webtransport')) return 'webtransport'
+  if (addr.includes('/ws') || addr.includes('/wss')) return 'websockets'
+  if (addr.includes('/memory')) return 'memory'
+  if (addr.includes('/tcp/')) return 'tcp'
+  return 'unknown'
+}
+
+/** Names a connection's encryption; QUIC brings its own TLS 1.3 and negotiates no encrypter. */
+export function encryptionName (connection: Connection): string {
+  const addr = connection.remoteAddr.toString()
+  if (addr.includes('/quic-v1') || addr.includes('/webtransport')) return 'quic-tls'
+  const protocol = connection.encryption ?? ''
+  return protocol.replace(/^\//, '').replace(/\/[0-9.]+$/, '') || 'unknown'
+}
+
+/**
+ * An aistack node: libp2p with TCP, QUIC, Noise, Yamux, identify, ping, our Kad-DHT and gossipsub,
+ * on a persistent datastore. This is the one place that composes the protocol modules.
+ */
+export class AgentNode {
+  readonly libp2p: Libp2p<AgentServices>
+  readonly config: AgentConfig
+  readonly network: NetworkPreset
+  readonly metricsRegistry: Registry | undefined
+  readonly datastore: Datastore
+
+  private constructor (libp2p: Libp2p<AgentServices>, config: AgentConfig, network: NetworkPreset, datastore: Datastore, registry?: Registry) {
+    this.libp2p = libp2p
+    this.config = config
+    this.network = network
+    this.datastore = datastore
+    this.metricsRegistry = registry
+  }
+
+  static async create (init: AgentNodeInit = {}): Promise<AgentNode> {
+    const config: AgentConfig = { ...defaultConfig(), ...init.config }
+    const network = parseNetwork(config.network)
+    const privateKey = init.privateKey ?? await generateKeyPair('Ed25519')
+    const datastore = init.datastore ?? (init.home != null ? new LevelDatastore(join(init.home, 'datastore')) : new MemoryDatastore())
+    if (datastore instanceof LevelDatastore) await datastore.open()
+    const registry = init.metricsRegistry === false ? undefined : (init.metricsRegistry ?? new Registry())
+    const bootstrapList = config.bootstrap.length > 0 ? config.bootstrap : network.bootstrap
+    const listen = config.listen
+    const usesQuic = listen.some(a => a.includes('/quic-v1')) || bootstrapList.some(a => a.includes('/quic-v1'))
+
+    const peerDiscovery = []
+    if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
+    if (config.mdns) peerDiscovery.push(mdns({ serviceTag: `${network.id}.local` }))
+
+    try {
+      const libp2p = await createLibp2p<AgentServices>({
+        privateKey,
+        datastore,
+        start: false,
+        addresses: { listen, announce: config.announce },
+        transports: usesQuic ? [tcp(), quic()] : [tcp()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        peerDiscovery,
+        metrics: registry != null ? prometheusMetrics({ registry, collectDefaultMetrics: false }) : undefined,
+        nodeInfo: { name: 'aistack', version: VERSION },
+        services: {
+          identify: identify({ protocolPrefix: network.id }),
+          ping: ping(),
+          dht: kadDHT({
+            protocol: `/${network.id}/kad/1.0.0`,
+            clientMode: config.dht.mode === 'client',
+            peerInfoMapper: passthroughMapper
+          }),
+          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
+        }
+      })
+      return new AgentNode(libp2p, config, network, datastore, registry)
+    } catch (err) {
+      if (datastore instanceof LevelDatastore) await datastore.close()
+      throw err
+    }
+  }
+
+  get peerId (): PeerId {
+    return this.libp2p.peerId
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.start()
+    // a LAN or testnet node cannot learn from AutoNAT that it is dialable, so it is told
+    if (this.config.dht.mode === 'server') await this.libp2p.services.dht.setMode('server')
+  }
+
+  async stop (): Promise<void> {
+    await this.libp2p.stop()
+    if (this.datastore instanceof LevelDatastore) await this.datastore.close()
+  }
+
+  id (): IdInfo {
+    return {
+      peerId: this.peerId.toString(),
+      did: null,
+      network: this.network.id,
+      multiaddrs: this.libp2p.getMultiaddrs().map(a => a.toString()),
+      protocols: this.libp2p.getProtocols(),
+      version: VERSION
+    }
+  }
+
+  /** Open connections; latency from the connection monitor, else one ping (bounded wait). */
+  async peers ({ pingTimeoutMs = 1000 } = {}): Promise<PeerConnectionInfo[]> {
+    const connections = this.libp2p.getConnections().filter(c => c.status === 'open')
+    return Promise.all(connections.map(async c => ({
+      peerId: c.remotePeer.toString(),
+      multiaddr: c.remoteAddr.toString(),
+      direction: c.direction,
+      transport: transportName(c.remoteAddr.toString()),
+      encryption: encryptionName(c),
+      multiplexer: c.multiplexer ?? null,
+      latencyMs: c.rtt ?? await this.libp2p.services.ping.ping(c.remoteAddr, { signal: AbortSignal.timeout(pingTimeoutMs) }).catch(() => null)
+    })))
+  }
+
+  /** Peer IDs in the DHT routing table. */
+  routingTable (): string[] {
+    const table = (this.libp2p.services.dht as unknown as { routingTable?: { kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } }).routingTable
+    const peers: string[] = []
+    for (const peer of table?.kb?.toIterable() ?? []) peers.push(peer.peerId.toString())
+    return peers
+  }
+
+  dhtMode (): 'client' | 'server' {
+    return this.libp2p.services.dht.getMode()
+  }
+
+  /** Dials a peer by multiaddr (with /p2p/). */
+  async dial (addr: string): Promise<Connection> {
+    return this.libp2p.dial(multiaddr(addr))
+  }
+}
+
+export async function createAgentNode (init: AgentNodeInit = {}): Promise<AgentNode> {
+  return AgentNode.create(init)
+}

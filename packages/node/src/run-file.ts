@@ -1,0 +1,54 @@
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { NotRunningError } from './errors.js'
+
+export const RUN_FILE = 'run.json'
+
+/** What a running node tells its clients: written when ready, removed on a clean stop. */
+export interface RunInfo {
+  peerId: string
+  did: string | null
+  multiaddrs: string[]
+  api: { url: string, token: string }
+  pid: number
+}
+
+export function runFilePath (home: string): string {
+  return join(home, RUN_FILE)
+}
+
+export async function writeRunFile (home: string, info: RunInfo): Promise<void> {
+  await writeFile(runFilePath(home), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 })
+}
+
+export async function removeRunFile (home: string): Promise<void> {
+  await rm(runFilePath(home), { force: true })
+}
+
+/** Reads run.json, or undefined when there is none (or it is unreadable). */
+export async function readRunFile (home: string): Promise<RunInfo | undefined> {
+  try {
+    const info = JSON.parse(await readFile(runFilePath(home), 'utf8'))
+    if (typeof info?.pid !== 'number' || typeof info?.api?.url !== 'string') return undefined
+    return info as RunInfo
+  } catch {
+    return undefined
+  }
+}
+
+export function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err: any) {
+    return err.code === 'EPERM'
+  }
+}
+
+/** The run.json of a live node on `home`, or a NotRunningError that says what to do. */
+export async function requireRunning (home: string): Promise<RunInfo> {
+  const info = await readRunFile(home)
+  if (info == null) throw new NotRunningError(`no node is running on ${home} (no run.json); start one with \`aistack start --home ${home}\``)
+  if (!isAlive(info.pid)) throw new NotRunningError(`the node on ${home} is not running (process ${info.pid} is gone; run.json is stale)`)
+  return info
+}
