@@ -1,1 +1,8 @@
-export {}
+export * from './constants.js'
+export * from './errors.js'
+export * from './record.js'
+export * from './lsh.js'
+export * from './cache.js'
+export * from './service.js'
+export { sealRecord, openRecord, InvalidSignatureError } from './record-signing.js'
+export type { OpenedRecord } from './record-signing.js'

@@ -1,0 +1,49 @@
+export const DEFAULT_NETWORK = 'aistack'
+export const WIRE_VERSION = '1'
+
+/** `/<network>/anycast/1.0.0` */
+export function anycastProtocol (network: string): string {
+  return `/${network}/anycast/1.0.0`
+}
+
+/** `<network>/1/caps` */
+export function capsTopic (network: string): string {
+  return `${network}/${WIRE_VERSION}/caps`
+}
+
+/** Domain string of signed capability records */
+export const CAPABILITY_RECORD_DOMAIN = 'aistack-capability-record'
+
+/** Default LSH parameters (chosen from the anycast benchmark, see docs/benchmarks.md) */
+export const DEFAULT_LSH_TABLES = 8
+export const DEFAULT_LSH_BITS = 6
+export const DEFAULT_LSH_PROBES = 7
+
+export const DEFAULT_RECORD_TTL_MS = 30 * 60_000
+export const MAX_RECORD_TTL_MS = 24 * 60 * 60_000
+
+export const LIMITS = {
+  /** Signed envelope of one record */
+  maxRecordBytes: 16 * 1024,
+  maxNameLength: 64,
+  maxDescriptionLength: 1024,
+  maxTags: 16,
+  maxTagLength: 32,
+  maxExamples: 8,
+  maxExampleLength: 256,
+  maxModelLength: 128,
+  maxDim: 4096,
+  maxAttributeLength: 64,
+  /** Records in one GET_RECORDS response */
+  maxRecordsPerResponse: 256,
+  /** LSH keys in one GET_RECORDS request */
+  maxKeysPerRequest: 1024
+} as const
+
+export const DEFAULT_MAX_INPUT_BYTES = 1024 * 1024
+export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+export const DEFAULT_TIMEOUT_MS = 30_000
+export const DEFAULT_MAX_ATTEMPTS = 3
+
+/** Names accepted for capabilities */
+export const CAPABILITY_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
