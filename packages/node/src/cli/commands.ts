@@ -132,7 +132,7 @@ export async function startCommand (args: string[]): Promise<number> {
   })
   const { run, node } = daemon
   if (json) {
-    printJson({ event: 'ready', home, ...run, api: { url: run.api.url }, network: node.network.id })
+    process.stdout.write(JSON.stringify({ event: 'ready', home, ...run, api: { url: run.api.url }, network: node.network.id }) + '\n')
   } else {
     console.log([
       `aistack node ready (network ${node.network.id})`,

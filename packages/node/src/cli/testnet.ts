@@ -206,6 +206,7 @@ export async function testnetCommand (args: string[]): Promise<number> {
     console.log(TESTNET_HELP)
     return 0
   }
+  if (!['up', 'status', 'down'].includes(action)) throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down)`)
   const { values } = parse(`testnet ${action}`, rest, {
     dir: { type: 'string' },
     nodes: { type: 'string' },

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { api, removeTempDirs, startNodeProcess, tempDir, waitFor } from './helpers.js'
+import type { NodeProcess } from './helpers.js'
+
+describe('a stock js-libp2p node', function () {
+  this.timeout(60_000)
+  let node: NodeProcess | undefined
+
+  afterEach(async () => {
+    await node?.stop()
+    node = undefined
+    await removeTempDirs()
+  })
+
+  it('connects to an aistack node process and pings it', async () => {
+    node = await startNodeProcess(await tempDir())
+    // built only from public packages, with libp2p's default protocol names
+    const stock = await createLibp2p({
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify(), ping: ping() }
+    })
+    try {
+      const rtt = await stock.services.ping.ping(multiaddr(node.run.multiaddrs[0]))
+      assert.ok(rtt >= 0)
+      const run = node.run
+      const peers = await waitFor(async () => {
+        const { json } = await api(run, 'GET', '/v1/peers')
+        return json.peers.find((p: any) => p.peerId === stock.peerId.toString())
+      }, { what: 'the stock peer in /v1/peers' })
+      assert.equal(peers.transport, 'tcp')
+      assert.equal(peers.encryption, 'noise')
+    } finally {
+      await stock.stop()
+    }
+  })
+})
