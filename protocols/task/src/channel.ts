@@ -1,0 +1,167 @@
+import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { Control } from './pb/task.js'
+import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
+
+export interface StreamOpener {
+  openStream(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
+}
+
+export interface ChannelsInit {
+  self: PeerId
+  protocol: string
+  maxFrameBytes: number
+  connectionManager: StreamOpener
+  log: Logger
+  onMessage(peer: PeerId, message: Control): void
+  /** a frame could not be read: 'oversize' or 'malformed' */
+  onBadFrame(peer: PeerId, reason: 'oversize' | 'malformed'): void
+}
+
+function varint (n: number): Uint8Array {
+  const out: number[] = []
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80)
+    n = Math.floor(n / 128)
+  }
+  out.push(n)
+  return Uint8Array.from(out)
+}
+
+class Outbound {
+  private readonly stream: Stream
+  private draining?: Promise<void>
+
+  constructor (stream: Stream) {
+    this.stream = stream
+  }
+
+  get open (): boolean {
+    return this.stream.status === 'open' && this.stream.writeStatus === 'writable'
+  }
+
+  async send (frame: Uint8Array): Promise<void> {
+    if (this.draining != null) {
+      await this.draining
+    }
+    const prefix = varint(frame.byteLength)
+    const data = new Uint8Array(prefix.byteLength + frame.byteLength)
+    data.set(prefix, 0)
+    data.set(frame, prefix.byteLength)
+    if (!this.stream.send(data)) {
+      const draining = this.stream.onDrain().finally(() => {
+        if (this.draining === draining) {
+          this.draining = undefined
+        }
+      })
+      this.draining = draining
+    }
+  }
+
+  close (): void {
+    this.stream.close().catch(() => { this.stream.abort(new Error('closing')) })
+  }
+}
+
+/**
+ * Point-to-point control messages: one long-lived outbound stream per peer
+ * carries length-prefixed Control frames; inbound streams are read in a loop.
+ * Messages to ourselves are delivered locally.
+ */
+export class Channels {
+  private readonly init: ChannelsInit
+  private readonly outbound = new Map<string, Outbound>()
+  private readonly opening = new Map<string, Promise<Outbound>>()
+  private readonly inbound = new Set<Stream>()
+
+  constructor (init: ChannelsInit) {
+    this.init = init
+  }
+
+  async send (peer: PeerId, message: Control): Promise<void> {
+    if (peer.equals(this.init.self)) {
+      queueMicrotask(() => { this.init.onMessage(peer, message) })
+      return
+    }
+    const frame = Control.encode(message)
+    const out = await this.get(peer)
+    await out.send(frame)
+  }
+
+  private async get (peer: PeerId): Promise<Outbound> {
+    const key = peer.toString()
+    const existing = this.outbound.get(key)
+    if (existing?.open === true) {
+      return existing
+    }
+    this.outbound.delete(key)
+    let opening = this.opening.get(key)
+    if (opening == null) {
+      opening = (async () => {
+        const stream = await this.init.connectionManager.openStream(peer, this.init.protocol, { signal: AbortSignal.timeout(10_000) })
+        const out = new Outbound(stream)
+        stream.addEventListener('close', () => {
+          if (this.outbound.get(key) === out) {
+            this.outbound.delete(key)
+          }
+        })
+        // the remote never writes on this stream; drain anything it sends
+        this.outbound.set(key, out)
+        return out
+      })().finally(() => { this.opening.delete(key) })
+      this.opening.set(key, opening)
+    }
+    return opening
+  }
+
+  /** Stream handler for the protocol */
+  handle = async (stream: Stream, connection: Connection): Promise<void> => {
+    const peer = connection.remotePeer
+    this.inbound.add(stream)
+    const decoder = new LengthPrefixedDecoder({
+      maxDataLength: this.init.maxFrameBytes,
+      maxBufferSize: this.init.maxFrameBytes + 16
+    })
+    try {
+      for await (const chunk of stream) {
+        let frames
+        try {
+          frames = [...decoder.decode(chunk)]
+        } catch (err: any) {
+          this.init.onBadFrame(peer, 'oversize')
+          this.init.log('bad frame from %p - %e', peer, err)
+          stream.abort(err)
+          return
+        }
+        for (const frame of frames) {
+          let message: Control
+          try {
+            message = Control.decode(frame.subarray())
+          } catch {
+            this.init.onBadFrame(peer, 'malformed')
+            continue
+          }
+          try {
+            this.init.onMessage(peer, message)
+          } catch (err: any) {
+            this.init.log.error('handling message from %p failed - %e', peer, err)
+          }
+        }
+      }
+    } catch (err: any) {
+      this.init.log('inbound stream from %p ended - %e', peer, err)
+    } finally {
+      this.inbound.delete(stream)
+    }
+  }
+
+  closeAll (): void {
+    for (const out of this.outbound.values()) {
+      out.close()
+    }
+    this.outbound.clear()
+    for (const stream of this.inbound) {
+      stream.abort(new Error('service stopped'))
+    }
+    this.inbound.clear()
+  }
+}

@@ -1,0 +1,1574 @@
+import { randomUUID } from 'node:crypto'
+import { TypedEventEmitter } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { Channels } from './channel.js'
+import * as C from './constants.js'
+import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
+import { Journal } from './journal.js'
+import { Announce, Control, Event as EventPb, Result } from './pb/task.js'
+import { openRecord, sealRecord } from './signing.js'
+import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
+import type { TaskRecord } from './journal.js'
+import type { TaskBody } from './pb/task.js'
+import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskSpec, TaskState, TaskStats } from './types.js'
+import type { ComponentLogger, CounterGroup, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+
+/** The slice of gossipsub this module uses */
+export interface PubSubLike {
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+  publish(topic: string, data: Uint8Array): Promise<unknown>
+  getSubscribers(topic: string): PeerId[]
+  addEventListener(type: string, listener: any): void
+  removeEventListener(type: string, listener: any): void
+}
+
+export interface TaskQueueComponents {
+  peerId: PeerId
+  privateKey: PrivateKey
+  registrar: {
+    handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+    unhandle(protocol: string): Promise<void>
+  }
+  connectionManager: {
+    openStream(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
+    getConnections(peer?: PeerId): Connection[]
+  }
+  datastore: Datastore
+  pubsub: PubSubLike
+  events: {
+    addEventListener(type: string, listener: any): void
+    removeEventListener(type: string, listener: any): void
+  }
+  logger: ComponentLogger
+  metrics?: Metrics
+}
+
+export interface TaskQueueInit {
+  /** network id: protocol `/${network}/task/1.0.0`, topics `${network}/1/tasks` and `${network}/1/events` */
+  network?: string
+  /** runs tasks on this node; without one the node only submits */
+  executor?: TaskExecutor
+  /** resolves a query to a capability name and/or a peer (e.g. with semantic anycast) at submit time */
+  resolveQuery?(query: string, options: { signal?: AbortSignal }): Promise<{ capability?: string, peer?: PeerId | string } | undefined>
+  defaultLeaseMs?: number
+  defaultMaxAttempts?: number
+  /** first retry delay; doubles on every failed attempt */
+  backoffMs?: number
+  maxBackoffMs?: number
+  /** per-attempt execution limit used when the task does not set one */
+  taskTimeoutMs?: number
+  maxPayloadBytes?: number
+  maxOutputBytes?: number
+  sweepIntervalMs?: number
+  /** pending tasks are announced again this often */
+  reannounceMs?: number
+  /** a worker that failed a task is passed over for it during this long after the task is queued again */
+  retryElsewhereMs?: number
+  offerTimeoutMs?: number
+  resultRetryMs?: number
+  maxRecordAgeMs?: number
+  /** sign and publish lifecycle events on the events topic (default true) */
+  publishEvents?: boolean
+  /** receive other nodes' events from the events topic (default true) */
+  subscribeEvents?: boolean
+  /** terminal tasks older than this are removed from the journal at start */
+  retainMs?: number
+}
+
+export interface TaskQueueEvents {
+  event: CustomEvent<TaskEvent>
+}
+
+interface BacklogEntry {
+  submitter: PeerId
+  taskId: string
+  at: number
+  deadline: number
+}
+
+interface RunningTask {
+  submitter: PeerId
+  taskId: string
+  attempt: number
+  controller: AbortController
+  canceled: boolean
+}
+
+interface HeldResult {
+  submitter: PeerId
+  message: Control
+  since: number
+  lastSent: number
+}
+
+function specKey (r: { capability?: string, query?: string, requirements?: Record<string, string> }): string {
+  const req = r.requirements == null ? '' : JSON.stringify(Object.entries(r.requirements).sort())
+  return `${r.capability ?? ''}\u0000${r.query ?? ''}\u0000${req}`
+}
+
+function encodeJson (value: unknown): Uint8Array {
+  return uint8ArrayFromString(JSON.stringify(value === undefined ? null : value))
+}
+
+function decodeJson (bytes: Uint8Array): unknown {
+  return JSON.parse(uint8ArrayToString(bytes))
+}
+
+const EMPTY_DROPPED = (): TaskStats['dropped'] => ({ badSignature: 0, oversize: 0, malformed: 0, unknownTask: 0, notAssigned: 0, replayed: 0, duplicate: 0 })
+
+/**
+ * A durable work queue without a server. The submitter journals each task,
+ * announces it, assigns it to a worker that offered, watches the lease and
+ * retries with backoff; workers run tasks with the node's executor.
+ */
+export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
+  readonly protocol: string
+  readonly tasksTopic: string
+  readonly eventsTopic: string
+
+  private readonly components: TaskQueueComponents
+  private readonly log: Logger
+  private readonly executor?: TaskExecutor
+  private readonly resolveQuery?: TaskQueueInit['resolveQuery']
+  private readonly journal: Journal
+  private readonly channels: Channels
+  private readonly opts: Required<Omit<TaskQueueInit, 'network' | 'executor' | 'resolveQuery'>>
+  private started = false
+
+  // submitter side
+  private readonly records = new Map<string, TaskRecord>()
+  private readonly active = new Set<string>()
+  /** ready to assign, by spec key, in queue order */
+  private readonly ready = new Map<string, Set<string>>()
+  private readonly lastAnnounce = new Map<string, number>()
+  private readonly failedWorkers = new Map<string, Map<string, number>>()
+  private readonly readySince = new Map<string, number>()
+
+  // worker side
+  private readonly backlog = new Map<string, BacklogEntry>()
+  private readonly reservations = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly running = new Map<string, RunningTask>()
+  private readonly held = new Map<string, HeldResult>()
+  private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
+
+  // replay windows
+  private readonly seen = new Map<string, number>()
+  private eventSeq = BigInt(Date.now()) * 1000n
+
+  private sweepTimer?: ReturnType<typeof setInterval>
+  private reannounceTimer?: ReturnType<typeof setTimeout>
+  private readonly statsData: TaskStats = {
+    submitted: 0, completed: 0, failedAttempts: 0, dead: 0, canceled: 0, executed: 0, offersSent: 0, dropped: EMPTY_DROPPED()
+  }
+
+  private readonly droppedMetric?: CounterGroup
+  private readonly lifecycleMetric?: CounterGroup
+
+  constructor (components: TaskQueueComponents, init: TaskQueueInit = {}) {
+    super()
+    const network = init.network ?? C.DEFAULT_NETWORK
+    this.components = components
+    this.log = components.logger.forComponent('aistack:task')
+    this.executor = init.executor
+    this.resolveQuery = init.resolveQuery
+    this.protocol = C.protocolId(network)
+    this.tasksTopic = C.tasksTopic(network)
+    this.eventsTopic = C.eventsTopic(network)
+    this.opts = {
+      defaultLeaseMs: init.defaultLeaseMs ?? C.DEFAULT_LEASE_MS,
+      defaultMaxAttempts: init.defaultMaxAttempts ?? C.DEFAULT_MAX_ATTEMPTS,
+      backoffMs: init.backoffMs ?? C.DEFAULT_BACKOFF_MS,
+      maxBackoffMs: init.maxBackoffMs ?? C.DEFAULT_MAX_BACKOFF_MS,
+      taskTimeoutMs: init.taskTimeoutMs ?? C.DEFAULT_TASK_TIMEOUT_MS,
+      maxPayloadBytes: init.maxPayloadBytes ?? C.DEFAULT_MAX_PAYLOAD_BYTES,
+      maxOutputBytes: init.maxOutputBytes ?? C.DEFAULT_MAX_OUTPUT_BYTES,
+      sweepIntervalMs: init.sweepIntervalMs ?? C.DEFAULT_SWEEP_INTERVAL_MS,
+      reannounceMs: init.reannounceMs ?? C.DEFAULT_REANNOUNCE_MS,
+      retryElsewhereMs: init.retryElsewhereMs ?? 1000,
+      offerTimeoutMs: init.offerTimeoutMs ?? C.DEFAULT_OFFER_TIMEOUT_MS,
+      resultRetryMs: init.resultRetryMs ?? C.DEFAULT_RESULT_RETRY_MS,
+      maxRecordAgeMs: init.maxRecordAgeMs ?? C.DEFAULT_MAX_RECORD_AGE_MS,
+      publishEvents: init.publishEvents ?? true,
+      subscribeEvents: init.subscribeEvents ?? true,
+      retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS
+    }
+    this.journal = new Journal(components.datastore, C.JOURNAL_PREFIX)
+    const maxFrameBytes = Math.max(this.opts.maxPayloadBytes, this.opts.maxOutputBytes) + 64 * 1024
+    this.channels = new Channels({
+      self: components.peerId,
+      protocol: this.protocol,
+      maxFrameBytes,
+      connectionManager: components.connectionManager,
+      log: this.log,
+      onMessage: (peer, message) => { this.onControl(peer, message) },
+      onBadFrame: (_peer, reason) => { this.drop(reason) }
+    })
+    if (components.metrics != null) {
+      this.droppedMetric = components.metrics.registerCounterGroup('aistack_task_dropped_total', { label: 'reason', help: 'task protocol messages dropped, by reason' })
+      this.lifecycleMetric = components.metrics.registerCounterGroup('aistack_task_lifecycle_total', { label: 'event', help: 'task lifecycle transitions on this node' })
+    }
+  }
+
+  readonly [Symbol.toStringTag] = '@aistack/task'
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    if (this.started) {
+      return
+    }
+    await this.resume()
+    await this.components.registrar.handle(this.protocol, this.channels.handle, {
+      maxInboundStreams: 64,
+      maxOutboundStreams: 64
+    })
+    const pubsub = this.components.pubsub
+    pubsub.addEventListener('message', this.onPubSubMessage)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.subscribe(this.tasksTopic)
+    if (this.opts.subscribeEvents) {
+      pubsub.subscribe(this.eventsTopic)
+    }
+    this.components.events.addEventListener('peer:disconnect', this.onPeerDisconnect)
+    this.components.events.addEventListener('peer:connect', this.onPeerConnect)
+    this.sweepTimer = setInterval(() => { this.sweep() }, this.opts.sweepIntervalMs)
+    this.sweepTimer.unref?.()
+    this.started = true
+    this.emitEvent({ type: 'agent.joined' })
+    this.announceReady()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) {
+      return
+    }
+    this.emitEvent({ type: 'agent.left' })
+    this.started = false
+    clearInterval(this.sweepTimer)
+    clearTimeout(this.reannounceTimer)
+    const pubsub = this.components.pubsub
+    pubsub.removeEventListener('message', this.onPubSubMessage)
+    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    try {
+      pubsub.unsubscribe(this.tasksTopic)
+      pubsub.unsubscribe(this.eventsTopic)
+    } catch {}
+    this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
+    this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
+    for (const run of this.running.values()) {
+      run.canceled = true
+      run.controller.abort(new Error('worker stopped'))
+    }
+    this.running.clear()
+    for (const t of this.reservations.values()) {
+      clearTimeout(t)
+    }
+    this.reservations.clear()
+    for (const f of this.fetches.values()) {
+      f.reject(new Error('worker stopped'))
+    }
+    this.fetches.clear()
+    this.backlog.clear()
+    this.held.clear()
+    await this.components.registrar.unhandle(this.protocol)
+    this.channels.closeAll()
+    await this.journal.flush()
+    this.records.clear()
+    this.active.clear()
+    this.ready.clear()
+    this.readySince.clear()
+    this.lastAnnounce.clear()
+    this.failedWorkers.clear()
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  async submit (req: SubmitRequest): Promise<{ id: string, state: TaskState }> {
+    if (!this.started) {
+      throw new NotStartedError('the task service is not started')
+    }
+    const spec = await this.validate(req)
+    const now = Date.now()
+    const maxAttempts = req.maxAttempts ?? this.opts.defaultMaxAttempts
+    const leaseMs = req.leaseMs ?? this.opts.defaultLeaseMs
+    const base = {
+      capability: spec.capability,
+      query: spec.query,
+      requirements: req.requirements,
+      to: spec.to,
+      maxAttempts,
+      leaseMs,
+      timeoutMs: req.timeoutMs ?? 0,
+      deadline: req.deadlineMs != null ? now + req.deadlineMs : 0,
+      createdAt: now,
+      updatedAt: now,
+      attempts: 0,
+      round: 0,
+      state: 'submitted' as TaskState
+    }
+    const id = randomUUID()
+    if (req.inputs == null) {
+      const record: TaskRecord = { ...base, id, payload: spec.payloads[0], history: [{ at: now, state: 'submitted', attempt: 0 }] }
+      this.records.set(id, record)
+      await this.journal.save(record)
+      this.count('submitted')
+      this.activate(record)
+      this.emitTask(record, 'task.created')
+      this.announce(record)
+      return { id, state: record.state }
+    }
+    const parent: TaskRecord = { ...base, id, children: spec.payloads.length, history: [{ at: now, state: 'submitted', attempt: 0 }] }
+    const children = spec.payloads.map((payload, index): TaskRecord => ({
+      ...base, id: `${id}.${index}`, parent: id, index, payload, history: [{ at: now, state: 'submitted', attempt: 0 }]
+    }))
+    this.records.set(id, parent)
+    for (const child of children) {
+      this.records.set(child.id, child)
+    }
+    await Promise.all([parent, ...children].map(async r => { await this.journal.save(r) }))
+    this.count('submitted')
+    this.active.add(id)
+    this.emitTask(parent, 'task.created')
+    if (children.length === 0) {
+      this.finishParent(parent)
+    }
+    for (const child of children) {
+      this.activate(child)
+      this.announce(child)
+    }
+    return { id, state: parent.state }
+  }
+
+  get (id: string): TaskInfo {
+    const record = this.records.get(id)
+    if (record == null) {
+      throw new TaskNotFoundError(`no task ${id}`)
+    }
+    return this.info(record)
+  }
+
+  list (options: { state?: TaskState, parent?: string, limit?: number } = {}): TaskInfo[] {
+    const out: TaskInfo[] = []
+    for (const record of this.records.values()) {
+      if (options.state != null && record.state !== options.state) {
+        continue
+      }
+      if (options.parent !== undefined && record.parent !== options.parent) {
+        continue
+      }
+      out.push(this.info(record))
+    }
+    out.sort((a, b) => a.createdAt - b.createdAt || (a.index ?? 0) - (b.index ?? 0))
+    return options.limit != null ? out.slice(-options.limit) : out
+  }
+
+  async cancel (id: string, reason = 'canceled by the submitter'): Promise<TaskInfo> {
+    const record = this.records.get(id)
+    if (record == null) {
+      throw new TaskNotFoundError(`no task ${id}`)
+    }
+    if (!isTerminal(record.state)) {
+      if (record.children != null) {
+        for (let i = 0; i < record.children; i++) {
+          const child = this.records.get(`${id}.${i}`)
+          if (child != null && !isTerminal(child.state)) {
+            this.endTask(child, 'canceled', reason, false)
+          }
+        }
+      }
+      this.endTask(record, 'canceled', reason)
+      await this.journal.save(record)
+    }
+    return this.info(record)
+  }
+
+  /** Lifecycle events as an async iterator; pass taskId for one task (a map task includes its children) */
+  async * events (options: { taskId?: string, signal?: AbortSignal } = {}): AsyncGenerator<TaskEvent> {
+    const queue: TaskEvent[] = []
+    let wake: (() => void) | undefined
+    const listener = (evt: CustomEvent<TaskEvent>): void => {
+      const e = evt.detail
+      if (options.taskId != null && e.taskId !== options.taskId && e.parent !== options.taskId) {
+        return
+      }
+      queue.push(e)
+      wake?.()
+    }
+    const onAbort = (): void => { wake?.() }
+    this.addEventListener('event', listener)
+    options.signal?.addEventListener('abort', onAbort)
+    try {
+      while (options.signal?.aborted !== true) {
+        const next = queue.shift()
+        if (next != null) {
+          yield next
+          continue
+        }
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+      }
+    } finally {
+      this.removeEventListener('event', listener)
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  stats (): TaskStats {
+    return { ...this.statsData, dropped: { ...this.statsData.dropped } }
+  }
+
+  // ------------------------------------------------------------------ submitter
+
+  private async validate (req: SubmitRequest): Promise<{ capability?: string, query?: string, to?: string, payloads: Uint8Array[] }> {
+    if (req == null || typeof req !== 'object') {
+      throw new InvalidTaskError('a task request must be an object')
+    }
+    let { capability, query } = req
+    if (capability != null && (typeof capability !== 'string' || capability.length === 0 || capability.length > 256)) {
+      throw new InvalidTaskError('capability must be a non-empty string of at most 256 characters')
+    }
+    if (query != null && (typeof query !== 'string' || query.length === 0 || query.length > 4096)) {
+      throw new InvalidTaskError('query must be a non-empty string of at most 4096 characters')
+    }
+    if (capability == null && query == null) {
+      throw new InvalidTaskError('a task needs a capability or a query')
+    }
+    if ((req.input !== undefined) === (req.inputs != null)) {
+      throw new InvalidTaskError('give exactly one of input or inputs')
+    }
+    if (req.inputs != null && (!Array.isArray(req.inputs) || req.inputs.length > C.MAX_MAP_INPUTS)) {
+      throw new InvalidTaskError(`inputs must be an array of at most ${C.MAX_MAP_INPUTS} items`)
+    }
+    for (const [name, value, min, max] of [
+      ['maxAttempts', req.maxAttempts, 1, 100],
+      ['leaseMs', req.leaseMs, 50, 24 * 3600_000],
+      ['deadlineMs', req.deadlineMs, 1, 30 * 24 * 3600_000],
+      ['timeoutMs', req.timeoutMs, 1, 24 * 3600_000]
+    ] as const) {
+      if (value != null && (!Number.isInteger(value) || value < min || value > max)) {
+        throw new InvalidTaskError(`${name} must be an integer between ${min} and ${max}`)
+      }
+    }
+    if (req.requirements != null && (typeof req.requirements !== 'object' || Object.values(req.requirements).some(v => typeof v !== 'string'))) {
+      throw new InvalidTaskError('requirements must map names to strings')
+    }
+    let to: string | undefined
+    if (req.to != null) {
+      try {
+        to = typeof req.to === 'string' ? peerIdFromString(req.to).toString() : req.to.toString()
+      } catch {
+        throw new InvalidTaskError('to must be a peer id')
+      }
+    }
+    if (query != null && capability == null && to == null && this.resolveQuery != null) {
+      const resolved = await this.resolveQuery(query, { signal: AbortSignal.timeout(30_000) })
+      if (resolved?.capability != null) {
+        capability = resolved.capability
+      }
+      if (resolved?.peer != null) {
+        to = resolved.peer.toString()
+      }
+    }
+    const inputs = req.inputs ?? [req.input]
+    const payloads = inputs.map(input => {
+      let payload: Uint8Array
+      try {
+        payload = encodeJson(input)
+      } catch (err: any) {
+        throw new InvalidTaskError(`input is not JSON-serialisable: ${err.message}`)
+      }
+      if (payload.byteLength > this.opts.maxPayloadBytes) {
+        throw new PayloadTooLargeError(`input of ${payload.byteLength} bytes exceeds the limit of ${this.opts.maxPayloadBytes}`)
+      }
+      return payload
+    })
+    return { capability, query, to, payloads }
+  }
+
+  /** Load the journal and take every unfinished task up again */
+  private async resume (): Promise<void> {
+    const { records, corrupt } = await this.journal.load()
+    this.statsData.dropped.malformed += corrupt
+    const now = Date.now()
+    const parents: TaskRecord[] = []
+    for (const record of records) {
+      if (isTerminal(record.state) && now - record.updatedAt > this.opts.retainMs) {
+        await this.journal.delete(record.id).catch(() => {})
+        continue
+      }
+      this.records.set(record.id, record)
+    }
+    for (const record of this.records.values()) {
+      if (isTerminal(record.state)) {
+        continue
+      }
+      if (record.children != null) {
+        this.active.add(record.id)
+        parents.push(record)
+        continue
+      }
+      if (isLeased(record.state)) {
+        // the worker may still be running it: give it a fresh lease to report back
+        record.leaseUntil = now + record.leaseMs
+        this.active.add(record.id)
+      } else {
+        this.activate(record)
+      }
+    }
+    for (const parent of parents) {
+      this.finishParent(parent)
+    }
+    if (this.active.size > 0) {
+      this.log('resumed %d unfinished tasks from the journal', this.active.size)
+    }
+  }
+
+  private activate (record: TaskRecord): void {
+    this.active.add(record.id)
+    if (isPending(record.state) && (record.notBefore ?? 0) <= Date.now()) {
+      this.markReady(record)
+    }
+  }
+
+  private markReady (record: TaskRecord): void {
+    const key = specKey(record)
+    let set = this.ready.get(key)
+    if (set == null) {
+      set = new Set()
+      this.ready.set(key, set)
+    }
+    set.add(record.id)
+    this.readySince.set(record.id, Date.now())
+  }
+
+  private unready (record: TaskRecord): void {
+    const key = specKey(record)
+    const set = this.ready.get(key)
+    if (set != null) {
+      set.delete(record.id)
+      if (set.size === 0) {
+        this.ready.delete(key)
+      }
+    }
+    this.readySince.delete(record.id)
+  }
+
+  private isReady (record: TaskRecord): boolean {
+    return this.ready.get(specKey(record))?.has(record.id) === true
+  }
+
+  private body (record: TaskRecord, withPayload: boolean): TaskBody {
+    const payload = record.payload ?? new Uint8Array(0)
+    const body: TaskBody = {
+      id: record.id,
+      capability: record.capability,
+      query: record.query,
+      requirements: new Map(Object.entries(record.requirements ?? {})),
+      deadline: BigInt(record.deadline),
+      timeoutMs: record.timeoutMs,
+      payloadSize: payload.byteLength,
+      parent: record.parent,
+      index: record.index ?? 0
+    }
+    if (withPayload && payload.byteLength <= C.INLINE_PAYLOAD_BYTES) {
+      body.payload = payload
+    }
+    if (record.to != null) {
+      body.to = peerIdFromString(record.to).toMultihash().bytes
+    }
+    return body
+  }
+
+  /** Announce a pending task: gossip, or straight to the named peer */
+  private announce (record: TaskRecord): void {
+    if (!this.started || !this.isReady(record)) {
+      return
+    }
+    record.round++
+    this.lastAnnounce.set(record.id, Date.now())
+    const announce: Announce = { task: this.body(record, true), round: record.round, issuedAt: BigInt(Date.now()) }
+    const bytes = Announce.encode(announce)
+    const to = record.to != null ? peerIdFromString(record.to) : undefined
+    // our own executor gets a look too
+    if (this.executor != null && (to == null || to.equals(this.components.peerId))) {
+      this.considerAnnounce(this.components.peerId, announce)
+    }
+    if (to?.equals(this.components.peerId) === true) {
+      return
+    }
+    sealRecord(this.components.privateKey, C.DOMAIN_TASK, bytes)
+      .then(async signed => {
+        if (to != null) {
+          try {
+            await this.channels.send(to, { type: Control.Type.ANNOUNCE, taskId: record.id, attempt: 0, leaseMs: 0, free: 0, record: signed })
+            return
+          } catch (err: any) {
+            this.log('direct announce of %s to %p failed, gossiping - %e', record.id, to, err)
+          }
+        }
+        await this.components.pubsub.publish(this.tasksTopic, signed)
+      })
+      .catch(err => { this.log('announce of %s failed - %e', record.id, err) })
+  }
+
+  /** Announce every ready task again (after new subscribers appear, or at start) */
+  private announceReady (): void {
+    for (const set of this.ready.values()) {
+      for (const id of set) {
+        const record = this.records.get(id)
+        if (record != null) {
+          this.announce(record)
+        }
+      }
+    }
+  }
+
+  private canAssign (record: TaskRecord, worker: PeerId, now: number): boolean {
+    if (record.to != null && record.to !== worker.toString()) {
+      return false
+    }
+    const failedAt = this.failedWorkers.get(record.id)?.get(worker.toString())
+    if (failedAt != null && now - (this.readySince.get(record.id) ?? 0) < this.opts.retryElsewhereMs) {
+      return false
+    }
+    return true
+  }
+
+  private onOffer (worker: PeerId, msg: Control): void {
+    const now = Date.now()
+    const offered = this.records.get(msg.taskId)
+    if (offered == null || offered.children != null) {
+      this.drop('unknownTask')
+      this.reply(worker, { type: Control.Type.DECLINE, taskId: msg.taskId, ref: msg.taskId, reason: 'unknown task' })
+      return
+    }
+    let chosen: TaskRecord | undefined
+    if (this.isReady(offered) && this.canAssign(offered, worker, now)) {
+      chosen = offered
+    } else {
+      // the task was taken: hand the worker another ready task of the same kind
+      for (const id of this.ready.get(specKey(offered)) ?? []) {
+        const candidate = this.records.get(id)
+        if (candidate != null && this.canAssign(candidate, worker, now)) {
+          chosen = candidate
+          break
+        }
+      }
+    }
+    if (chosen == null) {
+      this.reply(worker, { type: Control.Type.DECLINE, taskId: msg.taskId, ref: msg.taskId, reason: 'taken' })
+      return
+    }
+    this.assign(chosen, worker, msg.taskId)
+  }
+
+  private assign (record: TaskRecord, worker: PeerId, ref: string): void {
+    const now = Date.now()
+    assertTransition(record.state, 'assigned')
+    this.unready(record)
+    record.state = 'assigned'
+    record.attempts++
+    record.worker = worker.toString()
+    record.leaseUntil = now + record.leaseMs
+    record.notBefore = undefined
+    record.progress = undefined
+    this.pushHistory(record, { at: now, state: 'assigned', attempt: record.attempts, worker: record.worker })
+    this.save(record)
+    const attempt = record.attempts
+    this.channels.send(worker, {
+      type: Control.Type.ASSIGN,
+      taskId: record.id,
+      attempt,
+      ref,
+      task: this.body(record, true),
+      leaseMs: record.leaseMs,
+      free: 0
+    }).catch(err => {
+      if (record.state === 'assigned' && record.attempts === attempt && record.worker === worker.toString()) {
+        this.failAttempt(record, `worker unreachable: ${err.message}`)
+      }
+    })
+    this.emitTask(record, 'task.assigned')
+    if (record.parent != null) {
+      const parent = this.records.get(record.parent)
+      if (parent?.state === 'submitted') {
+        parent.state = 'running'
+        this.pushHistory(parent, { at: now, state: 'running', attempt: 0 })
+        this.save(parent)
+        this.emitTask(parent, 'task.running')
+      }
+    }
+  }
+
+  private leaseHolder (record: TaskRecord | undefined, peer: PeerId, attempt: number): boolean {
+    return record != null && isLeased(record.state) && record.worker === peer.toString() && record.attempts === attempt
+  }
+
+  private onProgress (worker: PeerId, msg: Control): void {
+    const record = this.records.get(msg.taskId)
+    if (!this.leaseHolder(record, worker, msg.attempt) || record == null) {
+      if (record == null) {
+        this.drop('unknownTask')
+      } else {
+        this.drop('notAssigned')
+      }
+      this.reply(worker, { type: Control.Type.CANCEL, taskId: msg.taskId, attempt: msg.attempt, reason: 'not assigned to you' })
+      return
+    }
+    const now = Date.now()
+    record.leaseUntil = now + record.leaseMs
+    if (record.state === 'assigned') {
+      record.state = 'running'
+      this.pushHistory(record, { at: now, state: 'running', attempt: record.attempts, worker: record.worker })
+      this.save(record)
+      this.emitTask(record, 'task.running')
+    }
+    if (msg.progress != null || msg.message != null) {
+      if (msg.progress != null && Number.isFinite(msg.progress)) {
+        record.progress = msg.progress
+      }
+      this.emitTask(record, 'task.progress', { progress: record.progress, message: msg.message?.slice(0, 1024) })
+    }
+  }
+
+  private async onResult (worker: PeerId, msg: Control): Promise<void> {
+    const ack = (reason?: string): void => {
+      this.reply(worker, { type: Control.Type.ACK, taskId: msg.taskId, attempt: msg.attempt, reason })
+    }
+    if (msg.record == null) {
+      this.drop('malformed')
+      return
+    }
+    let result: Result
+    try {
+      const opened = await openRecord(msg.record, C.DOMAIN_RESULT)
+      if (!opened.signer.equals(worker)) {
+        this.drop('badSignature')
+        return
+      }
+      result = Result.decode(opened.payload)
+    } catch (err: any) {
+      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
+      return
+    }
+    if (result.taskId !== msg.taskId || result.attempt !== msg.attempt ||
+      !uint8ArrayEquals(result.submitter, this.components.peerId.toMultihash().bytes)) {
+      this.drop('malformed')
+      return
+    }
+    const record = this.records.get(result.taskId)
+    if (record == null) {
+      this.drop('unknownTask')
+      ack('unknown task')
+      return
+    }
+    if (record.state === 'completed' && record.worker === worker.toString() && record.attempts === result.attempt) {
+      this.drop('duplicate')
+      ack('duplicate')
+      return
+    }
+    if (!this.leaseHolder(record, worker, result.attempt)) {
+      this.drop('notAssigned')
+      ack('not assigned to you')
+      return
+    }
+    if (!result.ok) {
+      const code = result.code != null ? `${result.code}: ` : ''
+      this.failAttempt(record, `${code}${result.error ?? 'failed'}`.slice(0, 2048))
+      ack()
+      return
+    }
+    let output: unknown
+    try {
+      output = result.output == null ? null : decodeJson(result.output)
+    } catch {
+      this.failAttempt(record, 'malformed output: not JSON')
+      ack()
+      return
+    }
+    const now = Date.now()
+    record.state = 'completed'
+    record.result = output
+    record.error = undefined
+    record.leaseUntil = undefined
+    this.pushHistory(record, { at: now, state: 'completed', attempt: record.attempts, worker: record.worker })
+    this.active.delete(record.id)
+    this.count('completed')
+    try {
+      await this.journal.save(record)
+    } catch (err: any) {
+      this.log.error('journal write failed for %s - %e', record.id, err)
+    }
+    ack()
+    this.emitTask(record, 'task.completed', { result: output })
+    this.onChildEnded(record)
+  }
+
+  private failAttempt (record: TaskRecord, reason: string): void {
+    if (isTerminal(record.state) || isPending(record.state)) {
+      return
+    }
+    const now = Date.now()
+    const worker = record.worker
+    this.count('failedAttempts')
+    if (worker != null) {
+      let failed = this.failedWorkers.get(record.id)
+      if (failed == null) {
+        failed = new Map()
+        this.failedWorkers.set(record.id, failed)
+      }
+      failed.set(worker, now)
+      // tell the worker to stop, in case it is still running the attempt
+      this.reply(peerIdFromString(worker), { type: Control.Type.CANCEL, taskId: record.id, attempt: record.attempts, reason })
+    }
+    record.state = 'failed'
+    record.error = reason
+    record.leaseUntil = undefined
+    this.pushHistory(record, { at: now, state: 'failed', attempt: record.attempts, worker, reason })
+    this.emitTask(record, 'task.failed', { reason })
+    if (record.attempts >= record.maxAttempts) {
+      const reasons = record.history.filter(h => h.state === 'failed').map(h => `#${h.attempt}: ${h.reason ?? 'failed'}`)
+      this.endTask(record, 'dead', `dead after ${record.attempts} attempts (${reasons.join('; ')})`)
+      return
+    }
+    record.notBefore = now + backoffDelay(record.attempts, this.opts.backoffMs, this.opts.maxBackoffMs)
+    this.save(record)
+  }
+
+  /** Move a task to a terminal state other than completed */
+  private endTask (record: TaskRecord, state: 'dead' | 'canceled', reason: string, notifyParent = true): void {
+    if (isTerminal(record.state)) {
+      return
+    }
+    const now = Date.now()
+    if (isLeased(record.state) && record.worker != null) {
+      this.reply(peerIdFromString(record.worker), { type: Control.Type.CANCEL, taskId: record.id, attempt: record.attempts, reason })
+    }
+    assertTransition(record.state, state)
+    this.unready(record)
+    record.state = state
+    record.error = reason
+    record.leaseUntil = undefined
+    this.pushHistory(record, { at: now, state, attempt: record.attempts, worker: record.worker, reason })
+    this.active.delete(record.id)
+    this.failedWorkers.delete(record.id)
+    this.lastAnnounce.delete(record.id)
+    this.count(state === 'dead' ? 'dead' : 'canceled')
+    this.save(record)
+    this.emitTask(record, state === 'dead' ? 'task.dead' : 'task.canceled', { reason })
+    if (notifyParent) {
+      this.onChildEnded(record)
+    }
+  }
+
+  private onChildEnded (child: TaskRecord): void {
+    if (child.parent == null) {
+      return
+    }
+    const parent = this.records.get(child.parent)
+    if (parent != null) {
+      this.finishParent(parent)
+    }
+  }
+
+  /** Settle a map task once its children allow it */
+  private finishParent (parent: TaskRecord): void {
+    if (isTerminal(parent.state) || parent.children == null) {
+      return
+    }
+    const results: unknown[] = []
+    for (let i = 0; i < parent.children; i++) {
+      const child = this.records.get(`${parent.id}.${i}`)
+      if (child == null) {
+        this.endTask(parent, 'dead', `input ${i}: missing from the journal`)
+        return
+      }
+      if (child.state === 'dead' || child.state === 'canceled') {
+        for (let j = 0; j < parent.children; j++) {
+          const other = this.records.get(`${parent.id}.${j}`)
+          if (other != null && !isTerminal(other.state)) {
+            this.endTask(other, 'canceled', `input ${i} of the map task failed`, false)
+          }
+        }
+        this.endTask(parent, 'dead', `input ${i}: ${child.error ?? child.state}`)
+        return
+      }
+      if (child.state !== 'completed') {
+        return
+      }
+      results.push(child.result)
+    }
+    const now = Date.now()
+    parent.state = 'completed'
+    parent.result = results
+    this.pushHistory(parent, { at: now, state: 'completed', attempt: 0 })
+    this.active.delete(parent.id)
+    this.count('completed')
+    this.save(parent)
+    this.emitTask(parent, 'task.completed', { result: results })
+  }
+
+  private sweep (): void {
+    const now = Date.now()
+    for (const id of [...this.active]) {
+      const record = this.records.get(id)
+      if (record == null || isTerminal(record.state)) {
+        this.active.delete(id)
+        continue
+      }
+      if (record.deadline > 0 && now > record.deadline) {
+        this.endTask(record, 'dead', 'deadline exceeded')
+        continue
+      }
+      if (record.children != null) {
+        continue
+      }
+      if (isLeased(record.state)) {
+        if ((record.leaseUntil ?? 0) < now) {
+          this.failAttempt(record, 'lease expired')
+        }
+        continue
+      }
+      if (isPending(record.state)) {
+        if (!this.isReady(record)) {
+          if ((record.notBefore ?? 0) <= now) {
+            this.markReady(record)
+            this.announce(record)
+          }
+        } else if (now - (this.lastAnnounce.get(id) ?? 0) >= this.opts.reannounceMs) {
+          this.announce(record)
+        }
+      }
+    }
+    this.sweepWorker(now)
+  }
+
+  private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    if (!evt.detail.subscriptions.some(s => s.topic === this.tasksTopic && s.subscribe)) {
+      return
+    }
+    // a new worker may have appeared: announce what is waiting, once things settle
+    clearTimeout(this.reannounceTimer)
+    this.reannounceTimer = setTimeout(() => { this.announceReady() }, 50)
+  }
+
+  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail
+    if (this.components.connectionManager.getConnections(peer).length > 0) {
+      return
+    }
+    const key = peer.toString()
+    for (const id of [...this.active]) {
+      const record = this.records.get(id)
+      if (record != null && isLeased(record.state) && record.worker === key) {
+        this.failAttempt(record, 'worker lost (disconnected)')
+      }
+    }
+  }
+
+  private onFetch (worker: PeerId, msg: Control): void {
+    const record = this.records.get(msg.taskId)
+    if (!this.leaseHolder(record, worker, msg.attempt) || record?.payload == null) {
+      this.drop(record == null ? 'unknownTask' : 'notAssigned')
+      this.reply(worker, { type: Control.Type.PAYLOAD, taskId: msg.taskId, attempt: msg.attempt, reason: 'not assigned to you' })
+      return
+    }
+    this.reply(worker, { type: Control.Type.PAYLOAD, taskId: msg.taskId, attempt: msg.attempt, payload: record.payload })
+  }
+
+  // ------------------------------------------------------------------ worker
+
+  private free (): number {
+    if (this.executor == null) {
+      return 0
+    }
+    return this.executor.capacity() - this.reservations.size
+  }
+
+  private specOf (body: TaskBody): TaskSpec {
+    const spec: TaskSpec = {}
+    if (body.capability != null) {
+      spec.capability = body.capability
+    }
+    if (body.query != null) {
+      spec.query = body.query
+    }
+    if (body.requirements.size > 0) {
+      spec.requirements = Object.fromEntries(body.requirements)
+    }
+    return spec
+  }
+
+  private async onAnnounceRecord (bytes: Uint8Array, via: PeerId | undefined, publisher?: PeerId): Promise<void> {
+    if (bytes.byteLength > C.MAX_ANNOUNCE_BYTES) {
+      this.drop('oversize')
+      return
+    }
+    let submitter: PeerId
+    let announce: Announce
+    try {
+      const opened = await openRecord(bytes, C.DOMAIN_TASK)
+      submitter = opened.signer
+      announce = Announce.decode(opened.payload)
+    } catch (err: any) {
+      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
+      return
+    }
+    if ((via != null && !via.equals(submitter)) || (publisher != null && !publisher.equals(submitter))) {
+      this.drop('badSignature')
+      return
+    }
+    if (announce.task == null || announce.task.id.length === 0 || announce.task.id.length > 128) {
+      this.drop('malformed')
+      return
+    }
+    if (this.isReplay(`a/${submitter.toString()}/${announce.task.id}/${announce.round}`, Number(announce.issuedAt))) {
+      return
+    }
+    if (submitter.equals(this.components.peerId)) {
+      return
+    }
+    this.considerAnnounce(submitter, announce)
+  }
+
+  private considerAnnounce (submitter: PeerId, announce: Announce): void {
+    const body = announce.task
+    if (body == null || this.executor == null || !this.started) {
+      return
+    }
+    if (body.to != null && !uint8ArrayEquals(body.to, this.components.peerId.toMultihash().bytes)) {
+      return
+    }
+    const deadline = Number(body.deadline)
+    if (deadline > 0 && deadline < Date.now()) {
+      return
+    }
+    if (!this.executor.canRun(this.specOf(body))) {
+      return
+    }
+    const key = `${submitter.toString()}/${body.id}`
+    if (this.running.has(key) || this.held.has(key) || this.reservations.has(key)) {
+      return
+    }
+    if (this.free() > 0) {
+      this.offer(submitter, body.id)
+      return
+    }
+    this.backlog.delete(key)
+    this.backlog.set(key, { submitter, taskId: body.id, at: Date.now(), deadline })
+    if (this.backlog.size > C.MAX_BACKLOG) {
+      const oldest = this.backlog.keys().next().value
+      if (oldest != null) {
+        this.backlog.delete(oldest)
+      }
+    }
+  }
+
+  private offer (submitter: PeerId, taskId: string): void {
+    const key = `${submitter.toString()}/${taskId}`
+    this.backlog.delete(key)
+    this.reservations.set(key, setTimeout(() => {
+      this.reservations.delete(key)
+      this.pump()
+    }, this.opts.offerTimeoutMs))
+    this.statsData.offersSent++
+    this.channels.send(submitter, { type: Control.Type.OFFER, taskId, attempt: 0, leaseMs: 0, free: Math.max(0, this.free()) })
+      .catch(err => {
+        this.log('offer for %s to %p failed - %e', taskId, submitter, err)
+        this.release(key)
+      })
+  }
+
+  private release (key: string): boolean {
+    const timer = this.reservations.get(key)
+    if (timer == null) {
+      return false
+    }
+    clearTimeout(timer)
+    this.reservations.delete(key)
+    return true
+  }
+
+  /** Offer for remembered announcements while there are free slots */
+  private pump (): void {
+    if (!this.started) {
+      return
+    }
+    const now = Date.now()
+    while (this.free() > 0 && this.backlog.size > 0) {
+      const [key, entry] = this.backlog.entries().next().value as [string, BacklogEntry]
+      this.backlog.delete(key)
+      if ((entry.deadline > 0 && entry.deadline < now) || now - entry.at > this.opts.maxRecordAgeMs) {
+        continue
+      }
+      this.offer(entry.submitter, entry.taskId)
+    }
+  }
+
+  private onDecline (submitter: PeerId, msg: Control): void {
+    const key = `${submitter.toString()}/${msg.ref ?? msg.taskId}`
+    this.backlog.delete(key)
+    if (this.release(key)) {
+      this.pump()
+    }
+  }
+
+  private onAssign (submitter: PeerId, msg: Control): void {
+    const body = msg.task
+    if (body == null || body.id !== msg.taskId || msg.attempt < 1) {
+      this.drop('malformed')
+      return
+    }
+    const sub = submitter.toString()
+    const key = `${sub}/${msg.taskId}`
+    const reserved = this.release(`${sub}/${msg.ref ?? msg.taskId}`) || this.release(key)
+    this.backlog.delete(key)
+    if (msg.ref != null) {
+      this.backlog.delete(`${sub}/${msg.ref}`)
+    }
+    const existing = this.running.get(key)
+    if (existing != null) {
+      if (existing.attempt === msg.attempt) {
+        this.drop('duplicate')
+        return
+      }
+      existing.canceled = true
+      existing.controller.abort(new Error('superseded by a new attempt'))
+      this.running.delete(key)
+    }
+    this.held.delete(key)
+    const spec = this.specOf(body)
+    if (this.executor == null || !this.executor.canRun(spec)) {
+      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'this worker cannot run the task' })
+      return
+    }
+    if (!reserved && this.executor.capacity() - this.reservations.size <= 0) {
+      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'no free capacity' })
+      return
+    }
+    const run: RunningTask = { submitter, taskId: msg.taskId, attempt: msg.attempt, controller: new AbortController(), canceled: false }
+    this.running.set(key, run)
+    this.execute(run, body, msg.leaseMs > 0 ? msg.leaseMs : this.opts.defaultLeaseMs)
+      .catch(err => { this.log.error('task %s failed unexpectedly - %e', msg.taskId, err) })
+      .finally(() => {
+        if (this.running.get(key) === run) {
+          this.running.delete(key)
+        }
+        this.pump()
+      })
+  }
+
+  private async fetchPayload (run: RunningTask): Promise<Uint8Array> {
+    const key = `${run.submitter.toString()}/${run.taskId}`
+    const pending = Promise.withResolvers<Uint8Array>()
+    this.fetches.set(key, pending)
+    const timer = setTimeout(() => { pending.reject(new Error('fetching the input timed out')) }, 30_000)
+    try {
+      await this.channels.send(run.submitter, { type: Control.Type.FETCH, taskId: run.taskId, attempt: run.attempt, leaseMs: 0, free: 0 })
+      return await pending.promise
+    } finally {
+      clearTimeout(timer)
+      if (this.fetches.get(key) === pending) {
+        this.fetches.delete(key)
+      }
+    }
+  }
+
+  private onPayload (submitter: PeerId, msg: Control): void {
+    const pending = this.fetches.get(`${submitter.toString()}/${msg.taskId}`)
+    if (pending == null) {
+      this.drop('unknownTask')
+      return
+    }
+    if (msg.payload == null) {
+      pending.reject(new Error(msg.reason ?? 'the submitter refused to send the input'))
+      return
+    }
+    if (msg.payload.byteLength > this.opts.maxPayloadBytes) {
+      this.drop('oversize')
+      pending.reject(new PayloadTooLargeError('input exceeds the limit'))
+      return
+    }
+    pending.resolve(msg.payload)
+  }
+
+  private async execute (run: RunningTask, body: TaskBody, leaseMs: number): Promise<void> {
+    const executor = this.executor
+    if (executor == null) {
+      return
+    }
+    const { submitter, taskId, attempt, controller } = run
+    const progressMsg = (progress?: number, message?: string): Control => ({
+      type: Control.Type.PROGRESS, taskId, attempt, leaseMs: 0, free: 0, progress, message
+    })
+    const beat = (): void => {
+      if (!run.canceled) {
+        this.channels.send(submitter, progressMsg()).catch(() => {})
+      }
+    }
+    beat()
+    const heartbeat = setInterval(beat, Math.max(20, Math.floor(leaseMs / 3)))
+    let lastProgress = 0
+    const onProgress = (p: { progress?: number, message?: string }): void => {
+      const now = Date.now()
+      if (run.canceled || now - lastProgress < 100) {
+        return
+      }
+      lastProgress = now
+      this.channels.send(submitter, progressMsg(typeof p?.progress === 'number' ? p.progress : undefined, typeof p?.message === 'string' ? p.message.slice(0, 1024) : undefined)).catch(() => {})
+    }
+    const deadline = Number(body.deadline)
+    let timeoutMs = body.timeoutMs > 0 ? body.timeoutMs : this.opts.taskTimeoutMs
+    if (deadline > 0) {
+      timeoutMs = Math.max(1, Math.min(timeoutMs, deadline - Date.now()))
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }
+    try {
+      const payload = body.payload ?? await this.fetchPayload(run)
+      const input = decodeJson(payload)
+      const timedOut = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          const err = new TaskTimeoutError(`the handler ran past its timeout of ${timeoutMs} ms`)
+          controller.abort(err)
+          reject(err)
+        }, timeoutMs)
+      })
+      const aborted = new Promise<never>((_resolve, reject) => {
+        controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
+      })
+      this.statsData.executed++
+      const value = await Promise.race([
+        executor.run(this.specOf(body), input, { signal: controller.signal, onProgress, taskId, submitter, attempt }),
+        timedOut,
+        aborted
+      ])
+      const output = encodeJson(value)
+      if (output.byteLength > this.opts.maxOutputBytes) {
+        throw new OutputTooLargeError(`output of ${output.byteLength} bytes exceeds the limit of ${this.opts.maxOutputBytes}`)
+      }
+      outcome = { ok: true, output }
+    } catch (err: any) {
+      const code = err?.name === 'TaskTimeoutError' ? 'timeout' : err?.name === 'OutputTooLargeError' ? 'output-too-large' : 'handler-error'
+      outcome = { ok: false, code, error: String(err?.message ?? err).slice(0, 1024) }
+    } finally {
+      clearTimeout(timer)
+      clearInterval(heartbeat)
+    }
+    if (run.canceled || this.running.get(`${submitter.toString()}/${taskId}`) !== run) {
+      return
+    }
+    this.sendResult(submitter, taskId, attempt, outcome)
+  }
+
+  private sendResult (submitter: PeerId, taskId: string, attempt: number, outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }): void {
+    const result: Result = {
+      taskId,
+      attempt,
+      submitter: submitter.toMultihash().bytes,
+      ok: outcome.ok,
+      output: outcome.ok ? outcome.output : undefined,
+      code: outcome.ok ? undefined : outcome.code,
+      error: outcome.ok ? undefined : outcome.error
+    }
+    const key = `${submitter.toString()}/${taskId}`
+    sealRecord(this.components.privateKey, C.DOMAIN_RESULT, Result.encode(result))
+      .then(record => {
+        if (!this.started) {
+          return
+        }
+        const message: Control = { type: Control.Type.RESULT, taskId, attempt, leaseMs: 0, free: 0, record }
+        const now = Date.now()
+        this.held.set(key, { submitter, message, since: now, lastSent: now })
+        this.channels.send(submitter, message).catch(err => { this.log('result for %s not delivered yet - %e', taskId, err) })
+      })
+      .catch(err => { this.log.error('signing the result of %s failed - %e', taskId, err) })
+  }
+
+  private onAck (submitter: PeerId, msg: Control): void {
+    const key = `${submitter.toString()}/${msg.taskId}`
+    const held = this.held.get(key)
+    if (held != null && held.message.attempt === msg.attempt) {
+      this.held.delete(key)
+    }
+  }
+
+  private onCancel (submitter: PeerId, msg: Control): void {
+    const key = `${submitter.toString()}/${msg.taskId}`
+    this.backlog.delete(key)
+    const run = this.running.get(key)
+    if (run != null && (msg.attempt === 0 || run.attempt === msg.attempt)) {
+      run.canceled = true
+      run.controller.abort(new Error(msg.reason ?? 'canceled'))
+      this.running.delete(key)
+    }
+    const held = this.held.get(key)
+    if (held != null && held.message.attempt === msg.attempt) {
+      this.held.delete(key)
+    }
+  }
+
+  private sweepWorker (now: number): void {
+    for (const [key, held] of this.held) {
+      if (now - held.since > C.DEFAULT_RESULT_HOLD_MS) {
+        this.held.delete(key)
+      } else if (now - held.lastSent >= this.opts.resultRetryMs) {
+        held.lastSent = now
+        this.channels.send(held.submitter, held.message).catch(() => {})
+      }
+    }
+    this.pump()
+  }
+
+  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail
+    const now = Date.now()
+    for (const held of this.held.values()) {
+      if (held.submitter.equals(peer)) {
+        held.lastSent = now
+        this.channels.send(held.submitter, held.message).catch(() => {})
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ dispatch
+
+  private onControl (peer: PeerId, msg: Control): void {
+    if (!this.started) {
+      return
+    }
+    switch (msg.type) {
+      case Control.Type.ANNOUNCE:
+        if (msg.record == null) {
+          this.drop('malformed')
+          return
+        }
+        this.onAnnounceRecord(msg.record, peer).catch(err => { this.log.error('announce handling failed - %e', err) })
+        return
+      case Control.Type.OFFER: this.onOffer(peer, msg); return
+      case Control.Type.ASSIGN: this.onAssign(peer, msg); return
+      case Control.Type.DECLINE: this.onDecline(peer, msg); return
+      case Control.Type.PROGRESS: this.onProgress(peer, msg); return
+      case Control.Type.RESULT:
+        this.onResult(peer, msg).catch(err => { this.log.error('result handling failed - %e', err) })
+        return
+      case Control.Type.ACK: this.onAck(peer, msg); return
+      case Control.Type.CANCEL: this.onCancel(peer, msg); return
+      case Control.Type.FETCH: this.onFetch(peer, msg); return
+      case Control.Type.PAYLOAD: this.onPayload(peer, msg); return
+      default:
+        this.drop('malformed')
+    }
+  }
+
+  private reply (peer: PeerId, msg: Partial<Control> & { type: Control.Type, taskId: string }): void {
+    if (!this.started) {
+      return
+    }
+    this.channels.send(peer, { attempt: 0, leaseMs: 0, free: 0, ...msg }).catch(err => {
+      this.log('message to %p failed - %e', peer, err)
+    })
+  }
+
+  private readonly onPubSubMessage = (evt: CustomEvent<{ type: string, topic: string, data: Uint8Array, from?: PeerId }>): void => {
+    const msg = evt.detail
+    if (msg.topic === this.tasksTopic) {
+      this.onAnnounceRecord(msg.data, undefined, msg.from).catch(err => { this.log.error('announce handling failed - %e', err) })
+    } else if (msg.topic === this.eventsTopic && this.opts.subscribeEvents) {
+      this.onRemoteEvent(msg.data, msg.from).catch(err => { this.log.error('event handling failed - %e', err) })
+    }
+  }
+
+  // ------------------------------------------------------------------ events
+
+  private emitTask (record: TaskRecord, type: TaskEvent['type'], extra: Partial<TaskEvent> = {}): void {
+    this.emitEvent({
+      type,
+      taskId: record.id,
+      parent: record.parent,
+      state: record.state,
+      attempt: record.attempts,
+      worker: record.worker,
+      ...extra
+    })
+  }
+
+  private emitEvent (partial: Omit<TaskEvent, 'origin' | 'local' | 'at'> & { at?: number }): void {
+    const event: TaskEvent = { origin: this.components.peerId.toString(), local: true, at: Date.now(), ...partial }
+    for (const k of Object.keys(event) as Array<keyof TaskEvent>) {
+      if (event[k] === undefined) {
+        delete event[k]
+      }
+    }
+    this.lifecycleMetric?.increment({ [event.type]: true })
+    this.safeDispatch(event)
+    if (this.opts.publishEvents && event.type !== 'task.running') {
+      this.publishEvent(event)
+    }
+  }
+
+  private safeDispatch (event: TaskEvent): void {
+    try {
+      this.safeDispatchEvent('event', { detail: event })
+    } catch (err: any) {
+      this.log.error('event listener failed - %e', err)
+    }
+  }
+
+  private publishEvent (event: TaskEvent): void {
+    const { type, taskId, at, origin, local, result, ...data } = event
+    const pb: EventPb = {
+      type,
+      taskId,
+      at: BigInt(at),
+      seq: ++this.eventSeq,
+      data: Object.keys(data).length > 0 ? JSON.stringify(data) : undefined
+    }
+    sealRecord(this.components.privateKey, C.DOMAIN_EVENT, EventPb.encode(pb))
+      .then(async bytes => this.components.pubsub.publish(this.eventsTopic, bytes))
+      .catch(err => { this.log.trace('publishing event failed - %e', err) })
+  }
+
+  private async onRemoteEvent (bytes: Uint8Array, publisher?: PeerId): Promise<void> {
+    if (bytes.byteLength > 16 * 1024) {
+      this.drop('oversize')
+      return
+    }
+    let origin: PeerId
+    let pb: EventPb
+    try {
+      const opened = await openRecord(bytes, C.DOMAIN_EVENT)
+      origin = opened.signer
+      pb = EventPb.decode(opened.payload)
+    } catch (err: any) {
+      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
+      return
+    }
+    if (publisher != null && !publisher.equals(origin)) {
+      this.drop('badSignature')
+      return
+    }
+    if (this.isReplay(`e/${origin.toString()}/${pb.seq}`, Number(pb.at))) {
+      return
+    }
+    const allowed: Array<TaskEvent['type']> = ['task.created', 'task.assigned', 'task.running', 'task.progress', 'task.completed', 'task.failed', 'task.dead', 'task.canceled', 'agent.joined', 'agent.left']
+    if (!allowed.includes(pb.type as TaskEvent['type'])) {
+      this.drop('malformed')
+      return
+    }
+    let data: Record<string, unknown> = {}
+    if (pb.data != null) {
+      try {
+        const parsed = JSON.parse(pb.data)
+        if (parsed != null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+          data = parsed
+        }
+      } catch {
+        this.drop('malformed')
+        return
+      }
+    }
+    const event: TaskEvent = { type: pb.type as TaskEvent['type'], origin: origin.toString(), local: false, at: Number(pb.at) }
+    if (pb.taskId != null) {
+      event.taskId = pb.taskId
+    }
+    for (const k of ['parent', 'state', 'worker', 'reason', 'message'] as const) {
+      if (typeof data[k] === 'string') {
+        (event as any)[k] = data[k]
+      }
+    }
+    for (const k of ['attempt', 'progress'] as const) {
+      if (typeof data[k] === 'number') {
+        (event as any)[k] = data[k]
+      }
+    }
+    this.safeDispatch(event)
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /** true (and counted) if the record is too old, from the future, or seen before */
+  private isReplay (key: string, issuedAt: number): boolean {
+    const now = Date.now()
+    if (!Number.isFinite(issuedAt) || issuedAt < now - this.opts.maxRecordAgeMs || issuedAt > now + 60_000) {
+      this.drop('replayed')
+      return true
+    }
+    if (this.seen.has(key)) {
+      this.drop('replayed')
+      return true
+    }
+    this.seen.set(key, issuedAt)
+    if (this.seen.size > C.MAX_SEEN) {
+      for (const [k, at] of this.seen) {
+        if (this.seen.size <= C.MAX_SEEN * 0.9 && at >= now - this.opts.maxRecordAgeMs) {
+          break
+        }
+        this.seen.delete(k)
+      }
+    }
+    return false
+  }
+
+  private drop (reason: keyof TaskStats['dropped']): void {
+    this.statsData.dropped[reason]++
+    this.droppedMetric?.increment({ [reason]: true })
+  }
+
+  private count (what: 'submitted' | 'completed' | 'failedAttempts' | 'dead' | 'canceled'): void {
+    this.statsData[what]++
+  }
+
+  private pushHistory (record: TaskRecord, entry: HistoryEntry): void {
+    if (entry.worker === undefined) {
+      delete entry.worker
+    }
+    if (entry.reason === undefined) {
+      delete entry.reason
+    }
+    record.history.push(entry)
+    record.updatedAt = entry.at
+  }
+
+  private save (record: TaskRecord): void {
+    this.journal.save(record).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
+  }
+
+  private info (record: TaskRecord): TaskInfo {
+    const info: TaskInfo = {
+      id: record.id,
+      state: record.state,
+      attempts: record.attempts,
+      maxAttempts: record.maxAttempts,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      history: record.history.map(h => ({ ...h }))
+    }
+    const optional = {
+      capability: record.capability,
+      query: record.query,
+      to: record.to,
+      parent: record.parent,
+      index: record.index,
+      children: record.children,
+      worker: record.worker,
+      result: record.result,
+      error: record.error,
+      deadline: record.deadline > 0 ? record.deadline : undefined,
+      progress: record.progress
+    }
+    for (const [k, v] of Object.entries(optional)) {
+      if (v !== undefined) {
+        (info as any)[k] = v
+      }
+    }
+    return info
+  }
+}

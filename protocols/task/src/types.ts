@@ -1,0 +1,121 @@
+import type { PeerId } from '@libp2p/interface'
+
+export type TaskState = 'submitted' | 'assigned' | 'running' | 'completed' | 'failed' | 'dead' | 'canceled'
+
+export const TASK_STATES: readonly TaskState[] = ['submitted', 'assigned', 'running', 'completed', 'failed', 'dead', 'canceled']
+
+/** What a worker needs to know to decide whether it can run a task */
+export interface TaskSpec {
+  capability?: string
+  query?: string
+  requirements?: Record<string, string>
+}
+
+export interface RunContext {
+  signal: AbortSignal
+  onProgress(progress: { progress?: number, message?: string }): void
+  taskId: string
+  submitter: PeerId
+  attempt: number
+}
+
+/** Runs tasks with the node's handlers */
+export interface TaskExecutor {
+  /** Whether this node can serve the capability or query */
+  canRun(spec: TaskSpec): boolean
+  /** Free slots right now */
+  capacity(): number
+  /** Run the task; the resolved value must be JSON-serialisable */
+  run(spec: TaskSpec, input: unknown, context: RunContext): Promise<unknown>
+}
+
+export interface SubmitRequest {
+  capability?: string
+  query?: string
+  /** a single input (a plain task) */
+  input?: unknown
+  /** several inputs (a map task: one child per input, results in input order) */
+  inputs?: unknown[]
+  requirements?: Record<string, string>
+  /** a peer id (string or PeerId): only that peer may run the task */
+  to?: string | PeerId
+  maxAttempts?: number
+  leaseMs?: number
+  /** relative deadline for the whole task, in milliseconds */
+  deadlineMs?: number
+  /** per-attempt execution limit, in milliseconds */
+  timeoutMs?: number
+}
+
+export interface HistoryEntry {
+  at: number
+  state: TaskState
+  attempt: number
+  worker?: string
+  reason?: string
+}
+
+export interface TaskInfo {
+  id: string
+  state: TaskState
+  capability?: string
+  query?: string
+  to?: string
+  parent?: string
+  index?: number
+  /** number of children of a map task */
+  children?: number
+  attempts: number
+  maxAttempts: number
+  worker?: string
+  result?: unknown
+  error?: string
+  createdAt: number
+  updatedAt: number
+  deadline?: number
+  progress?: number
+  history: HistoryEntry[]
+}
+
+export type TaskEventType =
+  'task.created' | 'task.assigned' | 'task.running' | 'task.progress' | 'task.completed' |
+  'task.failed' | 'task.dead' | 'task.canceled' | 'agent.joined' | 'agent.left'
+
+export interface TaskEvent {
+  type: TaskEventType
+  /** peer id of the node the event comes from */
+  origin: string
+  /** true if this node produced the event */
+  local: boolean
+  at: number
+  taskId?: string
+  parent?: string
+  state?: TaskState
+  attempt?: number
+  worker?: string
+  reason?: string
+  progress?: number
+  message?: string
+  /** task.completed: the result (local events only) */
+  result?: unknown
+}
+
+export interface TaskStats {
+  submitted: number
+  completed: number
+  failedAttempts: number
+  dead: number
+  canceled: number
+  executed: number
+  offersSent: number
+  /** messages that were dropped, by reason */
+  dropped: {
+    badSignature: number
+    oversize: number
+    malformed: number
+    unknownTask: number
+    notAssigned: number
+    replayed: number
+    duplicate: number
+  }
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { MemoryDatastore } from 'datastore-core'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { DOMAIN_RESULT, DOMAIN_TASK } from '../src/constants.js'
+import { Journal, decodeRecord, encodeRecord } from '../src/journal.js'
+import { Announce, Control, Result } from '../src/pb/task.js'
+import { openRecord, sealRecord } from '../src/signing.js'
+import { assertTransition, backoffDelay, canTransition, isTerminal } from '../src/state.js'
+import type { TaskRecord } from '../src/journal.js'
+
+function record (id: string): TaskRecord {
+  return {
+    id,
+    state: 'submitted',
+    capability: 'echo',
+    payload: uint8ArrayFromString('{"a":1}'),
+    maxAttempts: 5,
+    leaseMs: 30000,
+    timeoutMs: 0,
+    deadline: 0,
+    createdAt: 1,
+    updatedAt: 1,
+    attempts: 0,
+    round: 0,
+    history: [{ at: 1, state: 'submitted', attempt: 0 }]
+  }
+}
+
+describe('state machine', () => {
+  it('allows the documented transitions only', () => {
+    assert.ok(canTransition('submitted', 'assigned'))
+    assert.ok(canTransition('assigned', 'running'))
+    assert.ok(canTransition('running', 'completed'))
+    assert.ok(canTransition('running', 'failed'))
+    assert.ok(canTransition('failed', 'assigned'))
+    assert.ok(canTransition('failed', 'dead'))
+    assert.ok(!canTransition('completed', 'failed'))
+    assert.ok(!canTransition('dead', 'assigned'))
+    assert.ok(!canTransition('canceled', 'running'))
+    assert.ok(!canTransition('submitted', 'failed'))
+    assert.throws(() => { assertTransition('completed', 'assigned') }, { name: 'InvalidTransitionError' })
+    assert.ok(isTerminal('completed') && isTerminal('dead') && isTerminal('canceled'))
+    assert.ok(!isTerminal('failed'))
+  })
+
+  it('backs off exponentially up to a cap', () => {
+    assert.equal(backoffDelay(0, 100, 1000), 0)
+    assert.equal(backoffDelay(1, 100, 1000), 100)
+    assert.equal(backoffDelay(2, 100, 1000), 200)
+    assert.equal(backoffDelay(4, 100, 1000), 800)
+    assert.equal(backoffDelay(5, 100, 1000), 1000)
+    assert.equal(backoffDelay(500, 100, 1000), 1000)
+  })
+})
+
+describe('journal', () => {
+  it('round-trips records with their payload', () => {
+    const r = record('x')
+    const back = decodeRecord(encodeRecord({ ...r, leaseUntil: 5 }))
+    assert.deepEqual(back, r)
+  })
+
+  it('saves, coalesces concurrent writes and loads', async () => {
+    const ds = new MemoryDatastore()
+    const journal = new Journal(ds, '/aistack/tasks')
+    const r = record('t1')
+    const writes = []
+    for (let i = 0; i < 10; i++) {
+      r.attempts = i
+      writes.push(journal.save(r))
+    }
+    await Promise.all(writes)
+    await journal.save(record('t2'))
+    await journal.flush()
+    const { records, corrupt } = await journal.load()
+    assert.equal(corrupt, 0)
+    assert.equal(records.length, 2)
+    assert.equal(records.find(x => x.id === 't1')?.attempts, 9)
+  })
+
+  it('skips and counts corrupt entries', async () => {
+    const ds = new MemoryDatastore()
+    const journal = new Journal(ds, '/aistack/tasks')
+    await journal.save(record('good'))
+    await ds.put(journal.key('bad'), uint8ArrayFromString('{not json'))
+    const { records, corrupt } = await journal.load()
+    assert.equal(records.length, 1)
+    assert.equal(corrupt, 1)
+  })
+})
+
+describe('wire messages and signatures', () => {
+  it('round-trips control messages', () => {
+    const msg: Control = { type: Control.Type.ASSIGN, taskId: 'a', attempt: 2, ref: 'b', leaseMs: 100, free: 1, task: { id: 'a', requirements: new Map([['gpu', 'yes']]), deadline: 5n, timeoutMs: 0, payloadSize: 3, payload: uint8ArrayFromString('"x"'), index: 0 } }
+    const back = Control.decode(Control.encode(msg))
+    assert.equal(back.type, Control.Type.ASSIGN)
+    assert.equal(back.task?.requirements.get('gpu'), 'yes')
+    assert.equal(back.task?.deadline, 5n)
+  })
+
+  it('signs and verifies records per domain', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const payload = Announce.encode({ task: { id: 'z', requirements: new Map(), deadline: 0n, timeoutMs: 0, payloadSize: 0, index: 0 }, round: 1, issuedAt: 1n })
+    const sealed = await sealRecord(key, DOMAIN_TASK, payload)
+    const opened = await openRecord(sealed, DOMAIN_TASK)
+    assert.ok(opened.signer.equals(peerIdFromPrivateKey(key)))
+    assert.deepEqual(opened.payload, payload)
+    // another domain does not verify
+    await assert.rejects(openRecord(sealed, DOMAIN_RESULT), { name: 'InvalidSignatureError' })
+    // a flipped byte does not verify
+    const bad = sealed.slice()
+    bad[bad.length - 1] ^= 1
+    await assert.rejects(openRecord(bad, DOMAIN_TASK), { name: 'InvalidSignatureError' })
+    await assert.rejects(openRecord(uint8ArrayFromString('garbage'), DOMAIN_TASK), { name: 'InvalidSignatureError' })
+    assert.equal(Result.decode(Result.encode({ taskId: 'a', attempt: 1, submitter: new Uint8Array(2), ok: true })).ok, true)
+  })
+})
