@@ -17,8 +17,8 @@ export interface NetworkPreset {
 
 export const NETWORKS: Record<string, NetworkPreset> = {
   local: { id: 'aistack', bootstrap: [] },
-  // The public testnet: its bootstrap peers are listed in testnet/bootstrap.json and copied here
-  // when they change; `--bootstrap` adds or overrides them.
+  // The public testnet. Its bootstrap list stays empty until the testnet's bootstrap nodes are
+  // published; until then `--bootstrap` names the peers to join through.
   testnet: { id: 'aistack-testnet', bootstrap: [] }
 }
 

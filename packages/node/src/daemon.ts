@@ -46,6 +46,9 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   if (init.apiAddress != null) config.api = { ...config.api, ...init.apiAddress }
   const log = init.log ?? createLog(config.logLevel, { json: init.json })
 
+  if (config.network !== 'local' && config.bootstrap.length === 0) {
+    log.warn(`no bootstrap peers are known for network "${config.network}": pass --bootstrap MULTIADDR to join it`)
+  }
   let node: AgentNode
   try {
     node = await createAgentNode({ config, privateKey, home })

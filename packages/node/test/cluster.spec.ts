@@ -44,6 +44,20 @@ describe('nodes in one process', function () {
     assert.deepEqual(await Promise.all(received), ['hello agents', 'hello agents', 'hello agents', 'hello agents'])
   })
 
+  it('connects over QUIC and reports its encryption as quic-tls', async () => {
+    const quicOnly = { listen: ['/ip4/127.0.0.1/udp/0/quic-v1'] }
+    const a = await createAgentNode({ config: quicOnly, metricsRegistry: false })
+    const b = await createAgentNode({ config: quicOnly, metricsRegistry: false })
+    nodes.push(a, b)
+    await a.start()
+    await b.start()
+    await a.dial(b.id().multiaddrs[0])
+    const [peer] = await a.peers()
+    assert.equal(peer.peerId, b.peerId.toString())
+    assert.equal(peer.transport, 'quic')
+    assert.equal(peer.encryption, 'quic-tls')
+  })
+
   it('a restarted node keeps its identity and its peer store', async () => {
     const home = await tempDir()
     const privateKey = await generateKeyPair('Ed25519')
