@@ -1,7 +1,8 @@
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import type { ConnectionEncrypter, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+import { format } from 'node:util'
+import type { ComponentLogger, ConnectionEncrypter, Libp2p, Logger, PrivateKey, Stream } from '@libp2p/interface'
 
 export const ECHO = '/aistack-test/echo/1.0.0'
 
@@ -10,6 +11,8 @@ export interface NodeOptions {
   services?: Record<string, (components: any) => unknown>
   privateKey?: PrivateKey
   metrics?: (components: any) => any
+  logger?: ComponentLogger
+  inboundUpgradeTimeout?: number
 }
 
 export async function createNode (opts: NodeOptions): Promise<Libp2p<any>> {
@@ -20,7 +23,9 @@ export async function createNode (opts: NodeOptions): Promise<Libp2p<any>> {
     streamMuxers: [yamux()],
     connectionEncrypters: opts.encrypters,
     services: opts.services ?? {},
-    metrics: opts.metrics
+    metrics: opts.metrics,
+    logger: opts.logger,
+    connectionManager: opts.inboundUpgradeTimeout != null ? { inboundUpgradeTimeout: opts.inboundUpgradeTimeout } : undefined
   })
   await node.handle(ECHO, async (stream: Stream) => {
     for await (const buf of stream) {
@@ -56,4 +61,17 @@ export async function waitFor (fn: () => boolean | Promise<boolean>, timeoutMs =
     await new Promise(resolve => setTimeout(resolve, 10))
   }
   throw new Error(`Timed out waiting for ${what}`)
+}
+
+/** a component logger that keeps error lines in `lines` */
+export function captureLogger (lines: string[]): ComponentLogger {
+  const make = (name: string): Logger => {
+    const log: any = () => {}
+    log.error = (fmt: string, ...args: unknown[]) => { lines.push(`${name} ${format(fmt, ...args)}`) }
+    log.trace = () => {}
+    log.enabled = false
+    log.newScope = (scope: string) => make(`${name}:${scope}`)
+    return log
+  }
+  return { forComponent: make }
 }
