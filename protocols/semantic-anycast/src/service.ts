@@ -89,10 +89,12 @@ export interface SemanticAnycastInit {
   maxAttempts?: number
   /** Candidates below this cosine similarity are not returned, default 0.2 */
   minSimilarity?: number
-  /** `find` in auto mode trusts the cache when its best match reaches this similarity, default 0.5 */
+  /** `find` in auto mode trusts the cache when its best match reaches this similarity, default 0.35 */
   cacheConfidence?: number
   /** Parallel DHT queries per lookup, default 16 */
   dhtConcurrency?: number
+  /** A key's provider query stops after this many peer answers, default 3 */
+  dhtResponsesPerKey?: number
   /** Time limit of the DHT part of a lookup, default 10 s */
   dhtTimeoutMs?: number
   /** Subscribe to and publish on the caps topic, default true */
@@ -134,6 +136,8 @@ export interface LookupStats {
   recordsFetched: number
   /** GET_RECORDS requests sent */
   fetches: number
+  /** time spent finding providers */
+  dhtMs: number
   ms: number
 }
 
@@ -250,10 +254,6 @@ export class SemanticAnycast implements Startable {
       maxInboundStreams: 256,
       maxOutboundStreams: 256
     })
-    if (this.pubsub != null) {
-      this.pubsub.addEventListener('message', this.onGossip)
-      this.pubsub.subscribe(this.topic)
-    }
     this.unsubscribeProvider = this.init.provider.onChange?.(() => {
       this.announce().catch(err => { this.log.error('re-announce failed - %e', err) })
     })
@@ -267,6 +267,11 @@ export class SemanticAnycast implements Startable {
   }
 
   async afterStart (): Promise<void> {
+    // pubsub is started by now
+    if (this.pubsub != null) {
+      this.pubsub.addEventListener('message', this.onGossip)
+      this.pubsub.subscribe(this.topic)
+    }
     this.announce().catch(err => { this.log.error('announce failed - %e', err) })
   }
 
@@ -479,9 +484,9 @@ export class SemanticAnycast implements Startable {
     const minSimilarity = options.minSimilarity ?? this.init.minSimilarity ?? 0.2
     const source = options.source ?? 'auto'
     const vector = await this.embedQuery(query, options.signal)
-    const stats: LookupStats = { source: 'cache', keys: 0, dhtMessages: 0, providers: 0, recordsFetched: 0, fetches: 0, ms: 0 }
+    const stats: LookupStats = { source: 'cache', keys: 0, dhtMessages: 0, providers: 0, recordsFetched: 0, fetches: 0, dhtMs: 0, ms: 0 }
     let scored = source === 'dht' ? [] : this.cache.search(this.embedder.id, vector, Math.max(k, 20))
-    const confident = scored.length >= Math.min(k, this.cache.size) && scored.length > 0 && scored[0].similarity >= (this.init.cacheConfidence ?? 0.5)
+    const confident = scored.length > 0 && scored[0].similarity >= (this.init.cacheConfidence ?? 0.35)
     if (source === 'dht' || (source === 'auto' && !confident)) {
       const found = await this.lookupDht(vector, stats, options.signal)
       stats.source = source === 'dht' ? 'dht' : 'cache+dht'
@@ -505,6 +510,7 @@ export class SemanticAnycast implements Startable {
 
   /** DHT path: probe LSH buckets, find providers, fetch and verify their records */
   private async lookupDht (vector: Float32Array, stats: LookupStats, signal?: AbortSignal): Promise<CapabilityRecord[]> {
+    const t0 = performance.now()
     const keys = [...new Map(this.lsh.probes(vector, this.probes).map(b => this.lsh.key(b)).map(k => [k.toString(), k])).values()]
     stats.keys = keys.length
     const self = this.components.peerId.toString()
@@ -520,12 +526,17 @@ export class SemanticAnycast implements Startable {
       }
       p.keys.push(key)
     }
+    const responsesPerKey = this.init.dhtResponsesPerKey ?? 3
     await mapLimit(keys, this.init.dhtConcurrency ?? 16, async key => {
       try {
         if (this.dht != null) {
+          // providers of a key are stored on the peers closest to it, so the
+          // first few answers hold them all: stop the query after those
+          let responses = 0
           for await (const ev of this.dht.findProviders(key, { signal: sig })) {
             if (ev.name === 'SEND_QUERY') stats.dhtMessages++
             if (ev.name === 'PROVIDER') for (const p of ev.providers as PeerInfo[]) addProvider(p, key)
+            if (ev.name === 'PEER_RESPONSE' && !ev.from.equals(this.components.peerId) && ++responses >= responsesPerKey) break
           }
         } else if (this.components.contentRouting != null) {
           for await (const p of this.components.contentRouting.findProviders(key, { signal: sig })) addProvider(p, key)
@@ -535,6 +546,7 @@ export class SemanticAnycast implements Startable {
       }
     })
     stats.providers = providers.size
+    stats.dhtMs = performance.now() - t0
     const out: CapabilityRecord[] = []
     const own = this.ownRecords()
     if (providers.has(self)) out.push(...own)
