@@ -1,7 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { PqMode } from '@aistack/handshake'
 import { ConfigError, UsageError } from './errors.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
@@ -36,6 +38,8 @@ export interface AgentConfig {
   dht: { mode: DhtMode }
   api: { host: string, port: number, maxBodyBytes: number }
   logLevel: LogLevel
+  /** Post-quantum policy: `preferred` (hybrid with aistack peers), `required` (hybrid only, no QUIC) or `off`. */
+  pq: PqMode
 }
 
 export const DEFAULT_PORT = 4011
@@ -50,7 +54,8 @@ export function defaultConfig (): AgentConfig {
     mdns: false,
     dht: { mode: 'server' },
     api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 1024 * 1024 },
-    logLevel: 'info'
+    logLevel: 'info',
+    pq: DEFAULT_PQ_MODE
   }
 }
 
@@ -121,6 +126,7 @@ function configShape (): Record<string, Check> {
     dht: object({ mode: oneOf(['server', 'client']) }),
     api: object({ host: isString, port: isPort, maxBodyBytes: isPositiveInt }),
     logLevel: oneOf(LOG_LEVELS),
+    pq: oneOf(PQ_MODES),
     ...extensions
   }
 }
@@ -142,6 +148,11 @@ export function parseNetwork (value: string, what = '--network'): NetworkPreset 
 export function parseLogLevel (value: string, what = '--log-level'): LogLevel {
   if (!LOG_LEVELS.includes(value as LogLevel)) throw new UsageError(`${what}: unknown log level "${value}" (known: ${LOG_LEVELS.join(', ')})`)
   return value as LogLevel
+}
+
+export function parsePq (value: string, what = '--pq'): PqMode {
+  if (!(PQ_MODES as readonly string[]).includes(value)) throw new UsageError(`${what}: unknown mode "${value}" (known: ${PQ_MODES.join(', ')})`)
+  return value as PqMode
 }
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:PORT`). */

@@ -1,4 +1,4 @@
-export { AgentNode, createAgentNode, encryptionName, transportName } from './node.js'
+export { AgentNode, createAgentNode, transportName } from './node.js'
 export type { AgentNodeInit, AgentServices, IdInfo, PeerConnectionInfo } from './node.js'
 export { defaultConfig, loadConfig, validateConfig, resolveHome, NETWORKS } from './config.js'
 export type { AgentConfig, NetworkPreset } from './config.js'

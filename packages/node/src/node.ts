@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
+import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
 import { quic } from '@chainsafe/libp2p-quic'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -19,6 +19,7 @@ import { Registry } from 'prom-client'
 import { defaultConfig, parseNetwork } from './config.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
+import type { DowngradeGuard } from '@aistack/handshake'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -31,6 +32,7 @@ export interface AgentServices extends Record<string, unknown> {
   ping: Ping
   dht: KadDHT
   pubsub: GossipSub
+  downgradeGuard: DowngradeGuard
 }
 
 export interface AgentNodeInit {
@@ -48,7 +50,7 @@ export interface AgentNodeInit {
 
 export interface IdInfo {
   peerId: string
-  did: string | null
+  did: string
   network: string
   multiaddrs: string[]
   protocols: string[]
@@ -61,6 +63,8 @@ export interface PeerConnectionInfo {
   direction: 'inbound' | 'outbound'
   transport: string
   encryption: string
+  /** true when the connection is protected by the hybrid (Noise + ML-KEM-768) handshake */
+  pq: boolean
   multiplexer: string | null
   latencyMs: number | null
 }
@@ -73,14 +77,6 @@ export function transportName (addr: string): string {
   if (addr.includes('/memory')) return 'memory'
   if (addr.includes('/tcp/')) return 'tcp'
   return 'unknown'
-}
-
-/** Names a connection's encryption; QUIC brings its own TLS 1.3 and negotiates no encrypter. */
-export function encryptionName (connection: Connection): string {
-  const addr = connection.remoteAddr.toString()
-  if (addr.includes('/quic-v1') || addr.includes('/webtransport')) return 'quic-tls'
-  const protocol = connection.encryption ?? ''
-  return protocol.replace(/^\//, '').replace(/\/[0-9.]+$/, '') || 'unknown'
 }
 
 /**
@@ -109,9 +105,11 @@ export class AgentNode {
     const datastore = init.datastore ?? (init.home != null ? new LevelDatastore(join(init.home, 'datastore')) : new MemoryDatastore())
     if (datastore instanceof LevelDatastore) await datastore.open()
     const registry = init.metricsRegistry === false ? undefined : (init.metricsRegistry ?? new Registry())
-    const bootstrapList = config.bootstrap.length > 0 ? config.bootstrap : network.bootstrap
-    const listen = config.listen
-    const usesQuic = listen.some(a => a.includes('/quic-v1')) || bootstrapList.some(a => a.includes('/quic-v1'))
+    // QUIC's TLS 1.3 is classical: with `pq: required` it is neither listened on nor dialled
+    const withoutQuic = (addrs: string[]): string[] => config.pq === 'required' ? addrs.filter(a => !isQuicAddr(multiaddr(a))) : addrs
+    const bootstrapList = withoutQuic(config.bootstrap.length > 0 ? config.bootstrap : network.bootstrap)
+    const listen = withoutQuic(config.listen)
+    const usesQuic = [...listen, ...bootstrapList].some(a => isQuicAddr(multiaddr(a)))
 
     const peerDiscovery = []
     if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
@@ -124,7 +122,7 @@ export class AgentNode {
         start: false,
         addresses: { listen, announce: config.announce },
         transports: usesQuic ? [tcp(), quic()] : [tcp()],
-        connectionEncrypters: [noise()],
+        connectionEncrypters: connectionEncrypters(config.pq),
         streamMuxers: [yamux()],
         peerDiscovery,
         metrics: registry != null ? prometheusMetrics({ registry, collectDefaultMetrics: false }) : undefined,
@@ -137,7 +135,8 @@ export class AgentNode {
             clientMode: config.dht.mode === 'client',
             peerInfoMapper: passthroughMapper
           }),
-          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
+          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+          downgradeGuard: downgradeGuard({ mode: config.pq })
         }
       })
       return new AgentNode(libp2p, config, network, datastore, registry)
@@ -165,7 +164,7 @@ export class AgentNode {
   id (): IdInfo {
     return {
       peerId: this.peerId.toString(),
-      did: null,
+      did: didFromPeerId(this.peerId),
       network: this.network.id,
       multiaddrs: this.libp2p.getMultiaddrs().map(a => a.toString()),
       protocols: this.libp2p.getProtocols(),
@@ -182,6 +181,7 @@ export class AgentNode {
       direction: c.direction,
       transport: transportName(c.remoteAddr.toString()),
       encryption: encryptionName(c),
+      pq: isPq(c),
       multiplexer: c.multiplexer ?? null,
       latencyMs: c.rtt ?? await this.libp2p.services.ping.ping(c.remoteAddr, { signal: AbortSignal.timeout(pingTimeoutMs) }).catch(() => null)
     })))

@@ -114,6 +114,15 @@ describe('node HTTP API', function () {
     assert.ok(res.json.protocols.includes('/aistack/kad/1.0.0'))
   })
 
+  it('serves the DID in /v1/id and run.json, and its document at /v1/did', async () => {
+    const id = await api(daemon.run, 'GET', '/v1/id')
+    assert.match(id.json.did, /^did:key:z6Mk/)
+    assert.equal(daemon.run.did, id.json.did)
+    const doc = await api(daemon.run, 'GET', '/v1/did')
+    assert.equal(doc.status, 200)
+    assert.equal(doc.json.id, id.json.did)
+  })
+
   it('serves /metrics as Prometheus text behind the token', async () => {
     assert.equal((await api(daemon.run, 'GET', '/metrics', { token: null })).status, 401)
     const res = await api(daemon.run, 'GET', '/metrics')

@@ -24,6 +24,7 @@ describe('aistack CLI', function () {
       [['start', '--network', 'mainnet'], /--network: unknown network "mainnet"/],
       [['start', '--log-level', 'loud'], /--log-level: unknown log level "loud"/],
       [['start', '--dht-mode', 'sideways'], /--dht-mode: unknown mode "sideways"/],
+      [['start', '--pq', 'maybe'], /--pq: unknown mode "maybe"/],
       [['start', '--no-such-flag'], /start: Unknown option '--no-such-flag'/],
       [['testnet', 'up', '--nodes', 'many'], /--nodes: "many" is not a whole number/],
       [['testnet', 'up', '--nodes', '0'], /--nodes: 0 is out of range/],

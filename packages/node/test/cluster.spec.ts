@@ -44,6 +44,37 @@ describe('nodes in one process', function () {
     assert.deepEqual(await Promise.all(received), ['hello agents', 'hello agents', 'hello agents', 'hello agents'])
   })
 
+  it('two aistack nodes connect with the hybrid handshake', async () => {
+    const a = await createAgentNode({ config: loopback, metricsRegistry: false })
+    const b = await createAgentNode({ config: loopback, metricsRegistry: false })
+    nodes.push(a, b)
+    await a.start()
+    await b.start()
+    await a.dial(b.id().multiaddrs[0])
+    const [peer] = await a.peers()
+    assert.equal(peer.encryption, 'noise-mlkem768-hfs')
+    assert.equal(peer.pq, true)
+    const [back] = await b.peers()
+    assert.equal(back.encryption, 'noise-mlkem768-hfs')
+    assert.equal(back.pq, true)
+  })
+
+  it('with pq required neither listens on nor dials QUIC', async () => {
+    const node = await createAgentNode({
+      config: { listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/udp/0/quic-v1'], pq: 'required' },
+      metricsRegistry: false
+    })
+    nodes.push(node)
+    await node.start()
+    const addrs = node.id().multiaddrs
+    assert.ok(addrs.length > 0)
+    assert.ok(addrs.every(a => !a.includes('/quic')), addrs.join(' '))
+    const other = await createAgentNode({ config: { listen: ['/ip4/127.0.0.1/udp/0/quic-v1'] }, metricsRegistry: false })
+    nodes.push(other)
+    await other.start()
+    await assert.rejects(node.dial(other.id().multiaddrs[0]))
+  })
+
   it('connects over QUIC and reports its encryption as quic-tls', async () => {
     const quicOnly = { listen: ['/ip4/127.0.0.1/udp/0/quic-v1'] }
     const a = await createAgentNode({ config: quicOnly, metricsRegistry: false })

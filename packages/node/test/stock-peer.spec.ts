@@ -38,6 +38,26 @@ describe('a stock js-libp2p node', function () {
       }, { what: 'the stock peer in /v1/peers' })
       assert.equal(peers.transport, 'tcp')
       assert.equal(peers.encryption, 'noise')
+      assert.equal(peers.pq, false)
+    } finally {
+      await stock.stop()
+    }
+  })
+
+  it('is refused by a node started with --pq required', async () => {
+    node = await startNodeProcess(await tempDir(), ['--pq', 'required'])
+    const stock = await createLibp2p({
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify(), ping: ping() }
+    })
+    try {
+      await assert.rejects(stock.services.ping.ping(multiaddr(node.run.multiaddrs[0]), { signal: AbortSignal.timeout(10_000) }))
+      const { json } = await api(node.run, 'GET', '/v1/peers')
+      assert.equal(json.peers.length, 0)
+      // the node keeps serving
+      assert.equal((await api(node.run, 'GET', '/healthz', { token: null })).status, 200)
     } finally {
       await stock.stop()
     }

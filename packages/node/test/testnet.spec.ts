@@ -37,8 +37,11 @@ describe('aistack testnet (node processes)', function () {
       assert.deepEqual(seen, others)
       for (const peer of json.peers) {
         assert.equal(peer.transport, 'tcp')
-        assert.equal(typeof peer.encryption, 'string')
+        assert.equal(peer.encryption, 'noise-mlkem768-hfs', 'aistack nodes use the hybrid handshake')
+        assert.equal(peer.pq, true)
       }
+      const metrics = await api(run, 'GET', '/metrics')
+      assert.match(metrics.text, /aistack_handshakes_total\{encrypter_outcome="noise-mlkem768-hfs_success"\} [1-9]/)
       const dht = await api(run, 'GET', '/v1/dht')
       assert.deepEqual([...dht.json.routingTable].sort(), others)
     }

@@ -1,3 +1,4 @@
+import { didDocument } from '@aistack/handshake'
 import { HttpError } from './server.js'
 import type { ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -13,6 +14,8 @@ export function coreRoutes (api: ApiServer, { node, onStop }: CoreRoutesInit): v
   api.route('GET', '/healthz', () => ({ body: { ok: true, peerId: node.peerId.toString() } }), { auth: false })
 
   api.route('GET', '/v1/id', () => ({ body: node.id() }))
+
+  api.route('GET', '/v1/did', () => ({ body: didDocument(node.id().did) }))
 
   api.route('GET', '/v1/peers', async () => ({ body: { peers: await node.peers() } }))
 

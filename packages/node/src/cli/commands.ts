@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { parseHostPort, parseLogLevel, parseMultiaddr, parseNetwork, resolveHome } from '../config.js'
+import { parseHostPort, parseLogLevel, parseMultiaddr, parseNetwork, parsePq, resolveHome } from '../config.js'
 import { UsageError } from '../errors.js'
 import { initHome } from '../home.js'
 import { IDENTITY_FILE } from '../identity.js'
@@ -36,6 +36,9 @@ ${HOME_HELP}
   --mdns              discover peers on the LAN with mDNS
   --dht-mode MODE     server (default) or client
   --api HOST:PORT     HTTP API address (default 127.0.0.1:5454; port 0 picks a free one)
+  --pq MODE           post-quantum policy: preferred (default: hybrid Noise + ML-KEM-768
+                      with aistack peers, /noise with stock peers, no downgrade for a peer
+                      that once used the hybrid), required (hybrid only, no QUIC), off
   --log-level LEVEL   error, warn, info (default) or debug
   --json              print the start summary and logs as JSON lines`,
   id: `Usage: aistack id [--home DIR] [--json]
@@ -97,6 +100,7 @@ function startOverrides (values: Record<string, unknown>): Partial<AgentConfig> 
     if (mode !== 'server' && mode !== 'client') throw new UsageError(`--dht-mode: unknown mode "${mode}" (known: server, client)`)
     o.dht = { mode }
   }
+  if (typeof values.pq === 'string') o.pq = parsePq(values.pq)
   if (typeof values['log-level'] === 'string') o.logLevel = parseLogLevel(values['log-level'])
   return o
 }
@@ -111,6 +115,7 @@ export async function startCommand (args: string[]): Promise<number> {
     network: { type: 'string' },
     mdns: { type: 'boolean' },
     'dht-mode': { type: 'string' },
+    pq: { type: 'string' },
     api: { type: 'string' },
     'log-level': { type: 'string' },
     json: { type: 'boolean' }
@@ -137,6 +142,8 @@ export async function startCommand (args: string[]): Promise<number> {
     console.log([
       `aistack node ready (network ${node.network.id})`,
       `  peer ID   ${run.peerId}`,
+      `  DID       ${run.did ?? '-'}`,
+      `  PQ        ${node.config.pq}`,
       ...run.multiaddrs.map((a, i) => `  ${i === 0 ? 'listening' : '         '} ${a}`),
       `  API       ${run.api.url} (token in ${join(home, 'run.json')})`,
       '  stop with Ctrl-C or `aistack stop`'
@@ -194,7 +201,7 @@ export async function peersCommand (args: string[]): Promise<number> {
   } else {
     console.log(table(
       ['PEER', 'TRANSPORT', 'ENCRYPTION', 'PQ', 'LATENCY', 'ADDRESS'],
-      peers.map((p: any) => [p.peerId, p.transport, p.encryption, p.pq == null ? '-' : p.pq ? 'yes' : 'no', p.latencyMs == null ? '-' : `${p.latencyMs} ms`, p.multiaddr])
+      peers.map((p: any) => [p.peerId, p.transport, p.encryption, p.pq === true ? 'yes' : 'no', p.latencyMs == null ? '-' : `${p.latencyMs} ms`, p.multiaddr])
     ))
   }
   return 0
