@@ -2,7 +2,7 @@ import crypto from 'node:crypto'
 import { AbstractMessageStream } from '@libp2p/utils'
 import { NOISE_MSG_MAX_PLAINTEXT, TAG_LENGTH } from './constants.js'
 import { HandshakeDecryptError } from './errors.js'
-import { nonceBytes } from './noise/crypto.js'
+import { aeadDecrypt, aeadEncrypt, nonceBytes, SMALL_MESSAGE } from './noise/crypto.js'
 import type { AbortOptions, MessageStream, StreamMessageEvent, StreamCloseEvent } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
 
@@ -25,18 +25,23 @@ export class TransportCipher {
     this.key = key
   }
 
-  private next (): Buffer {
+  private next (): number {
     if (this.n >= MAX_NONCE) throw new Error('Nonce exhausted; a new handshake is needed')
-    return nonceBytes(this.n++)
+    return this.n++
   }
 
   /** encrypts one frame body and appends `len(2) || ciphertext || tag` to `out` */
   seal (plaintext: Uint8Array | ByteList, out: Uint8Array[]): void {
-    const c = crypto.createCipheriv('chacha20-poly1305', this.key, this.next(), { authTagLength: TAG_LENGTH })
-    c.setAAD(EMPTY, { plaintextLength: plaintext.byteLength })
     const header = Buffer.allocUnsafe(2)
     header.writeUInt16BE(plaintext.byteLength + TAG_LENGTH)
     out.push(header)
+    const n = this.next()
+    if (plaintext.byteLength < SMALL_MESSAGE) {
+      out.push(aeadEncrypt(this.key, n, EMPTY, plaintext instanceof Uint8Array ? plaintext : plaintext.subarray()))
+      return
+    }
+    const c = crypto.createCipheriv('chacha20-poly1305', this.key, nonceBytes(n), { authTagLength: TAG_LENGTH })
+    c.setAAD(EMPTY, { plaintextLength: plaintext.byteLength })
     if (plaintext instanceof Uint8Array) {
       out.push(c.update(plaintext))
     } else {
@@ -48,17 +53,9 @@ export class TransportCipher {
 
   open (frame: Uint8Array): Uint8Array {
     if (frame.byteLength < TAG_LENGTH) throw new HandshakeDecryptError('Transport frame shorter than its tag')
-    const d = crypto.createDecipheriv('chacha20-poly1305', this.key, this.next(), { authTagLength: TAG_LENGTH })
-    const body = frame.subarray(0, frame.byteLength - TAG_LENGTH)
-    d.setAAD(EMPTY, { plaintextLength: body.byteLength })
-    d.setAuthTag(frame.subarray(frame.byteLength - TAG_LENGTH))
-    const out = d.update(body)
-    try {
-      d.final()
-    } catch {
-      throw new HandshakeDecryptError('Transport frame failed to authenticate')
-    }
-    return out
+    const plaintext = aeadDecrypt(this.key, this.next(), EMPTY, frame)
+    if (plaintext == null) throw new HandshakeDecryptError('Transport frame failed to authenticate')
+    return plaintext
   }
 }
 

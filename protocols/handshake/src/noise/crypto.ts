@@ -1,4 +1,5 @@
 import crypto from 'node:crypto'
+import { ChaCha20Poly1305, newInstance } from '@chainsafe/as-chacha20poly1305'
 import { HandshakeMessageError } from '../errors.js'
 
 /**
@@ -8,6 +9,8 @@ import { HandshakeMessageError } from '../errors.js'
 export interface KeyPair {
   publicKey: Uint8Array
   privateKey: Uint8Array
+  /** the private key as a node:crypto KeyObject, made once and reused */
+  keyObject?: crypto.KeyObject
 }
 
 // DER wrappers of raw X25519 keys (RFC 8410)
@@ -20,57 +23,47 @@ export function sha256 (...parts: Uint8Array[]): Uint8Array {
   return h.digest()
 }
 
-function hmac (key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const m = crypto.createHmac('sha256', key)
-  for (const p of parts) m.update(p)
-  return m.digest()
-}
-
-const ONE = Uint8Array.of(1)
-const TWO = Uint8Array.of(2)
-
-/** Noise HKDF with two outputs */
+/** Noise HKDF with two outputs: RFC 5869 HKDF-SHA-256, salt `ck`, empty info */
 export function hkdf2 (chainingKey: Uint8Array, ikm: Uint8Array): [Uint8Array, Uint8Array] {
-  const temp = hmac(chainingKey, ikm)
-  const out1 = hmac(temp, ONE)
-  const out2 = hmac(temp, out1, TWO)
-  return [out1, out2]
+  const out = new Uint8Array(crypto.hkdfSync('sha256', ikm, chainingKey, EMPTY, 64))
+  return [out.subarray(0, 32), out.subarray(32, 64)]
 }
+
+const EMPTY = new Uint8Array(0)
 
 function x25519PrivateKeyObject (privateKey: Uint8Array): crypto.KeyObject {
   return crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' })
 }
 
 export function x25519Generate (): KeyPair {
-  const { publicKey, privateKey } = crypto.generateKeyPairSync('x25519', {
-    publicKeyEncoding: { type: 'spki', format: 'der' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'der' }
-  })
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('x25519')
   return {
-    publicKey: publicKey.subarray(X25519_SPKI_PREFIX.length),
-    privateKey: privateKey.subarray(X25519_PKCS8_PREFIX.length)
+    publicKey: publicKey.export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI_PREFIX.length),
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'der' }).subarray(X25519_PKCS8_PREFIX.length),
+    keyObject: privateKey
   }
 }
 
 /** the key pair for a given 32-byte private key (clamping is done by X25519 itself) */
 export function x25519FromPrivate (privateKey: Uint8Array): KeyPair {
-  const publicKey = crypto.createPublicKey(x25519PrivateKeyObject(privateKey))
+  const keyObject = x25519PrivateKeyObject(privateKey)
+  const publicKey = crypto.createPublicKey(keyObject)
     .export({ type: 'spki', format: 'der' })
     .subarray(X25519_SPKI_PREFIX.length)
-  return { publicKey, privateKey: Uint8Array.from(privateKey) }
+  return { publicKey, privateKey: Uint8Array.from(privateKey), keyObject }
 }
 
 /**
- * X25519(privateKey, publicKey). A remote key that yields the all-zero
- * shared secret (a small-order point) is refused.
+ * X25519(local private key, remote public key). A remote key that yields the
+ * all-zero shared secret (a small-order point) is refused.
  */
-export function x25519 (privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+export function x25519 (local: KeyPair, publicKey: Uint8Array): Uint8Array {
   if (publicKey.byteLength !== 32) {
     throw new HandshakeMessageError(`X25519 public key must be 32 bytes, got ${publicKey.byteLength}`)
   }
   try {
     return crypto.diffieHellman({
-      privateKey: x25519PrivateKeyObject(privateKey),
+      privateKey: (local.keyObject ??= x25519PrivateKeyObject(local.privateKey)),
       publicKey: crypto.createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
     })
   } catch (err: any) {
@@ -86,7 +79,25 @@ export function nonceBytes (n: number): Buffer {
   return b
 }
 
-export function aeadEncrypt (key: Uint8Array, n: number, ad: Uint8Array, plaintext: Uint8Array): Buffer {
+/**
+ * ChaCha20-Poly1305. node:crypto (OpenSSL) is much faster on large messages
+ * but has a fixed cost per call of tens of microseconds, so messages under
+ * `SMALL_MESSAGE` bytes (handshake fields, muxer control frames) go to a
+ * WebAssembly implementation instead. Both produce identical bytes.
+ */
+export const SMALL_MESSAGE = 1200
+
+let wasm: ChaCha20Poly1305 | undefined
+function small (): ChaCha20Poly1305 {
+  wasm ??= new ChaCha20Poly1305(newInstance())
+  return wasm
+}
+
+/** encrypts and returns `ciphertext || tag` */
+export function aeadEncrypt (key: Uint8Array, n: number, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  if (plaintext.byteLength < SMALL_MESSAGE && ad.byteLength <= 32) {
+    return small().seal(key, nonceBytes(n), plaintext, ad)
+  }
   const c = crypto.createCipheriv('chacha20-poly1305', key, nonceBytes(n), { authTagLength: 16 })
   c.setAAD(ad, { plaintextLength: plaintext.byteLength })
   const body = c.update(plaintext)
@@ -95,8 +106,11 @@ export function aeadEncrypt (key: Uint8Array, n: number, ad: Uint8Array, plainte
 }
 
 /** returns undefined when the tag does not verify */
-export function aeadDecrypt (key: Uint8Array, n: number, ad: Uint8Array, ciphertext: Uint8Array): Buffer | undefined {
+export function aeadDecrypt (key: Uint8Array, n: number, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
   if (ciphertext.byteLength < 16) return undefined
+  if (ciphertext.byteLength < SMALL_MESSAGE && ad.byteLength <= 32) {
+    return small().open(key, nonceBytes(n), ciphertext, ad) ?? undefined
+  }
   const d = crypto.createDecipheriv('chacha20-poly1305', key, nonceBytes(n), { authTagLength: 16 })
   const body = ciphertext.subarray(0, ciphertext.byteLength - 16)
   d.setAAD(ad, { plaintextLength: body.byteLength })

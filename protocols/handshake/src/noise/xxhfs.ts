@@ -177,13 +177,13 @@ export class XXhfsHandshake {
     if (this.re == null || this.rkem == null) throw new Error('Message A was not read')
     this.e ??= x25519Generate()
     this.ss.mixHash(this.e.publicKey)
-    this.ss.mixKey(x25519(this.e.privateKey, this.re))
+    this.ss.mixKey(x25519(this.e, this.re))
     const { ciphertext, sharedSecret } = this.kem.encapsulate(this.rkem)
     this.rkem = undefined
     const ekem1 = this.ss.encryptAndHash(ciphertext)
     this.ss.mixKey(sharedSecret)
     const s = this.ss.encryptAndHash(this.s.publicKey)
-    this.ss.mixKey(x25519(this.s.privateKey, this.re))
+    this.ss.mixKey(x25519(this.s, this.re))
     return concat([this.e.publicKey, ekem1, s, this.ss.encryptAndHash(payload)])
   }
 
@@ -197,7 +197,7 @@ export class XXhfsHandshake {
     }
     this.re = message.slice(0, X25519_KEY_LENGTH)
     this.ss.mixHash(this.re)
-    this.ss.mixKey(x25519(this.e.privateKey, this.re))
+    this.ss.mixKey(x25519(this.e, this.re))
     let offset = X25519_KEY_LENGTH
     const ciphertext = this.ss.decryptAndHash(message.subarray(offset, offset + kemLength))
     offset += kemLength
@@ -206,7 +206,7 @@ export class XXhfsHandshake {
     this.ss.mixKey(sharedSecret)
     this.rs = this.ss.decryptAndHash(message.subarray(offset, offset + sLength))
     offset += sLength
-    this.ss.mixKey(x25519(this.e.privateKey, this.rs))
+    this.ss.mixKey(x25519(this.e, this.rs))
     return this.ss.decryptAndHash(message.subarray(offset))
   }
 
@@ -215,7 +215,7 @@ export class XXhfsHandshake {
     this.expect(2, true)
     if (this.re == null) throw new Error('Message B was not read')
     const s = this.ss.encryptAndHash(this.s.publicKey)
-    this.ss.mixKey(x25519(this.s.privateKey, this.re))
+    this.ss.mixKey(x25519(this.s, this.re))
     return concat([s, this.ss.encryptAndHash(payload)])
   }
 
@@ -227,7 +227,7 @@ export class XXhfsHandshake {
       throw new HandshakeMessageError(`Message C too short: ${message.byteLength} bytes`)
     }
     this.rs = this.ss.decryptAndHash(message.subarray(0, sLength))
-    this.ss.mixKey(x25519(this.e.privateKey, this.rs))
+    this.ss.mixKey(x25519(this.e, this.rs))
     return this.ss.decryptAndHash(message.subarray(sLength))
   }
 
