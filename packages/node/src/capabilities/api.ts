@@ -1,0 +1,103 @@
+/**
+ * Validation and response shapes for the capability routes of the HTTP API
+ * and the `find`/`ask` CLI commands; the routes themselves live in the API.
+ */
+import type { RegisteredCapability } from './registry.js'
+import type { AskResult, Candidate } from '@aistack/semantic-anycast'
+
+export class RequestValidationError extends Error {
+  static override name = 'RequestValidationError'
+  override name = 'RequestValidationError'
+}
+
+export interface SearchParams { q: string, k: number }
+export interface AskBody { query: string, input: unknown, timeoutMs?: number }
+
+/** `GET /v1/capabilities/search?q=TEXT&k=N` */
+export function parseSearchParams (params: URLSearchParams): SearchParams {
+  const q = params.get('q')
+  if (q == null || q.trim().length === 0) throw new RequestValidationError('q must be a non-empty string')
+  if (q.length > 4096) throw new RequestValidationError('q must be at most 4096 characters')
+  const kRaw = params.get('k')
+  const k = kRaw == null ? 5 : Number(kRaw)
+  if (!Number.isInteger(k) || k < 1 || k > 100) throw new RequestValidationError('k must be an integer in 1..100')
+  return { q, k }
+}
+
+/** `POST /v1/ask` body: `{"query", "input", "timeoutMs"?}` */
+export function parseAskBody (body: unknown): AskBody {
+  if (typeof body !== 'object' || body == null || Array.isArray(body)) throw new RequestValidationError('body must be a JSON object')
+  const b = body as Record<string, unknown>
+  if (typeof b.query !== 'string' || b.query.trim().length === 0 || b.query.length > 4096) throw new RequestValidationError('query must be a string of 1-4096 characters')
+  if (b.timeoutMs != null && (!Number.isInteger(b.timeoutMs) || (b.timeoutMs as number) < 1 || (b.timeoutMs as number) > 3_600_000)) {
+    throw new RequestValidationError('timeoutMs must be an integer in 1..3600000')
+  }
+  return { query: b.query, input: b.input ?? null, timeoutMs: b.timeoutMs as number | undefined }
+}
+
+/** `{"results": [{peerId, name, description, similarity, score}]}`, best first */
+export function searchResponse (candidates: Candidate[]): { results: Array<{ peerId: string, name: string, description: string, similarity: number, score: number, load: number, latencyMs?: number }> } {
+  return {
+    results: candidates.map(c => ({
+      peerId: c.peerId,
+      name: c.name,
+      description: c.description,
+      similarity: round(c.similarity),
+      score: round(c.score),
+      load: round(c.load),
+      ...(c.latencyMs != null ? { latencyMs: round(c.latencyMs) } : {})
+    }))
+  }
+}
+
+export function askResponse (r: AskResult): { output: unknown, peerId: string, capability: string, similarity: number, attempts: number, latencyMs: number } {
+  return { output: r.output, peerId: r.peerId, capability: r.capability, similarity: round(r.similarity), attempts: r.attempts, latencyMs: round(r.latencyMs) }
+}
+
+/** `GET /v1/capabilities` */
+export function capabilitiesResponse (list: RegisteredCapability[]): { capabilities: unknown[] } {
+  return {
+    capabilities: list.map(e => ({
+      ...e.capability,
+      handler: e.type,
+      limits: e.limits,
+      running: e.running
+    }))
+  }
+}
+
+/** HTTP status and error code for errors of capabilities, anycast and handlers */
+export function errorStatus (err: unknown): { status: number, code: string } {
+  const name = (err as Error)?.name
+  switch (name) {
+    case 'RequestValidationError':
+    case 'CapabilitySpecError':
+    case 'BadRequestError':
+    case 'HandlerInputError':
+      return { status: 400, code: 'bad_request' }
+    case 'NoCandidatesError':
+      return { status: 404, code: 'no_capable_peer' }
+    case 'UnknownCapabilityError':
+      return { status: 404, code: 'not_found' }
+    case 'DuplicateCapabilityError':
+      return { status: 409, code: 'conflict' }
+    case 'InputTooLargeError':
+    case 'TooLargeError':
+      return { status: 413, code: 'too_large' }
+    case 'OverloadedError':
+      return { status: 503, code: 'overloaded' }
+    case 'HandlerTimeoutError':
+    case 'TimeoutError':
+      return { status: 504, code: 'timeout' }
+    case 'AllCandidatesFailedError':
+    case 'HandlerError':
+    case 'OutputTooLargeError':
+      return { status: 502, code: 'upstream_failed' }
+    default:
+      return { status: 500, code: 'internal' }
+  }
+}
+
+function round (x: number): number {
+  return Math.round(x * 10000) / 10000
+}

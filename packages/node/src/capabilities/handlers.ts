@@ -1,0 +1,200 @@
+import { spawn } from 'node:child_process'
+import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeError } from './errors.js'
+import type { HandlerSpec } from './spec.js'
+import type { Embedder } from '@aistack/embeddings'
+
+/** A handler runs one request: JSON value in, JSON value out */
+export type HandlerFn = (input: unknown, options: { signal: AbortSignal }) => Promise<unknown>
+
+export interface HandlerContext {
+  /** capability name, sent to http handlers */
+  name: string
+  /** the node's embedder, used by the builtin `embed` */
+  embedder?: Embedder
+  /** output limit, enforced while reading */
+  maxOutputBytes: number
+}
+
+/** Variables an exec handler inherits; everything else is dropped */
+const KEPT_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'SYSTEMROOT']
+
+function inputText (input: unknown): string {
+  return typeof input === 'string' ? input : JSON.stringify(input ?? null)
+}
+
+function reasonOf (signal: AbortSignal): Error {
+  const r = signal.reason
+  if (r instanceof Error && r.name === 'TimeoutError') return new HandlerTimeoutError('handler timed out')
+  return r instanceof Error ? r : new HandlerError('aborted')
+}
+
+/** Split text into chunks of about `size` characters, at whitespace when possible */
+export function chunkText (text: string, size = 1000, overlap = 0): string[] {
+  if (!Number.isInteger(size) || size < 1) throw new HandlerInputError('size must be a positive integer')
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= size) throw new HandlerInputError('overlap must be an integer in 0..size-1')
+  const out: string[] = []
+  let start = 0
+  while (start < text.length) {
+    let end = Math.min(text.length, start + size)
+    if (end < text.length) {
+      const ws = text.lastIndexOf(' ', end)
+      if (ws > start + size / 2) end = ws
+    }
+    const piece = text.slice(start, end).trim()
+    if (piece.length > 0) out.push(piece)
+    if (end >= text.length) break
+    start = Math.max(start + 1, end - overlap)
+  }
+  return out
+}
+
+function builtin (spec: Extract<HandlerSpec, { type: 'builtin' }>, ctx: HandlerContext): HandlerFn {
+  switch (spec.name) {
+    case 'echo':
+      return async (input) => input
+    case 'chunk':
+      return async (input) => {
+        const o = typeof input === 'string' ? { text: input } : input as Record<string, unknown>
+        if (o == null || typeof o !== 'object' || typeof o.text !== 'string') throw new HandlerInputError('chunk input must be a string or {"text", "size"?, "overlap"?}')
+        return chunkText(o.text, (o.size as number | undefined) ?? 1000, (o.overlap as number | undefined) ?? 0)
+      }
+    case 'embed':
+      return async (input, { signal }) => {
+        if (ctx.embedder == null) throw new HandlerError('no embedder configured')
+        const texts = typeof input === 'string' ? [input] : Array.isArray(input) ? input : (input as any)?.texts
+        if (!Array.isArray(texts) || texts.length === 0 || texts.length > 256 || !texts.every(t => typeof t === 'string')) {
+          throw new HandlerInputError('embed input must be a string, an array of 1-256 strings or {"texts": [...]}')
+        }
+        const vectors = await ctx.embedder.embed(texts, { signal })
+        return { model: ctx.embedder.id, dim: ctx.embedder.dim, vectors: vectors.map(v => Array.from(v, x => Math.round(x * 1e6) / 1e6)) }
+      }
+  }
+}
+
+function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext): HandlerFn {
+  return async (input, { signal }) => {
+    signal.throwIfAborted()
+    const env: Record<string, string> = {}
+    for (const k of KEPT_ENV) if (process.env[k] != null) env[k] = process.env[k] as string
+    Object.assign(env, spec.env)
+    const child = spawn(spec.command[0], spec.command.slice(1), {
+      cwd: spec.cwd,
+      env,
+      shell: false,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      windowsHide: true
+    })
+    return await new Promise<string>((resolve, reject) => {
+      const out: Buffer[] = []
+      let outBytes = 0
+      let err = ''
+      let failure: Error | undefined
+      const kill = (e: Error): void => {
+        failure ??= e
+        child.kill('SIGKILL')
+      }
+      const onAbort = (): void => { kill(reasonOf(signal)) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      child.stdout.on('data', (b: Buffer) => {
+        outBytes += b.byteLength
+        if (outBytes > ctx.maxOutputBytes) kill(new OutputTooLargeError(`output is larger than ${ctx.maxOutputBytes} bytes`))
+        else out.push(b)
+      })
+      child.stderr.on('data', (b: Buffer) => { if (err.length < 4096) err += b.toString('utf8') })
+      child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
+      child.on('close', (code, sig) => {
+        signal.removeEventListener('abort', onAbort)
+        if (failure != null) reject(failure)
+        else if (code !== 0) reject(new HandlerError(`${spec.command[0]} exited with ${code ?? sig}: ${err.trim().slice(-1024)}`))
+        else resolve(Buffer.concat(out).toString('utf8'))
+      })
+      child.stdin.on('error', () => {}) // the command may exit without reading its input
+      child.stdin.end(inputText(input))
+    })
+  }
+}
+
+/** Read a response body up to `max` bytes */
+async function readBody (res: Response, max: number): Promise<string> {
+  if (res.body == null) return ''
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let n = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    n += value.byteLength
+    if (n > max) {
+      await reader.cancel().catch(() => {})
+      throw new OutputTooLargeError(`response is larger than ${max} bytes`)
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function post (url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal, max: number): Promise<{ res: Response, text: string }> {
+  let res: Response
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal })
+  } catch (e: any) {
+    if (signal.aborted) throw reasonOf(signal)
+    throw new HandlerError(`POST ${url} failed: ${e?.message ?? e}`)
+  }
+  let text: string
+  try {
+    text = await readBody(res, max)
+  } catch (e: any) {
+    if (signal.aborted) throw reasonOf(signal)
+    throw e
+  }
+  if (!res.ok) throw new HandlerError(`POST ${url} answered ${res.status}: ${text.slice(0, 300)}`)
+  return { res, text }
+}
+
+function http (spec: Extract<HandlerSpec, { type: 'http' }>, ctx: HandlerContext): HandlerFn {
+  return async (input, { signal }) => {
+    const { res, text } = await post(spec.url, { capability: ctx.name, input }, spec.headers ?? {}, signal, ctx.maxOutputBytes)
+    if ((res.headers.get('content-type') ?? '').includes('json')) {
+      try {
+        return JSON.parse(text)
+      } catch {
+        throw new HandlerError(`${spec.url} sent invalid JSON`)
+      }
+    }
+    return text
+  }
+}
+
+function openai (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerContext): HandlerFn {
+  const url = spec.baseUrl.replace(/\/+$/, '') + '/chat/completions'
+  return async (input, { signal }) => {
+    const messages: Array<{ role: string, content: string }> = []
+    if (spec.system != null) messages.push({ role: 'system', content: spec.system })
+    messages.push({ role: 'user', content: inputText(input) })
+    const body: Record<string, unknown> = { model: spec.model, messages }
+    if (spec.maxTokens != null) body.max_tokens = spec.maxTokens
+    if (spec.temperature != null) body.temperature = spec.temperature
+    const headers: Record<string, string> = spec.apiKey != null ? { authorization: `Bearer ${spec.apiKey}` } : {}
+    const { text } = await post(url, body, headers, signal, ctx.maxOutputBytes)
+    let json: any
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw new HandlerError('chat completions response is not JSON')
+    }
+    const content = json?.choices?.[0]?.message?.content
+    if (typeof content !== 'string') throw new HandlerError('chat completions response has no choices[0].message.content')
+    return content
+  }
+}
+
+/** Build the function that runs a handler spec */
+export function createHandler (spec: HandlerSpec, ctx: HandlerContext): HandlerFn {
+  switch (spec.type) {
+    case 'builtin': return builtin(spec, ctx)
+    case 'exec': return exec(spec, ctx)
+    case 'http': return http(spec, ctx)
+    case 'openai': return openai(spec, ctx)
+  }
+}

@@ -1,0 +1,5 @@
+export * from './errors.js'
+export * from './spec.js'
+export * from './handlers.js'
+export * from './registry.js'
+export * from './api.js'
