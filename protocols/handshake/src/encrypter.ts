@@ -34,6 +34,7 @@ export interface PqNoiseInit {
 
 export interface PqNoiseComponents {
   privateKey: PrivateKey
+  peerId?: PeerId
   logger: ComponentLogger
   upgrader: Upgrader
   metrics?: Metrics
@@ -73,7 +74,7 @@ export class PqNoise implements ConnectionEncrypter<NoiseExtensions> {
     this.prologue = init.prologue ?? new Uint8Array(0)
     this.extensions = init.extensions ?? {}
     this.log = components.logger.forComponent('aistack:handshake')
-    this.count = handshakeCounter(components.metrics)
+    this.count = handshakeCounter(components)
   }
 
   readonly [Symbol.toStringTag] = '@aistack/handshake'

@@ -15,6 +15,7 @@ export interface DowngradeGuardComponents {
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
   metrics?: Metrics
+  peerId?: PeerId
 }
 
 /**
@@ -39,7 +40,7 @@ export class DowngradeGuard implements Startable {
     this.components = components
     this.mode = init.mode ?? 'preferred'
     this.log = components.logger.forComponent('aistack:handshake:downgrade-guard')
-    this.count = handshakeCounter(components.metrics)
+    this.count = handshakeCounter(components)
     this.onOpen = this.onOpen.bind(this)
   }
 

@@ -97,7 +97,7 @@ export function classicalNoise (init: ClassicalNoiseInit = {}): (components: Cla
   const factory = noise()
   return (components) => {
     const inner = factory(components)
-    const count = handshakeCounter(components.metrics)
+    const count = handshakeCounter(components)
     const log = components.logger.forComponent('aistack:handshake')
     const wrap = (secure: (c: MessageStream, o?: SecureConnectionOptions) => Promise<SecuredConnection>, direction: string) =>
       async (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> => {

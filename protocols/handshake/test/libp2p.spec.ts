@@ -4,7 +4,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import {
   pqNoise, connectionEncrypters, downgradeGuard, encryptionName, isPq, parsePqMode, allowsQuic, isQuicAddr,
-  PQ_NOISE_PROTOCOL, PQ_PEER_METADATA_KEY, HANDSHAKE_METRIC
+  PQ_NOISE_PROTOCOL, PQ_PEER_METADATA_KEY, HANDSHAKE_METRIC, handshakeCounts
 } from '../src/index.js'
 import { createNode, echo, ECHO, waitFor } from './helpers.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -158,6 +158,11 @@ describe('libp2p integration', function () {
     await peer.dial(ours.getMultiaddrs()[0])
     await stock.dial(ours.getMultiaddrs()[0])
     await waitFor(() => counts['noise-mlkem768-hfs_success'] === 1 && counts.noise_success === 1, 5000, 'metrics')
+    // the same totals without a libp2p metrics implementation
+    const bare = handshakeCounts(peer.peerId)
+    assert.equal(bare['noise-mlkem768-hfs_success'], 1)
+    await assert.rejects(stock.dial(multiaddr(`/ip4/127.0.0.1/tcp/${String(ours.getMultiaddrs()[0].getComponents().find(c => c.name === 'tcp')?.value)}/p2p/${peer.peerId.toString()}`)))
+    await waitFor(() => (handshakeCounts(ours.peerId).noise_error ?? 0) + (handshakeCounts(ours.peerId).noise_success ?? 0) >= 1, 5000, 'totals')
   })
 })
 
