@@ -34,8 +34,17 @@ export const INLINE_PAYLOAD_BYTES = 64 * 1024
 export const DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 /** Largest accepted output (JSON-encoded) */
 export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
-/** Largest accepted announcement (the inline payload plus the envelope) */
-export const MAX_ANNOUNCE_BYTES = INLINE_PAYLOAD_BYTES + 4096
+/** Largest signed batch of announcements (several inline payloads plus the envelope) */
+export const MAX_ANNOUNCE_BYTES = 1024 * 1024
+/** A batch of announcements is cut at this many bytes of tasks, or this many tasks */
+export const ANNOUNCE_BATCH_BYTES = 256 * 1024
+export const ANNOUNCE_BATCH_COUNT = 512
+/** Largest signed batch of events */
+export const MAX_EVENT_BATCH_BYTES = 256 * 1024
+/** Lifecycle events are published in batches this often */
+export const EVENT_FLUSH_MS = 50
+/** Most tasks one offer can take */
+export const MAX_OFFER_SLOTS = 64
 /** Largest map task */
 export const MAX_MAP_INPUTS = 10_000
 export const DEFAULT_TASK_TIMEOUT_MS = 5 * 60_000

@@ -8,11 +8,11 @@ import { Channels } from './channel.js'
 import * as C from './constants.js'
 import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
 import { Journal } from './journal.js'
-import { Announce, Control, Event as EventPb, Result } from './pb/task.js'
+import { Announce, Control, EventBatch, Result } from './pb/task.js'
 import { openRecord, sealRecord } from './signing.js'
 import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
 import type { TaskRecord } from './journal.js'
-import type { TaskBody } from './pb/task.js'
+import type { AnnouncedTask, Event as EventPb, TaskBody } from './pb/task.js'
 import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskSpec, TaskState, TaskStats } from './types.js'
 import type { ComponentLogger, CounterGroup, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
@@ -84,11 +84,20 @@ export interface TaskQueueEvents {
   event: CustomEvent<TaskEvent>
 }
 
+/** "this submitter has work of this kind": a worker pulls from it while it has free slots */
 interface BacklogEntry {
   submitter: PeerId
+  /** the newest announced task of the kind, named in offers */
   taskId: string
   at: number
   deadline: number
+}
+
+interface Reservation {
+  slots: number
+  timer: ReturnType<typeof setTimeout>
+  backlogKey: string
+  sentAt: number
 }
 
 interface RunningTask {
@@ -106,9 +115,19 @@ interface HeldResult {
   lastSent: number
 }
 
-function specKey (r: { capability?: string, query?: string, requirements?: Record<string, string> }): string {
+/** Tasks with the same key are interchangeable for a worker */
+function specKey (r: { capability?: string, query?: string, requirements?: Record<string, string>, to?: string }): string {
   const req = r.requirements == null ? '' : JSON.stringify(Object.entries(r.requirements).sort())
-  return `${r.capability ?? ''}\u0000${r.query ?? ''}\u0000${req}`
+  return `${r.capability ?? ''}\u0000${r.query ?? ''}\u0000${req}\u0000${r.to ?? ''}`
+}
+
+function bodyKey (body: TaskBody): string {
+  return specKey({
+    capability: body.capability,
+    query: body.query,
+    requirements: body.requirements.size > 0 ? Object.fromEntries(body.requirements) : undefined,
+    to: body.to != null ? uint8ArrayToString(body.to, 'base64') : undefined
+  })
 }
 
 function encodeJson (value: unknown): Uint8Array {
@@ -145,19 +164,28 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly active = new Set<string>()
   /** ready to assign, by spec key, in queue order */
   private readonly ready = new Map<string, Set<string>>()
-  private readonly lastAnnounce = new Map<string, number>()
+  /** when each group of ready tasks was last announced */
+  private readonly groupAnnounced = new Map<string, number>()
+  private announceQueue: AnnouncedTask[] = []
+  private announceFlush?: ReturnType<typeof setImmediate>
+  private eventQueue: EventPb[] = []
+  private eventFlush?: ReturnType<typeof setTimeout>
   private readonly failedWorkers = new Map<string, Map<string, number>>()
   private readonly readySince = new Map<string, number>()
 
   // worker side
   private readonly backlog = new Map<string, BacklogEntry>()
-  private readonly reservations = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly reservations = new Map<string, Reservation>()
+  private reserved = 0
+  private pumpScheduled = false
   private readonly running = new Map<string, RunningTask>()
   private readonly held = new Map<string, HeldResult>()
   private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
 
   // replay windows
   private readonly seen = new Map<string, number>()
+  /** peers seen on the tasks topic */
+  private readonly agents = new Set<string>()
   private eventSeq = BigInt(Date.now()) * 1000n
 
   private sweepTimer?: ReturnType<typeof setInterval>
@@ -242,7 +270,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.sweepTimer.unref?.()
     this.started = true
     this.emitEvent({ type: 'agent.joined' })
-    this.announceReady()
+    this.announceReady(true)
   }
 
   async stop (): Promise<void> {
@@ -267,10 +295,15 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       run.controller.abort(new Error('worker stopped'))
     }
     this.running.clear()
-    for (const t of this.reservations.values()) {
-      clearTimeout(t)
+    for (const r of this.reservations.values()) {
+      clearTimeout(r.timer)
     }
     this.reservations.clear()
+    this.reserved = 0
+    clearImmediate(this.announceFlush)
+    this.announceFlush = undefined
+    this.announceQueue = []
+    this.flushEvents()
     for (const f of this.fetches.values()) {
       f.reject(new Error('worker stopped'))
     }
@@ -284,8 +317,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.active.clear()
     this.ready.clear()
     this.readySince.clear()
-    this.lastAnnounce.clear()
+    this.groupAnnounced.clear()
     this.failedWorkers.clear()
+    this.agents.clear()
   }
 
   // ------------------------------------------------------------------ public API
@@ -586,46 +620,86 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     return body
   }
 
-  /** Announce a pending task: gossip, or straight to the named peer */
+  /**
+   * Announce a pending task: gossip (batched with the other tasks announced in
+   * the same tick under one signature), or straight to the named peer
+   */
   private announce (record: TaskRecord): void {
     if (!this.started || !this.isReady(record)) {
       return
     }
     record.round++
-    this.lastAnnounce.set(record.id, Date.now())
-    const announce: Announce = { task: this.body(record, true), round: record.round, issuedAt: BigInt(Date.now()) }
-    const bytes = Announce.encode(announce)
+    this.groupAnnounced.set(specKey(record), Date.now())
+    const item: AnnouncedTask = { task: this.body(record, true), round: record.round }
     const to = record.to != null ? peerIdFromString(record.to) : undefined
     // our own executor gets a look too
     if (this.executor != null && (to == null || to.equals(this.components.peerId))) {
-      this.considerAnnounce(this.components.peerId, announce)
+      this.considerAnnounce(this.components.peerId, item.task)
     }
     if (to?.equals(this.components.peerId) === true) {
       return
     }
-    sealRecord(this.components.privateKey, C.DOMAIN_TASK, bytes)
-      .then(async signed => {
-        if (to != null) {
+    if (to != null) {
+      this.sealAnnounce([item])
+        .then(async signed => {
           try {
             await this.channels.send(to, { type: Control.Type.ANNOUNCE, taskId: record.id, attempt: 0, leaseMs: 0, free: 0, record: signed })
-            return
           } catch (err: any) {
             this.log('direct announce of %s to %p failed, gossiping - %e', record.id, to, err)
+            await this.components.pubsub.publish(this.tasksTopic, signed)
           }
-        }
-        await this.components.pubsub.publish(this.tasksTopic, signed)
-      })
-      .catch(err => { this.log('announce of %s failed - %e', record.id, err) })
+        })
+        .catch(err => { this.log('announce of %s failed - %e', record.id, err) })
+      return
+    }
+    this.announceQueue.push(item)
+    this.announceFlush ??= setImmediate(() => { this.flushAnnounces() })
   }
 
-  /** Announce every ready task again (after new subscribers appear, or at start) */
-  private announceReady (): void {
-    for (const set of this.ready.values()) {
-      for (const id of set) {
-        const record = this.records.get(id)
-        if (record != null) {
-          this.announce(record)
-        }
+  private async sealAnnounce (tasks: AnnouncedTask[]): Promise<Uint8Array> {
+    return sealRecord(this.components.privateKey, C.DOMAIN_TASK, Announce.encode({ tasks, issuedAt: BigInt(Date.now()) }))
+  }
+
+  private flushAnnounces (): void {
+    this.announceFlush = undefined
+    const queue = this.announceQueue
+    this.announceQueue = []
+    let batch: AnnouncedTask[] = []
+    let bytes = 0
+    const publish = (tasks: AnnouncedTask[]): void => {
+      this.sealAnnounce(tasks)
+        .then(async signed => this.components.pubsub.publish(this.tasksTopic, signed))
+        .catch(err => { this.log('announcing %d tasks failed - %e', tasks.length, err) })
+    }
+    for (const item of queue) {
+      const size = (item.task?.payload?.byteLength ?? 0) + 256
+      if (batch.length > 0 && (bytes + size > C.ANNOUNCE_BATCH_BYTES || batch.length >= C.ANNOUNCE_BATCH_COUNT)) {
+        publish(batch)
+        batch = []
+        bytes = 0
+      }
+      batch.push(item)
+      bytes += size
+    }
+    if (batch.length > 0) {
+      publish(batch)
+    }
+  }
+
+  /**
+   * Announce the oldest ready task of each kind: a worker that learns of one
+   * task of a kind pulls the others with its offers
+   */
+  private announceReady (force: boolean): void {
+    const now = Date.now()
+    for (const [key, set] of this.ready) {
+      if (!force && now - (this.groupAnnounced.get(key) ?? 0) < this.opts.reannounceMs) {
+        continue
+      }
+      const first = set.values().next().value
+      const record = first != null ? this.records.get(first) : undefined
+      if (record != null) {
+        this.announce(record)
       }
     }
   }
@@ -641,6 +715,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     return true
   }
 
+  /** A worker has free slots: hand it the offered task and others of the same kind, up to its slots */
   private onOffer (worker: PeerId, msg: Control): void {
     const now = Date.now()
     const offered = this.records.get(msg.taskId)
@@ -649,24 +724,27 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.reply(worker, { type: Control.Type.DECLINE, taskId: msg.taskId, ref: msg.taskId, reason: 'unknown task' })
       return
     }
-    let chosen: TaskRecord | undefined
+    const slots = Math.max(1, Math.min(msg.free, C.MAX_OFFER_SLOTS))
+    const chosen: TaskRecord[] = []
     if (this.isReady(offered) && this.canAssign(offered, worker, now)) {
-      chosen = offered
-    } else {
-      // the task was taken: hand the worker another ready task of the same kind
-      for (const id of this.ready.get(specKey(offered)) ?? []) {
-        const candidate = this.records.get(id)
-        if (candidate != null && this.canAssign(candidate, worker, now)) {
-          chosen = candidate
-          break
-        }
+      chosen.push(offered)
+    }
+    for (const id of this.ready.get(specKey(offered)) ?? []) {
+      if (chosen.length >= slots) {
+        break
+      }
+      const candidate = this.records.get(id)
+      if (candidate != null && candidate !== offered && this.canAssign(candidate, worker, now)) {
+        chosen.push(candidate)
       }
     }
-    if (chosen == null) {
-      this.reply(worker, { type: Control.Type.DECLINE, taskId: msg.taskId, ref: msg.taskId, reason: 'taken' })
-      return
+    for (const record of chosen) {
+      this.assign(record, worker, msg.taskId)
     }
-    this.assign(chosen, worker, msg.taskId)
+    if (chosen.length < slots) {
+      // frees the worker's remaining slots (it arrives after the assignments, on the same stream)
+      this.reply(worker, { type: Control.Type.DECLINE, taskId: msg.taskId, ref: msg.taskId, free: slots - chosen.length, reason: 'no more ready tasks' })
+    }
   }
 
   private assign (record: TaskRecord, worker: PeerId, ref: string): void {
@@ -859,7 +937,6 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.pushHistory(record, { at: now, state, attempt: record.attempts, worker: record.worker, reason })
     this.active.delete(record.id)
     this.failedWorkers.delete(record.id)
-    this.lastAnnounce.delete(record.id)
     this.count(state === 'dead' ? 'dead' : 'canceled')
     this.save(record)
     this.emitTask(record, state === 'dead' ? 'task.dead' : 'task.canceled', { reason })
@@ -936,27 +1013,34 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         }
         continue
       }
-      if (isPending(record.state)) {
-        if (!this.isReady(record)) {
-          if ((record.notBefore ?? 0) <= now) {
-            this.markReady(record)
-            this.announce(record)
-          }
-        } else if (now - (this.lastAnnounce.get(id) ?? 0) >= this.opts.reannounceMs) {
-          this.announce(record)
-        }
+      if (isPending(record.state) && !this.isReady(record) && (record.notBefore ?? 0) <= now) {
+        this.markReady(record)
+        this.announce(record)
       }
     }
+    this.announceReady(false)
     this.sweepWorker(now)
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (!evt.detail.subscriptions.some(s => s.topic === this.tasksTopic && s.subscribe)) {
+    const change = evt.detail.subscriptions.find(s => s.topic === this.tasksTopic)
+    if (change == null) {
       return
+    }
+    const peer = evt.detail.peerId.toString()
+    if (!change.subscribe) {
+      if (this.agents.delete(peer)) {
+        this.emitEvent({ type: 'agent.left', peer }, false)
+      }
+      return
+    }
+    if (!this.agents.has(peer)) {
+      this.agents.add(peer)
+      this.emitEvent({ type: 'agent.joined', peer }, false)
     }
     // a new worker may have appeared: announce what is waiting, once things settle
     clearTimeout(this.reannounceTimer)
-    this.reannounceTimer = setTimeout(() => { this.announceReady() }, 50)
+    this.reannounceTimer = setTimeout(() => { this.announceReady(true) }, 50)
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
@@ -965,6 +1049,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       return
     }
     const key = peer.toString()
+    if (this.agents.delete(key)) {
+      this.emitEvent({ type: 'agent.left', peer: key }, false)
+    }
     for (const id of [...this.active]) {
       const record = this.records.get(id)
       if (record != null && isLeased(record.state) && record.worker === key) {
@@ -989,7 +1076,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (this.executor == null) {
       return 0
     }
-    return this.executor.capacity() - this.reservations.size
+    return this.executor.capacity() - this.reserved
   }
 
   private specOf (body: TaskBody): TaskSpec {
@@ -1016,7 +1103,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     try {
       const opened = await openRecord(bytes, C.DOMAIN_TASK)
       submitter = opened.signer
-      announce = Announce.decode(opened.payload)
+      announce = Announce.decode(opened.payload, { limits: { tasks: C.ANNOUNCE_BATCH_COUNT } })
     } catch (err: any) {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return
@@ -1025,21 +1112,31 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.drop('badSignature')
       return
     }
-    if (announce.task == null || announce.task.id.length === 0 || announce.task.id.length > 128) {
-      this.drop('malformed')
-      return
-    }
-    if (this.isReplay(`a/${submitter.toString()}/${announce.task.id}/${announce.round}`, Number(announce.issuedAt))) {
-      return
-    }
     if (submitter.equals(this.components.peerId)) {
       return
     }
-    this.considerAnnounce(submitter, announce)
+    const issuedAt = Number(announce.issuedAt)
+    if (!this.fresh(issuedAt)) {
+      return
+    }
+    let fresh = 0
+    for (const item of announce.tasks) {
+      if (item.task == null || item.task.id.length === 0 || item.task.id.length > 128) {
+        this.drop('malformed')
+        continue
+      }
+      if (this.seenBefore(`a/${submitter.toString()}/${item.task.id}/${item.round}`, issuedAt)) {
+        continue
+      }
+      fresh++
+      this.considerAnnounce(submitter, item.task)
+    }
+    if (fresh === 0 && announce.tasks.length > 0) {
+      this.drop('replayed')
+    }
   }
 
-  private considerAnnounce (submitter: PeerId, announce: Announce): void {
-    const body = announce.task
+  private considerAnnounce (submitter: PeerId, body: TaskBody | undefined): void {
     if (body == null || this.executor == null || !this.started) {
       return
     }
@@ -1057,67 +1154,113 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (this.running.has(key) || this.held.has(key) || this.reservations.has(key)) {
       return
     }
-    if (this.free() > 0) {
-      this.offer(submitter, body.id)
-      return
-    }
-    this.backlog.delete(key)
-    this.backlog.set(key, { submitter, taskId: body.id, at: Date.now(), deadline })
+    const backlogKey = `${submitter.toString()}/${bodyKey(body)}`
+    this.backlog.delete(backlogKey)
+    this.backlog.set(backlogKey, { submitter, taskId: body.id, at: Date.now(), deadline })
     if (this.backlog.size > C.MAX_BACKLOG) {
       const oldest = this.backlog.keys().next().value
       if (oldest != null) {
         this.backlog.delete(oldest)
       }
     }
-  }
-
-  private offer (submitter: PeerId, taskId: string): void {
-    const key = `${submitter.toString()}/${taskId}`
-    this.backlog.delete(key)
-    this.reservations.set(key, setTimeout(() => {
-      this.reservations.delete(key)
+    if (this.free() > 0) {
       this.pump()
-    }, this.opts.offerTimeoutMs))
-    this.statsData.offersSent++
-    this.channels.send(submitter, { type: Control.Type.OFFER, taskId, attempt: 0, leaseMs: 0, free: Math.max(0, this.free()) })
-      .catch(err => {
-        this.log('offer for %s to %p failed - %e', taskId, submitter, err)
-        this.release(key)
-      })
-  }
-
-  private release (key: string): boolean {
-    const timer = this.reservations.get(key)
-    if (timer == null) {
-      return false
     }
-    clearTimeout(timer)
-    this.reservations.delete(key)
-    return true
   }
 
-  /** Offer for remembered announcements while there are free slots */
+  private schedulePump (): void {
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true
+      setImmediate(() => {
+        this.pumpScheduled = false
+        this.pump()
+      })
+    }
+  }
+
+  /** Offer our free slots for the kinds of work we know are waiting, newest first */
   private pump (): void {
     if (!this.started) {
       return
     }
     const now = Date.now()
-    while (this.free() > 0 && this.backlog.size > 0) {
-      const [key, entry] = this.backlog.entries().next().value as [string, BacklogEntry]
-      this.backlog.delete(key)
+    const entries = [...this.backlog].reverse()
+    for (const [backlogKey, entry] of entries) {
+      const free = this.free()
+      if (free <= 0) {
+        return
+      }
       if ((entry.deadline > 0 && entry.deadline < now) || now - entry.at > this.opts.maxRecordAgeMs) {
+        this.backlog.delete(backlogKey)
         continue
       }
-      this.offer(entry.submitter, entry.taskId)
+      const key = `${entry.submitter.toString()}/${entry.taskId}`
+      if (this.reservations.has(key)) {
+        continue
+      }
+      this.offer(entry.submitter, entry.taskId, backlogKey, free)
     }
   }
 
-  private onDecline (submitter: PeerId, msg: Control): void {
-    const key = `${submitter.toString()}/${msg.ref ?? msg.taskId}`
-    this.backlog.delete(key)
-    if (this.release(key)) {
-      this.pump()
+  private offer (submitter: PeerId, taskId: string, backlogKey: string, slots: number): void {
+    const key = `${submitter.toString()}/${taskId}`
+    this.reservations.set(key, {
+      slots,
+      backlogKey,
+      sentAt: Date.now(),
+      timer: setTimeout(() => {
+        this.release(key)
+        this.pump()
+      }, this.opts.offerTimeoutMs)
+    })
+    this.reserved += slots
+    this.statsData.offersSent++
+    this.channels.send(submitter, { type: Control.Type.OFFER, taskId, attempt: 0, leaseMs: 0, free: slots })
+      .catch(err => {
+        this.log('offer for %s to %p failed - %e', taskId, submitter, err)
+        this.release(key)
+        this.backlog.delete(backlogKey)
+      })
+  }
+
+  /** Give back what is left of a reservation */
+  private release (key: string): Reservation | undefined {
+    const r = this.reservations.get(key)
+    if (r == null) {
+      return undefined
     }
+    clearTimeout(r.timer)
+    this.reservations.delete(key)
+    this.reserved -= r.slots
+    return r
+  }
+
+  /** One slot of a reservation turns into a running task */
+  private consume (key: string): boolean {
+    const r = this.reservations.get(key)
+    if (r == null) {
+      return false
+    }
+    r.slots--
+    this.reserved--
+    if (r.slots <= 0) {
+      clearTimeout(r.timer)
+      this.reservations.delete(key)
+    }
+    return true
+  }
+
+  private onDecline (submitter: PeerId, msg: Control): void {
+    const r = this.release(`${submitter.toString()}/${msg.ref ?? msg.taskId}`)
+    if (r == null) {
+      return
+    }
+    // nothing more of that kind is waiting, unless it was announced after we offered
+    const entry = this.backlog.get(r.backlogKey)
+    if (entry != null && entry.at <= r.sentAt) {
+      this.backlog.delete(r.backlogKey)
+    }
+    this.schedulePump()
   }
 
   private onAssign (submitter: PeerId, msg: Control): void {
@@ -1128,11 +1271,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     const sub = submitter.toString()
     const key = `${sub}/${msg.taskId}`
-    const reserved = this.release(`${sub}/${msg.ref ?? msg.taskId}`) || this.release(key)
-    this.backlog.delete(key)
-    if (msg.ref != null) {
-      this.backlog.delete(`${sub}/${msg.ref}`)
-    }
+    const reserved = this.consume(`${sub}/${msg.ref ?? msg.taskId}`)
     const existing = this.running.get(key)
     if (existing != null) {
       if (existing.attempt === msg.attempt) {
@@ -1149,7 +1288,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'this worker cannot run the task' })
       return
     }
-    if (!reserved && this.executor.capacity() - this.reservations.size <= 0) {
+    if (!reserved && this.free() <= 0) {
       this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'no free capacity' })
       return
     }
@@ -1161,7 +1300,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         if (this.running.get(key) === run) {
           this.running.delete(key)
         }
-        this.pump()
+        this.schedulePump()
       })
   }
 
@@ -1302,7 +1441,6 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
 
   private onCancel (submitter: PeerId, msg: Control): void {
     const key = `${submitter.toString()}/${msg.taskId}`
-    this.backlog.delete(key)
     const run = this.running.get(key)
     if (run != null && (msg.attempt === 0 || run.attempt === msg.attempt)) {
       run.canceled = true
@@ -1324,7 +1462,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         this.channels.send(held.submitter, held.message).catch(() => {})
       }
     }
-    this.pump()
+    this.schedulePump()
   }
 
   private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
@@ -1400,7 +1538,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     })
   }
 
-  private emitEvent (partial: Omit<TaskEvent, 'origin' | 'local' | 'at'> & { at?: number }): void {
+  private emitEvent (partial: Omit<TaskEvent, 'origin' | 'local' | 'at'> & { at?: number }, publish = true): void {
     const event: TaskEvent = { origin: this.components.peerId.toString(), local: true, at: Date.now(), ...partial }
     for (const k of Object.keys(event) as Array<keyof TaskEvent>) {
       if (event[k] === undefined) {
@@ -1409,7 +1547,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     this.lifecycleMetric?.increment({ [event.type]: true })
     this.safeDispatch(event)
-    if (this.opts.publishEvents && event.type !== 'task.running') {
+    if (publish && this.opts.publishEvents && event.type !== 'task.running') {
       this.publishEvent(event)
     }
   }
@@ -1424,29 +1562,45 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
 
   private publishEvent (event: TaskEvent): void {
     const { type, taskId, at, origin, local, result, ...data } = event
-    const pb: EventPb = {
+    this.eventQueue.push({
       type,
       taskId,
       at: BigInt(at),
       seq: ++this.eventSeq,
       data: Object.keys(data).length > 0 ? JSON.stringify(data) : undefined
+    })
+    if (this.eventQueue.length >= 256) {
+      this.flushEvents()
+    } else {
+      this.eventFlush ??= setTimeout(() => { this.flushEvents() }, C.EVENT_FLUSH_MS)
     }
-    sealRecord(this.components.privateKey, C.DOMAIN_EVENT, EventPb.encode(pb))
+  }
+
+  /** Sign the queued events as one batch and publish it */
+  private flushEvents (): void {
+    clearTimeout(this.eventFlush)
+    this.eventFlush = undefined
+    const events = this.eventQueue
+    this.eventQueue = []
+    if (events.length === 0) {
+      return
+    }
+    sealRecord(this.components.privateKey, C.DOMAIN_EVENT, EventBatch.encode({ events }))
       .then(async bytes => this.components.pubsub.publish(this.eventsTopic, bytes))
-      .catch(err => { this.log.trace('publishing event failed - %e', err) })
+      .catch(err => { this.log.trace('publishing events failed - %e', err) })
   }
 
   private async onRemoteEvent (bytes: Uint8Array, publisher?: PeerId): Promise<void> {
-    if (bytes.byteLength > 16 * 1024) {
+    if (bytes.byteLength > C.MAX_EVENT_BATCH_BYTES) {
       this.drop('oversize')
       return
     }
     let origin: PeerId
-    let pb: EventPb
+    let batch: EventBatch
     try {
       const opened = await openRecord(bytes, C.DOMAIN_EVENT)
       origin = opened.signer
-      pb = EventPb.decode(opened.payload)
+      batch = EventBatch.decode(opened.payload, { limits: { events: 1024 } })
     } catch (err: any) {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return
@@ -1455,7 +1609,21 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.drop('badSignature')
       return
     }
-    if (this.isReplay(`e/${origin.toString()}/${pb.seq}`, Number(pb.at))) {
+    for (const pb of batch.events) {
+      const event = this.decodeEvent(origin, pb)
+      if (event != null) {
+        this.safeDispatch(event)
+      }
+    }
+  }
+
+  private decodeEvent (origin: PeerId, pb: EventPb): TaskEvent | undefined {
+    const at = Number(pb.at)
+    if (!this.fresh(at)) {
+      return
+    }
+    if (this.seenBefore(`e/${origin.toString()}/${pb.seq}`, at)) {
+      this.drop('replayed')
       return
     }
     const allowed: Array<TaskEvent['type']> = ['task.created', 'task.assigned', 'task.running', 'task.progress', 'task.completed', 'task.failed', 'task.dead', 'task.canceled', 'agent.joined', 'agent.left']
@@ -1475,11 +1643,11 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         return
       }
     }
-    const event: TaskEvent = { type: pb.type as TaskEvent['type'], origin: origin.toString(), local: false, at: Number(pb.at) }
+    const event: TaskEvent = { type: pb.type as TaskEvent['type'], origin: origin.toString(), local: false, at }
     if (pb.taskId != null) {
       event.taskId = pb.taskId
     }
-    for (const k of ['parent', 'state', 'worker', 'reason', 'message'] as const) {
+    for (const k of ['parent', 'state', 'worker', 'reason', 'message', 'peer'] as const) {
       if (typeof data[k] === 'string') {
         (event as any)[k] = data[k]
       }
@@ -1489,24 +1657,29 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         (event as any)[k] = data[k]
       }
     }
-    this.safeDispatch(event)
+    return event
   }
 
   // ------------------------------------------------------------------ helpers
 
-  /** true (and counted) if the record is too old, from the future, or seen before */
-  private isReplay (key: string, issuedAt: number): boolean {
+  /** false (and counted as a replay) if a record is too old or from the future */
+  private fresh (issuedAt: number): boolean {
     const now = Date.now()
     if (!Number.isFinite(issuedAt) || issuedAt < now - this.opts.maxRecordAgeMs || issuedAt > now + 60_000) {
       this.drop('replayed')
-      return true
+      return false
     }
+    return true
+  }
+
+  /** Remember a record's key for the replay window; true if it was seen already */
+  private seenBefore (key: string, issuedAt: number): boolean {
     if (this.seen.has(key)) {
-      this.drop('replayed')
       return true
     }
     this.seen.set(key, issuedAt)
     if (this.seen.size > C.MAX_SEEN) {
+      const now = Date.now()
       for (const [k, at] of this.seen) {
         if (this.seen.size <= C.MAX_SEEN * 0.9 && at >= now - this.opts.maxRecordAgeMs) {
           break

@@ -96,6 +96,8 @@ export interface TaskEvent {
   reason?: string
   progress?: number
   message?: string
+  /** agent.joined / agent.left: the agent's peer id */
+  peer?: string
   /** task.completed: the result (local events only) */
   result?: unknown
 }

@@ -102,7 +102,7 @@ describe('wire messages and signatures', () => {
 
   it('signs and verifies records per domain', async () => {
     const key = await generateKeyPair('Ed25519')
-    const payload = Announce.encode({ task: { id: 'z', requirements: new Map(), deadline: 0n, timeoutMs: 0, payloadSize: 0, index: 0 }, round: 1, issuedAt: 1n })
+    const payload = Announce.encode({ tasks: [{ task: { id: 'z', requirements: new Map(), deadline: 0n, timeoutMs: 0, payloadSize: 0, index: 0 }, round: 1 }], issuedAt: 1n })
     const sealed = await sealRecord(key, DOMAIN_TASK, payload)
     const opened = await openRecord(sealed, DOMAIN_TASK)
     assert.ok(opened.signer.equals(peerIdFromPrivateKey(key)))

@@ -6,7 +6,7 @@
 /* eslint-disable import/consistent-type-specifier-style */
 /* eslint-disable @typescript-eslint/no-unused-vars */
 
-import { decodeMessage, encodeMessage, enumeration, MaxSizeError, message } from 'protons-runtime'
+import { decodeMessage, encodeMessage, enumeration, MaxLengthError, MaxSizeError, message } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -254,18 +254,17 @@ export namespace TaskBody {
   }
 }
 
-export interface Announce {
+export interface AnnouncedTask {
   task?: TaskBody
   round: number
-  issuedAt: bigint
 }
 
-export namespace Announce {
-  let _codec: Codec<Announce>
+export namespace AnnouncedTask {
+  let _codec: Codec<AnnouncedTask>
 
-  export const codec = (): Codec<Announce> => {
+  export const codec = (): Codec<AnnouncedTask> => {
     if (_codec == null) {
-      _codec = message<Announce>((obj, w, opts = {}) => {
+      _codec = message<AnnouncedTask>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
@@ -280,18 +279,12 @@ export namespace Announce {
           w.uint32(obj.round)
         }
 
-        if ((obj.issuedAt != null && obj.issuedAt !== 0n)) {
-          w.uint32(24)
-          w.uint64(obj.issuedAt)
-        }
-
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          round: 0,
-          issuedAt: 0n
+          round: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -310,7 +303,82 @@ export namespace Announce {
               obj.round = reader.uint32()
               break
             }
-            case 3: {
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      })
+    }
+
+    return _codec
+  }
+
+  export const encode = (obj: Partial<AnnouncedTask>): Uint8Array => {
+    return encodeMessage(obj, AnnouncedTask.codec())
+  }
+
+  export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AnnouncedTask>): AnnouncedTask => {
+    return decodeMessage(buf, AnnouncedTask.codec(), opts)
+  }
+}
+
+export interface Announce {
+  tasks: AnnouncedTask[]
+  issuedAt: bigint
+}
+
+export namespace Announce {
+  let _codec: Codec<Announce>
+
+  export const codec = (): Codec<Announce> => {
+    if (_codec == null) {
+      _codec = message<Announce>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.tasks != null) {
+          for (const value of obj.tasks) {
+            w.uint32(10)
+            AnnouncedTask.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.issuedAt != null && obj.issuedAt !== 0n)) {
+          w.uint32(16)
+          w.uint64(obj.issuedAt)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          tasks: [],
+          issuedAt: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.tasks != null && obj.tasks.length === opts.limits.tasks) {
+                throw new MaxLengthError('Decode error - map field "tasks" had too many elements')
+              }
+
+              obj.tasks.push(AnnouncedTask.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.tasks$
+              }))
+              break
+            }
+            case 2: {
               obj.issuedAt = reader.uint64()
               break
             }
@@ -457,6 +525,74 @@ export namespace Result {
 
   export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Result>): Result => {
     return decodeMessage(buf, Result.codec(), opts)
+  }
+}
+
+export interface EventBatch {
+  events: Event[]
+}
+
+export namespace EventBatch {
+  let _codec: Codec<EventBatch>
+
+  export const codec = (): Codec<EventBatch> => {
+    if (_codec == null) {
+      _codec = message<EventBatch>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.events != null) {
+          for (const value of obj.events) {
+            w.uint32(10)
+            Event.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          events: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.events != null && obj.events.length === opts.limits.events) {
+                throw new MaxLengthError('Decode error - map field "events" had too many elements')
+              }
+
+              obj.events.push(Event.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.events$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      })
+    }
+
+    return _codec
+  }
+
+  export const encode = (obj: Partial<EventBatch>): Uint8Array => {
+    return encodeMessage(obj, EventBatch.codec())
+  }
+
+  export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<EventBatch>): EventBatch => {
+    return decodeMessage(buf, EventBatch.codec(), opts)
   }
 }
 
