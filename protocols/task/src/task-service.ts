@@ -93,6 +93,14 @@ interface BacklogEntry {
   deadline: number
 }
 
+/** Slots a worker offered for a kind of work that no ready task used yet */
+interface Credit {
+  worker: PeerId
+  ref: string
+  slots: number
+  until: number
+}
+
 interface Reservation {
   slots: number
   timer: ReturnType<typeof setTimeout>
@@ -172,6 +180,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private eventFlush?: ReturnType<typeof setTimeout>
   private readonly failedWorkers = new Map<string, Map<string, number>>()
   private readonly readySince = new Map<string, number>()
+  /** open offers by kind of work: new tasks of that kind are assigned at once */
+  private readonly credits = new Map<string, Credit[]>()
 
   // worker side
   private readonly backlog = new Map<string, BacklogEntry>()
@@ -318,6 +328,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.ready.clear()
     this.readySince.clear()
     this.groupAnnounced.clear()
+    this.credits.clear()
     this.failedWorkers.clear()
     this.agents.clear()
   }
@@ -628,6 +639,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (!this.started || !this.isReady(record)) {
       return
     }
+    if (this.assignFromCredit(record)) {
+      return
+    }
     record.round++
     this.groupAnnounced.set(specKey(record), Date.now())
     const item: AnnouncedTask = { task: this.body(record, true), round: record.round }
@@ -654,6 +668,43 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     this.announceQueue.push(item)
     this.announceFlush ??= setImmediate(() => { this.flushAnnounces() })
+  }
+
+  /** A worker has an open offer for this kind of work: assign without announcing */
+  private assignFromCredit (record: TaskRecord): boolean {
+    const key = specKey(record)
+    const list = this.credits.get(key)
+    if (list == null) {
+      return false
+    }
+    const now = Date.now()
+    for (let i = 0; i < list.length; i++) {
+      const credit = list[i]
+      if (credit.until < now || credit.slots <= 0) {
+        list.splice(i--, 1)
+        continue
+      }
+      if (!this.canAssign(record, credit.worker, now)) {
+        continue
+      }
+      credit.slots--
+      if (credit.slots <= 0) {
+        list.splice(i, 1)
+      } else if (list.length > 1) {
+        // spread work over the workers that have open offers
+        list.splice(i, 1)
+        list.push(credit)
+      }
+      if (list.length === 0) {
+        this.credits.delete(key)
+      }
+      this.assign(record, credit.worker, credit.ref)
+      return true
+    }
+    if (list.length === 0) {
+      this.credits.delete(key)
+    }
+    return false
   }
 
   private async sealAnnounce (tasks: AnnouncedTask[]): Promise<Uint8Array> {
@@ -741,9 +792,17 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     for (const record of chosen) {
       this.assign(record, worker, msg.taskId)
     }
+    // keep what is left as an open offer: the next tasks of this kind go straight to the worker
+    const kind = specKey(offered)
+    const list = (this.credits.get(kind) ?? []).filter(c => !(c.worker.equals(worker) && c.ref === msg.taskId))
     if (chosen.length < slots) {
-      // frees the worker's remaining slots (it arrives after the assignments, on the same stream)
-      this.reply(worker, { type: Control.Type.DECLINE, taskId: msg.taskId, ref: msg.taskId, free: slots - chosen.length, reason: 'no more ready tasks' })
+      const ttl = msg.leaseMs > 0 ? Math.min(msg.leaseMs, 60_000) : this.opts.offerTimeoutMs
+      list.push({ worker, ref: msg.taskId, slots: slots - chosen.length, until: now + Math.floor(ttl * 0.8) })
+    }
+    if (list.length > 0) {
+      this.credits.set(kind, list)
+    } else {
+      this.credits.delete(kind)
     }
   }
 
@@ -1049,6 +1108,14 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       return
     }
     const key = peer.toString()
+    for (const [kind, list] of this.credits) {
+      const kept = list.filter(c => !c.worker.equals(peer))
+      if (kept.length === 0) {
+        this.credits.delete(kind)
+      } else {
+        this.credits.set(kind, kept)
+      }
+    }
     if (this.agents.delete(key)) {
       this.emitEvent({ type: 'agent.left', peer: key }, false)
     }
@@ -1215,7 +1282,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     })
     this.reserved += slots
     this.statsData.offersSent++
-    this.channels.send(submitter, { type: Control.Type.OFFER, taskId, attempt: 0, leaseMs: 0, free: slots })
+    this.channels.send(submitter, { type: Control.Type.OFFER, taskId, attempt: 0, leaseMs: this.opts.offerTimeoutMs, free: slots })
       .catch(err => {
         this.log('offer for %s to %p failed - %e', taskId, submitter, err)
         this.release(key)
@@ -1272,6 +1339,11 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     const sub = submitter.toString()
     const key = `${sub}/${msg.taskId}`
     const reserved = this.consume(`${sub}/${msg.ref ?? msg.taskId}`)
+    // work of this kind keeps coming: keep offering for it
+    const entry = this.backlog.get(`${sub}/${bodyKey(body)}`)
+    if (entry != null) {
+      entry.at = Date.now()
+    }
     const existing = this.running.get(key)
     if (existing != null) {
       if (existing.attempt === msg.attempt) {
