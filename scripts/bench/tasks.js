@@ -224,8 +224,9 @@ async function benchNats () {
 
 // ---------------------------------------------------------------- report
 
-const nats = await benchNats()
-const ours = await benchOurs()
+const ONLY = process.env.ONLY
+const nats = ONLY === 'ours' ? { throughput: NaN, p50: NaN, p99: NaN } : await benchNats()
+const ours = ONLY === 'nats' ? { throughput: NaN, p50: NaN, p99: NaN } : await benchOurs()
 const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`
 console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}), ${SEQ} sequential; ${WORKERS} workers x ${SLOTS} slots; echo handler`)
 console.log(`NATS JetStream (file storage) ${fmt(nats)}`)

@@ -66,13 +66,18 @@ export function decodeRecord (bytes: Uint8Array): TaskRecord {
 }
 
 /**
- * The submitter's on-disk journal: one datastore entry per task. Writes of the
- * same task are serialised and coalesced (the newest snapshot wins).
+ * The submitter's on-disk journal: one datastore entry per task. Saves made in
+ * the same tick are written together in one datastore batch; a record saved
+ * again while a batch is being written goes into the next batch (the newest
+ * snapshot wins).
  */
 export class Journal {
   private readonly datastore: Datastore
   private readonly prefix: string
-  private readonly writing = new Map<string, { running: Promise<void>, next?: Promise<void>, record?: TaskRecord }>()
+  private dirty = new Map<string, TaskRecord>()
+  private waiters: Array<PromiseWithResolvers<void>> = []
+  private writing?: Promise<void>
+  private scheduled = false
 
   constructor (datastore: Datastore, prefix: string) {
     this.datastore = datastore
@@ -83,42 +88,50 @@ export class Journal {
     return new Key(`${this.prefix}/${id}`)
   }
 
-  /** Persist the current state of the record */
+  /** Persist the current state of the record; resolves once it is written */
   async save (record: TaskRecord): Promise<void> {
-    const slot = this.writing.get(record.id)
-    if (slot == null) {
-      const running = this.write(record).finally(() => {
-        const s = this.writing.get(record.id)
-        if (s?.running === running && s.next == null) {
-          this.writing.delete(record.id)
-        }
-      })
-      this.writing.set(record.id, { running })
-      return running
-    }
-    // a write is in flight: queue one more write that takes the newest snapshot
-    slot.record = record
-    if (slot.next == null) {
-      slot.next = slot.running.catch(() => {}).then(async () => {
-        const latest = slot.record ?? record
-        slot.record = undefined
-        const running = this.write(latest)
-        slot.running = running
-        slot.next = undefined
-        try {
-          await running
-        } finally {
-          if (this.writing.get(record.id) === slot && slot.next == null && slot.running === running) {
-            this.writing.delete(record.id)
-          }
-        }
-      })
-    }
-    return slot.next
+    this.dirty.set(record.id, record)
+    const waiter = Promise.withResolvers<void>()
+    this.waiters.push(waiter)
+    this.schedule()
+    return waiter.promise
   }
 
-  private async write (record: TaskRecord): Promise<void> {
-    await this.datastore.put(this.key(record.id), encodeRecord(record))
+  private schedule (): void {
+    if (this.scheduled || this.writing != null) {
+      return
+    }
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.writing = this.writeBatch().finally(() => {
+        this.writing = undefined
+        if (this.dirty.size > 0) {
+          this.schedule()
+        }
+      })
+    })
+  }
+
+  private async writeBatch (): Promise<void> {
+    const records = [...this.dirty.values()]
+    const waiters = this.waiters
+    this.dirty = new Map()
+    this.waiters = []
+    try {
+      const batch = this.datastore.batch()
+      for (const record of records) {
+        batch.put(this.key(record.id), encodeRecord(record))
+      }
+      await batch.commit()
+      for (const w of waiters) {
+        w.resolve()
+      }
+    } catch (err) {
+      for (const w of waiters) {
+        w.reject(err)
+      }
+    }
   }
 
   async delete (id: string): Promise<void> {
@@ -127,8 +140,12 @@ export class Journal {
 
   /** Wait for every pending write */
   async flush (): Promise<void> {
-    while (this.writing.size > 0) {
-      await Promise.allSettled([...this.writing.values()].map(async s => s.next ?? s.running))
+    while (this.dirty.size > 0 || this.writing != null || this.scheduled) {
+      if (this.writing != null) {
+        await this.writing.catch(() => {})
+      } else {
+        await new Promise(resolve => setImmediate(resolve))
+      }
     }
   }
 

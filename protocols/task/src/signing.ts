@@ -2,12 +2,20 @@
  * Signed records. Every record that outlives a connection (announcements,
  * results, events) goes through these two functions, so the envelope format
  * can change in one place.
+ *
+ * The format is a libp2p RecordEnvelope (domain-separated signature over
+ * domain, payload type and payload). Ed25519 keys are turned into node:crypto
+ * key objects once and cached, which makes signing and verifying several
+ * times cheaper than building them for every record.
  */
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { InvalidSignatureError } from './errors.js'
+import type { KeyObject } from 'node:crypto'
 import type { PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 
 export interface OpenedRecord {
@@ -17,6 +25,11 @@ export interface OpenedRecord {
 }
 
 const codecs = new Map<string, Uint8Array>()
+const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+const ED25519_PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
+const privateKeyObjects = new WeakMap<PrivateKey, KeyObject>()
+const publicKeyObjects = new Map<string, KeyObject>()
+const MAX_CACHED_PUBLIC_KEYS = 4096
 
 function codecFor (domain: string): Uint8Array {
   let codec = codecs.get(domain)
@@ -27,26 +40,88 @@ function codecFor (domain: string): Uint8Array {
   return codec
 }
 
+function varint (n: number): number[] {
+  const out: number[] = []
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80)
+    n = Math.floor(n / 128)
+  }
+  out.push(n)
+  return out
+}
+
+/** The bytes a RecordEnvelope signature covers */
+function signedData (domain: string, payloadType: Uint8Array, payload: Uint8Array): Uint8Array {
+  const d = uint8ArrayFromString(domain)
+  const parts = [Uint8Array.from(varint(d.byteLength)), d, Uint8Array.from(varint(payloadType.byteLength)), payloadType, Uint8Array.from(varint(payload.byteLength)), payload]
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.byteLength
+  }
+  return out
+}
+
+function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a, 0)
+  out.set(b, a.byteLength)
+  return out
+}
+
+function ed25519PrivateKeyObject (key: PrivateKey): KeyObject {
+  let obj = privateKeyObjects.get(key)
+  if (obj == null) {
+    obj = createPrivateKey({ key: Buffer.from(concat(ED25519_PKCS8_PREFIX, key.raw.subarray(0, 32))), format: 'der', type: 'pkcs8' })
+    privateKeyObjects.set(key, obj)
+  }
+  return obj
+}
+
+function ed25519PublicKeyObject (raw: Uint8Array): KeyObject {
+  const id = uint8ArrayToString(raw, 'base64')
+  let obj = publicKeyObjects.get(id)
+  if (obj == null) {
+    obj = createPublicKey({ key: Buffer.from(concat(ED25519_SPKI_PREFIX, raw)), format: 'der', type: 'spki' })
+    if (publicKeyObjects.size >= MAX_CACHED_PUBLIC_KEYS) {
+      publicKeyObjects.delete(publicKeyObjects.keys().next().value as string)
+    }
+    publicKeyObjects.set(id, obj)
+  }
+  return obj
+}
+
 export async function sealRecord (privateKey: PrivateKey, domain: string, payload: Uint8Array): Promise<Uint8Array> {
-  const codec = codecFor(domain)
-  const envelope = await RecordEnvelope.seal({
-    domain,
-    codec,
-    marshal: () => payload,
-    equals: () => false
-  }, privateKey)
-  return envelope.marshal()
+  const payloadType = codecFor(domain)
+  const data = signedData(domain, payloadType, payload)
+  const signature = privateKey.type === 'Ed25519'
+    ? new Uint8Array(nodeSign(null, data, ed25519PrivateKeyObject(privateKey)))
+    : await privateKey.sign(data)
+  return new RecordEnvelope({ publicKey: privateKey.publicKey, payloadType, payload, signature }).marshal()
 }
 
 export async function openRecord (bytes: Uint8Array, domain: string): Promise<OpenedRecord> {
   let envelope: RecordEnvelope
   try {
-    envelope = await RecordEnvelope.openAndCertify(bytes, domain)
+    envelope = RecordEnvelope.createFromProtobuf(bytes)
   } catch (err: any) {
-    throw new InvalidSignatureError(`invalid signed record: ${err?.message ?? err}`)
+    throw new InvalidSignatureError(`not a signed record: ${err?.message ?? err}`)
   }
   if (!uint8ArrayEquals(envelope.payloadType, codecFor(domain))) {
     throw new InvalidSignatureError('signed record has the wrong payload type')
+  }
+  const data = signedData(domain, envelope.payloadType, envelope.payload)
+  let valid: boolean
+  try {
+    valid = envelope.publicKey.type === 'Ed25519'
+      ? nodeVerify(null, data, ed25519PublicKeyObject(envelope.publicKey.raw), envelope.signature)
+      : await envelope.publicKey.verify(data, envelope.signature)
+  } catch {
+    valid = false
+  }
+  if (!valid) {
+    throw new InvalidSignatureError('invalid signature on signed record')
   }
   return {
     signer: peerIdFromPublicKey(envelope.publicKey),

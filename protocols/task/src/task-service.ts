@@ -864,7 +864,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (record.state === 'assigned') {
       record.state = 'running'
       this.pushHistory(record, { at: now, state: 'running', attempt: record.attempts, worker: record.worker })
-      this.save(record)
+      // not journaled on its own: a restarted submitter treats assigned and running alike
       this.emitTask(record, 'task.running')
     }
     if (msg.progress != null || msg.message != null) {

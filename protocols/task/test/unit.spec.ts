@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { RecordEnvelope } from '@libp2p/peer-record'
 import { MemoryDatastore } from 'datastore-core'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { DOMAIN_RESULT, DOMAIN_TASK } from '../src/constants.js'
@@ -114,6 +115,10 @@ describe('wire messages and signatures', () => {
     bad[bad.length - 1] ^= 1
     await assert.rejects(openRecord(bad, DOMAIN_TASK), { name: 'InvalidSignatureError' })
     await assert.rejects(openRecord(uint8ArrayFromString('garbage'), DOMAIN_TASK), { name: 'InvalidSignatureError' })
+    // interoperates with libp2p's own RecordEnvelope
+    const viaLibp2p = await RecordEnvelope.seal({ domain: DOMAIN_TASK, codec: uint8ArrayFromString(`/${DOMAIN_TASK}`), marshal: () => payload, equals: () => false }, key)
+    assert.deepEqual((await openRecord(viaLibp2p.marshal(), DOMAIN_TASK)).payload, payload)
+    assert.ok(await (await RecordEnvelope.openAndCertify(sealed, DOMAIN_TASK)).validate(DOMAIN_TASK))
     assert.equal(Result.decode(Result.encode({ taskId: 'a', attempt: 1, submitter: new Uint8Array(2), ok: true })).ok, true)
   })
 })
