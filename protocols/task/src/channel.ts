@@ -1,4 +1,3 @@
-import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { Control } from './pb/task.js'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 
@@ -25,6 +24,63 @@ function varint (n: number): Uint8Array {
   }
   out.push(n)
   return Uint8Array.from(out)
+}
+
+export class FrameTooLargeError extends Error {
+  static override name = 'FrameTooLargeError'
+  override name = 'FrameTooLargeError'
+}
+
+/** Splits a byte stream into varint-length-prefixed frames */
+export class FrameDecoder {
+  private buffer = new Uint8Array(0)
+  private readonly maxFrameBytes: number
+
+  constructor (maxFrameBytes: number) {
+    this.maxFrameBytes = maxFrameBytes
+  }
+
+  push (chunk: Uint8Array): Uint8Array[] {
+    let buf = chunk
+    if (this.buffer.byteLength > 0) {
+      buf = new Uint8Array(this.buffer.byteLength + chunk.byteLength)
+      buf.set(this.buffer, 0)
+      buf.set(chunk, this.buffer.byteLength)
+    }
+    const frames: Uint8Array[] = []
+    let offset = 0
+    while (offset < buf.byteLength) {
+      let length = 0
+      let shift = 1
+      let i = offset
+      let complete = false
+      while (i < buf.byteLength && i - offset < 5) {
+        const b = buf[i++]
+        length += (b & 0x7f) * shift
+        shift *= 128
+        if ((b & 0x80) === 0) {
+          complete = true
+          break
+        }
+      }
+      if (!complete) {
+        if (i - offset >= 5) {
+          throw new FrameTooLargeError('frame length prefix too long')
+        }
+        break
+      }
+      if (length > this.maxFrameBytes) {
+        throw new FrameTooLargeError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`)
+      }
+      if (i + length > buf.byteLength) {
+        break
+      }
+      frames.push(buf.subarray(i, i + length))
+      offset = i + length
+    }
+    this.buffer = offset === buf.byteLength ? new Uint8Array(0) : buf.slice(offset)
+    return frames
+  }
 }
 
 class Outbound {
@@ -117,15 +173,12 @@ export class Channels {
   handle = async (stream: Stream, connection: Connection): Promise<void> => {
     const peer = connection.remotePeer
     this.inbound.add(stream)
-    const decoder = new LengthPrefixedDecoder({
-      maxDataLength: this.init.maxFrameBytes,
-      maxBufferSize: this.init.maxFrameBytes + 16
-    })
+    const decoder = new FrameDecoder(this.init.maxFrameBytes)
     try {
       for await (const chunk of stream) {
-        let frames
+        let frames: Uint8Array[]
         try {
-          frames = [...decoder.decode(chunk)]
+          frames = decoder.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
         } catch (err: any) {
           this.init.onBadFrame(peer, 'oversize')
           this.init.log('bad frame from %p - %e', peer, err)
@@ -135,7 +188,7 @@ export class Channels {
         for (const frame of frames) {
           let message: Control
           try {
-            message = Control.decode(frame.subarray())
+            message = Control.decode(frame)
           } catch {
             this.init.onBadFrame(peer, 'malformed')
             continue

@@ -4,6 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { MemoryDatastore } from 'datastore-core'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { FrameDecoder } from '../src/channel.js'
 import { DOMAIN_RESULT, DOMAIN_TASK } from '../src/constants.js'
 import { Journal, decodeRecord, encodeRecord } from '../src/journal.js'
 import { Announce, Control, Result } from '../src/pb/task.js'
@@ -120,5 +121,19 @@ describe('wire messages and signatures', () => {
     assert.deepEqual((await openRecord(viaLibp2p.marshal(), DOMAIN_TASK)).payload, payload)
     assert.ok(await (await RecordEnvelope.openAndCertify(sealed, DOMAIN_TASK)).validate(DOMAIN_TASK))
     assert.equal(Result.decode(Result.encode({ taskId: 'a', attempt: 1, submitter: new Uint8Array(2), ok: true })).ok, true)
+  })
+})
+
+describe('frame decoder', () => {
+  it('reassembles frames split across chunks and rejects oversize ones', () => {
+    const d = new FrameDecoder(300)
+    const frame = new Uint8Array(200).fill(7)
+    const wire = Uint8Array.from([0xc8, 0x01, ...frame, 0x02, 1, 2])
+    const out = [...d.push(wire.subarray(0, 1)), ...d.push(wire.subarray(1, 50)), ...d.push(wire.subarray(50))]
+    assert.equal(out.length, 2)
+    assert.deepEqual(out[0], frame)
+    assert.deepEqual(out[1], Uint8Array.from([1, 2]))
+    assert.throws(() => new FrameDecoder(100).push(Uint8Array.from([0xc8, 0x01])), { name: 'FrameTooLargeError' })
+    assert.throws(() => new FrameDecoder(100).push(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x01])), { name: 'FrameTooLargeError' })
   })
 })
