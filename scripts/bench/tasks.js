@@ -7,6 +7,7 @@
 // Our nodes run in this process (real libp2p over TCP on 127.0.0.1 with Noise,
 // Yamux and gossipsub); nats-server runs as a child process.
 import { spawn, execFileSync } from 'node:child_process'
+import { Worker, isMainThread, parentPort } from 'node:worker_threads'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -20,6 +21,7 @@ import { tcp } from '@libp2p/tcp'
 import { taskQueue } from '@aistack/task'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { AckPolicy, RetentionPolicy, StorageType, connect as natsConnect } from 'nats'
 
@@ -89,18 +91,37 @@ function echoExecutor (slots) {
   }
 }
 
-async function benchOurs () {
+/** In a worker thread: start the workers, report their addresses, stop when told */
+async function workerThread () {
+  const workers = await Promise.all(Array.from({ length: WORKERS }, async () => node({ executor: echoExecutor(SLOTS) })))
+  parentPort.postMessage(workers.map(w => w.getMultiaddrs().map(String)))
+  parentPort.once('message', async () => {
+    await Promise.all(workers.map(async w => w.stop()))
+    parentPort.postMessage('stopped')
+  })
+}
+
+async function benchOurs (threaded) {
   const dir = mkdtempSync(join(tmpdir(), 'aistack-bench-tasks-'))
   const datastore = new LevelDatastore(join(dir, 'journal'))
   await datastore.open()
   const submitter = await node({ datastore })
-  const workers = await Promise.all(Array.from({ length: WORKERS }, async () => node({ executor: echoExecutor(SLOTS) })))
+  let workers = []
+  let thread
+  let addrs
+  if (threaded) {
+    thread = new Worker(new URL(import.meta.url))
+    addrs = await new Promise((resolve, reject) => { thread.once('message', resolve); thread.once('error', reject) })
+  } else {
+    workers = await Promise.all(Array.from({ length: WORKERS }, async () => node({ executor: echoExecutor(SLOTS) })))
+    addrs = workers.map(w => w.getMultiaddrs().map(String))
+  }
   const tasks = submitter.services.tasks
-  for (const w of workers) {
-    await submitter.dial(w.getMultiaddrs())
+  for (const a of addrs) {
+    await submitter.dial(a.map(x => multiaddr(x)))
   }
   const deadline = Date.now() + 10_000
-  while (workers.some(w => !submitter.services.pubsub.getSubscribers(tasks.tasksTopic).some(p => p.equals(w.peerId)))) {
+  while (submitter.services.pubsub.getSubscribers(tasks.tasksTopic).length < WORKERS) {
     if (Date.now() > deadline) throw new Error('workers did not subscribe')
     await new Promise(resolve => setTimeout(resolve, 20))
   }
@@ -134,6 +155,12 @@ async function benchOurs () {
     lat.push(performance.now() - s)
   }
   await Promise.all([submitter, ...workers].map(async n => n.stop()))
+  if (thread != null) {
+    const stopped = new Promise(resolve => thread.once('message', resolve))
+    thread.postMessage('stop')
+    await stopped
+    await thread.terminate()
+  }
   await datastore.close()
   rmSync(dir, { recursive: true, force: true })
   return { throughput: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
@@ -224,16 +251,24 @@ async function benchNats () {
 
 // ---------------------------------------------------------------- report
 
-const ONLY = process.env.ONLY
-const nats = ONLY === 'ours' ? { throughput: NaN, p50: NaN, p99: NaN } : await benchNats()
-const ours = ONLY === 'nats' ? { throughput: NaN, p50: NaN, p99: NaN } : await benchOurs()
-const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`
-console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}), ${SEQ} sequential; ${WORKERS} workers x ${SLOTS} slots; echo handler`)
-console.log(`NATS JetStream (file storage) ${fmt(nats)}`)
-console.log(`@aistack/task (LevelDB journal) ${fmt(ours)}`)
-const tput = ours.throughput / nats.throughput
-const p50 = ours.p50 / nats.p50
-const p99 = ours.p99 / nats.p99
-console.log(`ratios: throughput ${tput.toFixed(2)}x NATS (bar >= 0.3)  p50 ${p50.toFixed(2)}x NATS (bar <= 3)  p99 ${p99.toFixed(2)}x NATS`)
-console.log(`bar: ${tput >= 0.3 && p50 <= 3 ? 'met' : 'NOT met'}`)
-process.exit(0)
+if (!isMainThread) {
+  await workerThread()
+} else {
+  const ONLY = process.env.ONLY
+  const none = { throughput: NaN, p50: NaN, p99: NaN }
+  const nats = ONLY === 'ours' ? none : await benchNats()
+  const ours = ONLY === 'nats' ? none : await benchOurs(false)
+  const threaded = ONLY === 'nats' ? none : await benchOurs(true)
+  const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`
+  console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}), ${SEQ} sequential; ${WORKERS} workers x ${SLOTS} slots; echo handler`)
+  console.log(`NATS JetStream (file storage)                 ${fmt(nats)}`)
+  console.log(`@aistack/task, all nodes in one thread        ${fmt(ours)}`)
+  console.log(`@aistack/task, workers in a worker thread     ${fmt(threaded)}`)
+  for (const [name, r] of [['one thread', ours], ['worker thread', threaded]]) {
+    const tput = r.throughput / nats.throughput
+    const p50 = r.p50 / nats.p50
+    const p99 = r.p99 / nats.p99
+    console.log(`ratios (${name}): throughput ${tput.toFixed(2)}x NATS (bar >= 0.3)  p50 ${p50.toFixed(2)}x NATS (bar <= 3)  p99 ${p99.toFixed(2)}x NATS  -> bar ${tput >= 0.3 && p50 <= 3 ? 'met' : 'NOT met'}`)
+  }
+  process.exit(0)
+}
