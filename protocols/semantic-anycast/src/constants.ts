@@ -18,6 +18,7 @@ export const CAPABILITY_RECORD_DOMAIN = 'aistack-capability-record'
 export const DEFAULT_LSH_TABLES = 8
 export const DEFAULT_LSH_BITS = 6
 export const DEFAULT_LSH_PROBES = 7
+export const DEFAULT_LSH_PUBLISH_PROBES = 1
 
 export const DEFAULT_RECORD_TTL_MS = 30 * 60_000
 export const MAX_RECORD_TTL_MS = 24 * 60 * 60_000

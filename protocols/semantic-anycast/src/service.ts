@@ -6,7 +6,7 @@ import { toString as u8ToString } from 'uint8arrays/to-string'
 import { fromString as u8FromString } from 'uint8arrays/from-string'
 import { RecordCache } from './cache.js'
 import {
-  DEFAULT_LSH_BITS, DEFAULT_LSH_PROBES, DEFAULT_LSH_TABLES, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_LSH_BITS, DEFAULT_LSH_PROBES, DEFAULT_LSH_PUBLISH_PROBES, DEFAULT_LSH_TABLES, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_INPUT_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_NETWORK, DEFAULT_RECORD_TTL_MS, DEFAULT_TIMEOUT_MS, LIMITS, MAX_RECORD_TTL_MS,
   anycastProtocol, capsTopic
 } from './constants.js'
@@ -77,7 +77,12 @@ export interface SemanticAnycastInit {
   network?: string
   embedder: Embedder
   provider: CapabilityProvider
-  lsh?: { tables?: number, bits?: number, probes?: number }
+  /**
+   * LSH: `tables` (L) of `bits` (k); a lookup probes `probes` buckets per
+   * table, an owner provides `publishProbes` buckets per table (its own and
+   * the nearest neighbours)
+   */
+  lsh?: { tables?: number, bits?: number, probes?: number, publishProbes?: number }
   /** Lifetime of published records, default 30 min; re-published at half of it */
   recordTtlMs?: number
   republishIntervalMs?: number
@@ -200,6 +205,7 @@ export class SemanticAnycast implements Startable {
   readonly cache: RecordCache
   readonly lsh: SimHashLsh
   readonly probes: number
+  readonly publishProbes: number
   private readonly components: SemanticAnycastComponents
   private readonly init: SemanticAnycastInit
   private readonly log: Logger
@@ -234,6 +240,7 @@ export class SemanticAnycast implements Startable {
       bits: init.lsh?.bits ?? DEFAULT_LSH_BITS
     })
     this.probes = init.lsh?.probes ?? DEFAULT_LSH_PROBES
+    this.publishProbes = init.lsh?.publishProbes ?? DEFAULT_LSH_PUBLISH_PROBES
     this.recordTtlMs = Math.min(init.recordTtlMs ?? DEFAULT_RECORD_TTL_MS, MAX_RECORD_TTL_MS)
     this.weights = { load: 0.1, latency: 0.05, ...init.weights }
     this.onGossip = this.onGossip.bind(this)
@@ -357,7 +364,7 @@ export class SemanticAnycast implements Startable {
         expiresAt: Date.now() + this.recordTtlMs
       })
       const record = await verifyCapabilityRecord(bytes, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
-      const keys = this.lsh.buckets(record.vector).map(b => this.lsh.key(b))
+      const keys = this.lsh.probes(record.vector, this.publishProbes).map(b => this.lsh.key(b))
       const prev = this.own.get(cap.name)
       this.own.set(cap.name, { cap, text: texts[i], vector, keys, bytes })
       this.cache.put(record)
