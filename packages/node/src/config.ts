@@ -1,8 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { createEmbedder } from '@aistack/embeddings'
 import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
 import { multiaddr } from '@multiformats/multiaddr'
+import { validateCapabilitySpecs } from './capabilities/spec.js'
+import type { CapabilitySpec } from './capabilities/spec.js'
+import type { EmbedderConfig } from '@aistack/embeddings'
 import type { PqMode } from '@aistack/handshake'
 import { ConfigError, UsageError } from './errors.js'
 
@@ -40,6 +44,10 @@ export interface AgentConfig {
   logLevel: LogLevel
   /** Post-quantum policy: `preferred` (hybrid with aistack peers), `required` (hybrid only, no QUIC) or `off`. */
   pq: PqMode
+  /** How capability descriptions and queries become vectors (default: the offline hashing embedder). */
+  embedder: EmbedderConfig
+  /** Capabilities this node serves, each with its handler. */
+  capabilities: CapabilitySpec[]
 }
 
 export const DEFAULT_PORT = 4011
@@ -55,7 +63,9 @@ export function defaultConfig (): AgentConfig {
     dht: { mode: 'server' },
     api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 1024 * 1024 },
     logLevel: 'info',
-    pq: DEFAULT_PQ_MODE
+    pq: DEFAULT_PQ_MODE,
+    embedder: { type: 'hash' },
+    capabilities: []
   }
 }
 
@@ -127,6 +137,8 @@ function configShape (): Record<string, Check> {
     api: object({ host: isString, port: isPort, maxBodyBytes: isPositiveInt }),
     logLevel: oneOf(LOG_LEVELS),
     pq: oneOf(PQ_MODES),
+    embedder: (v, f) => { createEmbedder(v, f); return v },
+    capabilities: (v, f) => validateCapabilitySpecs(v, f),
     ...extensions
   }
 }

@@ -1,4 +1,7 @@
 import { join } from 'node:path'
+import { createEmbedder } from '@aistack/embeddings'
+import { semanticAnycast } from '@aistack/semantic-anycast'
+import { taskQueue } from '@aistack/task'
 import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
 import { quic } from '@chainsafe/libp2p-quic'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -16,10 +19,15 @@ import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
+import { CapabilityRegistry } from './capabilities/index.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
+import type { HandlerFn, ServeSpec } from './capabilities/index.js'
+import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
+import type { SemanticAnycast } from '@aistack/semantic-anycast'
+import type { TaskExecutor, TaskService } from '@aistack/task'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -33,6 +41,8 @@ export interface AgentServices extends Record<string, unknown> {
   dht: KadDHT
   pubsub: GossipSub
   downgradeGuard: DowngradeGuard
+  anycast: SemanticAnycast
+  tasks: TaskService
 }
 
 export interface AgentNodeInit {
@@ -89,12 +99,17 @@ export class AgentNode {
   readonly network: NetworkPreset
   readonly metricsRegistry: Registry | undefined
   readonly datastore: Datastore
+  /** The capabilities this node serves and their handlers. */
+  readonly capabilities: CapabilityRegistry
+  readonly embedder: Embedder
 
-  private constructor (libp2p: Libp2p<AgentServices>, config: AgentConfig, network: NetworkPreset, datastore: Datastore, registry?: Registry) {
+  private constructor (libp2p: Libp2p<AgentServices>, config: AgentConfig, network: NetworkPreset, datastore: Datastore, capabilities: CapabilityRegistry, embedder: Embedder, registry?: Registry) {
     this.libp2p = libp2p
     this.config = config
     this.network = network
     this.datastore = datastore
+    this.capabilities = capabilities
+    this.embedder = embedder
     this.metricsRegistry = registry
   }
 
@@ -110,6 +125,12 @@ export class AgentNode {
     const bootstrapList = withoutQuic(config.bootstrap.length > 0 ? config.bootstrap : network.bootstrap)
     const listen = withoutQuic(config.listen)
     const usesQuic = [...listen, ...bootstrapList].some(a => isQuicAddr(multiaddr(a)))
+
+    const embedder = createEmbedder(config.embedder)
+    const capabilities = new CapabilityRegistry({ embedder })
+    config.capabilities.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
+    // the task queue resolves queries with anycast, which exists once libp2p does
+    let resolveWith: SemanticAnycast | undefined
 
     const peerDiscovery = []
     if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
@@ -136,14 +157,29 @@ export class AgentNode {
             peerInfoMapper: passthroughMapper
           }),
           pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
-          downgradeGuard: downgradeGuard({ mode: config.pq })
+          downgradeGuard: downgradeGuard({ mode: config.pq }),
+          anycast: semanticAnycast({ network: network.id, embedder, provider: capabilities }),
+          tasks: taskQueue({
+            network: network.id,
+            executor: capabilityExecutor(capabilities),
+            resolveQuery: async (query, { signal }) => {
+              const [best] = await resolveWith?.find(query, { k: 1, signal }) ?? []
+              return best == null ? undefined : { capability: best.name, peer: best.peerId }
+            }
+          })
         }
       })
-      return new AgentNode(libp2p, config, network, datastore, registry)
+      resolveWith = libp2p.services.anycast
+      return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()
       throw err
     }
+  }
+
+  /** Serves a TypeScript function as a capability (announced like any other). */
+  serve (name: string, spec: ServeSpec, fn: HandlerFn): void {
+    this.capabilities.serve(name, spec, fn)
   }
 
   get peerId (): PeerId {
@@ -202,6 +238,15 @@ export class AgentNode {
   /** Dials a peer by multiaddr (with /p2p/). */
   async dial (addr: string): Promise<Connection> {
     return this.libp2p.dial(multiaddr(addr))
+  }
+}
+
+/** Runs tasks with the node's capability handlers. */
+function capabilityExecutor (capabilities: CapabilityRegistry): TaskExecutor {
+  return {
+    canRun: spec => spec.capability != null && capabilities.has(spec.capability),
+    capacity: () => capabilities.entriesList().reduce((free, c) => free + Math.max(0, c.limits.concurrency - c.running), 0),
+    run: async (spec, input, { signal }) => capabilities.invoke(spec.capability as string, input, { signal })
   }
 }
 
