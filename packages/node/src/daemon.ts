@@ -1,6 +1,8 @@
 import { join } from 'node:path'
 import { ApiServer } from './api/server.js'
+import { capabilityRoutes } from './api/routes-capabilities.js'
 import { coreRoutes } from './api/routes.js'
+import { taskRoutes } from './api/routes-tasks.js'
 import { loadConfig } from './config.js'
 import { AlreadyRunningError } from './errors.js'
 import { CONFIG_FILE, initHome } from './home.js'
@@ -75,6 +77,8 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     return stopping
   }
   coreRoutes(api, { node, onStop: () => { stop().catch(err => { log.error(`stop failed: ${String(err.message ?? err)}`) }) } })
+  capabilityRoutes(api, { node })
+  taskRoutes(api, { node })
   try {
     await api.start()
   } catch (err: any) {

@@ -1,6 +1,7 @@
 import { ApiError, AlreadyRunningError, ConfigError, IdentityError, NotRunningError, UsageError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { HELP, idCommand, initCommand, peersCommand, startCommand, stopCommand } from './commands.js'
+import { eventsCommand, taskCommand } from './task.js'
 import { testnetCommand } from './testnet.js'
 
 const USAGE = `aistack ${VERSION}: a peer-to-peer network for AI agents
@@ -13,6 +14,11 @@ Commands:
   id                     show the running node's identity and addresses
   peers                  list the running node's connections
   stop                   stop the running node
+  find "<text>"          find the capabilities nearest in meaning to a text
+  ask "<text>"           send a request to the best capability for it
+  task submit|status|list|cancel|watch
+                         the task queue
+  events                 print lifecycle events live
   testnet up|status|down run a local multi-node testnet of node processes
 
 Run \`aistack <command> --help\` for a command's options. Docs: README.md and docs/.`
@@ -25,6 +31,8 @@ const COMMANDS: Record<string, Command> = {
   id: idCommand,
   peers: peersCommand,
   stop: stopCommand,
+  task: taskCommand,
+  events: eventsCommand,
   testnet: testnetCommand
 }
 
