@@ -2,7 +2,7 @@ import type { ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
 
 /** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
-// eslint-disable-next-line @typescript-eslint/no-unused-vars
+
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
   // filled in with the capability and anycast HTTP API
 }
