@@ -1,8 +1,44 @@
-import type { ApiServer } from './server.js'
+import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
+import { HttpError } from './server.js'
+import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
 
-/** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
+/** Turns capability, handler and anycast errors into HTTP errors with a fitting status. */
+function mapped (handler: RouteHandler): RouteHandler {
+  return async (ctx) => {
+    try {
+      return await handler(ctx)
+    } catch (err: any) {
+      if (err instanceof HttpError) throw err
+      const { status, code } = errorStatus(err)
+      throw new HttpError(status, code, String(err?.message ?? err))
+    }
+  }
+}
 
+/** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
-  // filled in with the capability and anycast HTTP API
+  api.route('GET', '/v1/capabilities', () => ({ body: capabilitiesResponse(node.capabilities.entriesList()) }))
+
+  // only handlers that run outside this process may be added at run time
+  api.route('POST', '/v1/capabilities', mapped(async ({ json }) => {
+    const name = node.capabilities.add(await json(), 'body', { allowedTypes: ['http', 'exec'] })
+    const added = node.capabilities.entriesList().find(c => c.capability.name === name)
+    return { status: 201, body: capabilitiesResponse(added != null ? [added] : []).capabilities[0] }
+  }))
+
+  api.route('DELETE', '/v1/capabilities/:name', mapped(({ params }) => {
+    if (!node.capabilities.remove(params.name)) throw new HttpError(404, 'not_found', `no capability named "${params.name}"`)
+    return { body: { removed: params.name } }
+  }))
+
+  api.route('GET', '/v1/capabilities/search', mapped(async ({ query }) => {
+    const { q, k } = parseSearchParams(query)
+    return { body: searchResponse(await node.libp2p.services.anycast.find(q, { k })) }
+  }))
+
+  api.route('POST', '/v1/ask', mapped(async ({ json }) => {
+    const { query, input, timeoutMs } = parseAskBody(await json())
+    return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
+  }))
 }

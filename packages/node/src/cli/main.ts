@@ -1,6 +1,7 @@
 import { ApiError, AlreadyRunningError, ConfigError, IdentityError, NotRunningError, UsageError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { HELP, idCommand, initCommand, peersCommand, startCommand, stopCommand } from './commands.js'
+import { askCommand, findCommand } from './anycast.js'
 import { eventsCommand, taskCommand } from './task.js'
 import { testnetCommand } from './testnet.js'
 
@@ -31,6 +32,8 @@ const COMMANDS: Record<string, Command> = {
   id: idCommand,
   peers: peersCommand,
   stop: stopCommand,
+  find: findCommand,
+  ask: askCommand,
   task: taskCommand,
   events: eventsCommand,
   testnet: testnetCommand

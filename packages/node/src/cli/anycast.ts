@@ -1,0 +1,97 @@
+import { readFile } from 'node:fs/promises'
+import { resolveHome } from '../config.js'
+import { UsageError } from '../errors.js'
+import { parse, parseInteger } from './args.js'
+import { apiFor } from './client.js'
+import { printJson, table } from './output.js'
+
+export const FIND_HELP = `Usage: aistack find "<text>" [-k N] [--home DIR] [--json]
+
+Finds the capabilities on the network nearest in meaning to a text, best first, with their
+similarity and score.
+
+  -k, --k N           how many results (default 5, 1-100)
+  --home DIR          node home (default $AISTACK_HOME or ~/.aistack)
+  --json              print JSON`
+
+export const ASK_HELP = `Usage: aistack ask "<text>" [--input TEXT | --input-file F] [--timeout-ms N] [--home DIR] [--json]
+
+Sends a request to the capability nearest in meaning to the text (trying the next candidates
+on failure) and prints its output.
+
+  --input TEXT        the request input (a string; default none)
+  --input-file F      read the input from a file (its text; with --json-input, parsed as JSON)
+  --json-input        treat --input or the file as JSON rather than text
+  --timeout-ms N      give up after N ms (default 30000)
+  --home DIR          node home (default $AISTACK_HOME or ~/.aistack)
+  --json              print the whole answer as JSON (output, peerId, capability, ...)`
+
+function queryText (positionals: string[], command: string): string {
+  const text = positionals[0]
+  if (text == null || text.trim() === '') throw new UsageError(`${command}: the text to ${command === 'find' ? 'search for' : 'ask'} is missing (aistack ${command} "<text>")`)
+  return text
+}
+
+export async function findCommand (args: string[]): Promise<number> {
+  const { values, positionals } = parse('find', args, { k: { type: 'string', short: 'k' }, home: { type: 'string' }, json: { type: 'boolean' } }, { positionals: 1 })
+  if (values.help === true) {
+    console.log(FIND_HELP)
+    return 0
+  }
+  const q = queryText(positionals, 'find')
+  const k = typeof values.k === 'string' ? parseInteger(values.k, '-k', 1, 100) : 5
+  const { call } = await apiFor(resolveHome(values.home as string | undefined))
+  const { results } = await call('GET', `/v1/capabilities/search?q=${encodeURIComponent(q)}&k=${k}`)
+  if (values.json === true) {
+    printJson({ results })
+  } else if (results.length === 0) {
+    console.log('no capability found')
+  } else {
+    console.log(table(['SCORE', 'SIMILARITY', 'CAPABILITY', 'PEER', 'DESCRIPTION'],
+      results.map((r: any) => [r.score.toFixed(3), r.similarity.toFixed(3), r.name, r.peerId, r.description])))
+  }
+  return 0
+}
+
+export async function askCommand (args: string[]): Promise<number> {
+  const { values, positionals } = parse('ask', args, {
+    input: { type: 'string' },
+    'input-file': { type: 'string' },
+    'json-input': { type: 'boolean' },
+    'timeout-ms': { type: 'string' },
+    home: { type: 'string' },
+    json: { type: 'boolean' }
+  }, { positionals: 1 })
+  if (values.help === true) {
+    console.log(ASK_HELP)
+    return 0
+  }
+  const query = queryText(positionals, 'ask')
+  if (values.input != null && values['input-file'] != null) throw new UsageError('ask: give --input or --input-file, not both')
+  let text: string | undefined = values.input as string | undefined
+  if (typeof values['input-file'] === 'string') {
+    try {
+      text = await readFile(values['input-file'], 'utf8')
+    } catch (err: any) {
+      throw new UsageError(`--input-file: cannot read ${values['input-file']} (${String(err.code ?? err.message)})`)
+    }
+  }
+  let input: unknown = text ?? null
+  if (values['json-input'] === true && text != null) {
+    try {
+      input = JSON.parse(text)
+    } catch (err: any) {
+      throw new UsageError(`--json-input: the input is not valid JSON (${String(err.message)})`)
+    }
+  }
+  const timeoutMs = typeof values['timeout-ms'] === 'string' ? parseInteger(values['timeout-ms'], '--timeout-ms', 1, 3_600_000) : undefined
+  const { call } = await apiFor(resolveHome(values.home as string | undefined))
+  const answer = await call('POST', '/v1/ask', { query, input, timeoutMs })
+  if (values.json === true) {
+    printJson(answer)
+  } else {
+    process.stdout.write(typeof answer.output === 'string' ? answer.output : JSON.stringify(answer.output, null, 2) + '\n')
+    process.stderr.write(`answered by ${String(answer.capability)} on ${String(answer.peerId)} (similarity ${Number(answer.similarity).toFixed(3)}, ${String(answer.attempts)} attempt(s), ${Math.round(answer.latencyMs)} ms)\n`)
+  }
+  return 0
+}
