@@ -8,6 +8,19 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { api, removeTempDirs, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
+import type { Identify } from '@libp2p/identify'
+import type { Libp2p } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+
+/** A node built only from public packages, with libp2p's default protocol names. */
+async function stockNode (): Promise<Libp2p<{ identify: Identify, ping: Ping }>> {
+  return createLibp2p({
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping() }
+  })
+}
 
 describe('a stock js-libp2p node', function () {
   this.timeout(60_000)
@@ -21,13 +34,7 @@ describe('a stock js-libp2p node', function () {
 
   it('connects to an aistack node process and pings it', async () => {
     node = await startNodeProcess(await tempDir())
-    // built only from public packages, with libp2p's default protocol names
-    const stock = await createLibp2p({
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), ping: ping() }
-    })
+    const stock = await stockNode()
     try {
       const rtt = await stock.services.ping.ping(multiaddr(node.run.multiaddrs[0]))
       assert.ok(rtt >= 0)
@@ -46,12 +53,7 @@ describe('a stock js-libp2p node', function () {
 
   it('is refused by a node started with --pq required', async () => {
     node = await startNodeProcess(await tempDir(), ['--pq', 'required'])
-    const stock = await createLibp2p({
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify(), ping: ping() }
-    })
+    const stock = await stockNode()
     try {
       await assert.rejects(stock.services.ping.ping(multiaddr(node.run.multiaddrs[0]), { signal: AbortSignal.timeout(10_000) }))
       const { json } = await api(node.run, 'GET', '/v1/peers')
