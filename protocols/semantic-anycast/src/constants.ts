@@ -11,8 +11,11 @@ export function capsTopic (network: string): string {
   return `${network}/${WIRE_VERSION}/caps`
 }
 
-/** Domain string of signed capability records */
-export const CAPABILITY_RECORD_DOMAIN = 'aistack-capability-record'
+/**
+ * Signature domain of capability records on the default network
+ * (`domainsFor(network).capability` of `@aistack/handshake` in general)
+ */
+export const CAPABILITY_RECORD_DOMAIN = 'aistack/1/capability-record'
 
 /** Default LSH parameters (chosen from the anycast benchmark, see docs/benchmarks.md) */
 export const DEFAULT_LSH_TABLES = 8

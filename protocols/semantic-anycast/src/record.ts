@@ -1,7 +1,7 @@
-import { CAPABILITY_NAME, CAPABILITY_RECORD_DOMAIN, LIMITS, MAX_RECORD_TTL_MS } from './constants.js'
+import { CAPABILITY_NAME, LIMITS, MAX_RECORD_TTL_MS } from './constants.js'
 import { InvalidRecordError } from './errors.js'
 import { CapabilityRecord as PbRecord } from './pb/anycast.js'
-import { openRecord, sealRecord } from './record-signing.js'
+import { capabilityDomain, openRecord, sealRecord } from './record-signing.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 export interface CapabilityAttributes {
@@ -127,7 +127,7 @@ export async function signCapabilityRecord (privateKey: PrivateKey, cap: LocalCa
     expiresAt: BigInt(opts.expiresAt),
     tombstone: opts.tombstone === true
   }
-  return sealRecord(privateKey, CAPABILITY_RECORD_DOMAIN, PbRecord.encode(pb))
+  return sealRecord(privateKey, capabilityDomain(opts.network), PbRecord.encode(pb))
 }
 
 export interface VerifyOptions {
@@ -146,7 +146,7 @@ export async function verifyCapabilityRecord (bytes: Uint8Array, opts: VerifyOpt
   if (bytes.byteLength > LIMITS.maxRecordBytes) throw new InvalidRecordError(`record is ${bytes.byteLength} bytes, limit ${LIMITS.maxRecordBytes}`)
   let opened
   try {
-    opened = await openRecord(bytes, CAPABILITY_RECORD_DOMAIN)
+    opened = await openRecord(bytes, capabilityDomain(opts.network), { maxSize: LIMITS.maxRecordBytes })
   } catch (err: any) {
     throw new InvalidRecordError(`bad signature: ${err.message}`)
   }

@@ -15,6 +15,7 @@ import {
 } from './errors.js'
 import { SimHashLsh } from './lsh.js'
 import { Request, Response } from './pb/anycast.js'
+import { capabilityDomain } from './record-signing.js'
 import { capabilityText, signCapabilityRecord, validateCapability, verifyCapabilityRecord } from './record.js'
 import type { CapabilityAttributes, CapabilityRecord, LocalCapability } from './record.js'
 import type { Embedder } from '@aistack/embeddings'
@@ -230,6 +231,8 @@ export class SemanticAnycast implements Startable {
     this.components = components
     this.init = init
     this.network = init.network ?? DEFAULT_NETWORK
+    // throws RangeError for a network id that cannot name a signature domain
+    capabilityDomain(this.network)
     this.protocol = anycastProtocol(this.network)
     this.topic = capsTopic(this.network)
     this.log = components.logger.forComponent('aistack:semantic-anycast')

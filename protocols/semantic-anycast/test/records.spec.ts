@@ -5,7 +5,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import {
-  CAPABILITY_RECORD_DOMAIN, RecordCache, SimHashLsh, bucketKey, quantize, dequantize, sealRecord,
+  CAPABILITY_RECORD_DOMAIN, RecordCache, SimHashLsh, bucketKey, capabilityDomain, domainsFor, quantize, dequantize, sealRecord,
   signCapabilityRecord, verifyCapabilityRecord
 } from '../src/index.js'
 import { CapabilityRecord as PbRecord } from '../src/pb/anycast.js'
@@ -77,6 +77,21 @@ describe('capability records', () => {
   it('rejects an owner that is not the signer', async () => {
     const bytes = await signCapabilityRecord(other, cap, base())
     await assert.rejects(verifyCapabilityRecord(bytes, opts), { name: 'InvalidRecordError', message: /not the signer/ })
+  })
+
+  it('signs under the network\'s capability domain and rejects other domains', async () => {
+    assert.equal(CAPABILITY_RECORD_DOMAIN, domainsFor('aistack').capability)
+    assert.equal(capabilityDomain('testnet'), 'testnet/1/capability-record')
+    assert.throws(() => capabilityDomain('Bad Network'), RangeError)
+    const { values, scale } = quantize(vector)
+    const payload = PbRecord.encode({ network, name: 'x', description: 'd', tags: [], examples: [], model: embedder.id, dim: values.length, vector: new Uint8Array(values.buffer), scale, owner, seq: 1n, expiresAt: BigInt(Date.now() + 60_000), tombstone: false })
+    // the same payload sealed as a task record, or for another network, does not open as a capability record
+    for (const domain of [domainsFor('aistack').task, capabilityDomain('testnet')]) {
+      const bytes = await sealRecord(key, domain, payload)
+      await assert.rejects(verifyCapabilityRecord(bytes, opts), { name: 'InvalidRecordError', message: /bad signature/ })
+    }
+    const ok = await sealRecord(key, CAPABILITY_RECORD_DOMAIN, payload)
+    assert.equal((await verifyCapabilityRecord(ok, opts)).name, 'x')
   })
 
   it('rejects the wrong dimension', async () => {
