@@ -182,6 +182,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly readySince = new Map<string, number>()
   /** open offers by kind of work: new tasks of that kind are assigned at once */
   private readonly credits = new Map<string, Credit[]>()
+  /** completed tasks whose completion is being journaled (their event is not out yet) */
+  private readonly settling = new Set<string>()
 
   // worker side
   private readonly backlog = new Map<string, BacklogEntry>()
@@ -329,6 +331,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.readySince.clear()
     this.groupAnnounced.clear()
     this.credits.clear()
+    this.settling.clear()
     this.failedWorkers.clear()
     this.agents.clear()
   }
@@ -938,10 +941,13 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.pushHistory(record, { at: now, state: 'completed', attempt: record.attempts, worker: record.worker })
     this.active.delete(record.id)
     this.count('completed')
+    this.settling.add(record.id)
     try {
       await this.journal.save(record)
     } catch (err: any) {
       this.log.error('journal write failed for %s - %e', record.id, err)
+    } finally {
+      this.settling.delete(record.id)
     }
     ack()
     this.emitTask(record, 'task.completed', { result: output })
@@ -1036,7 +1042,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         this.endTask(parent, 'dead', `input ${i}: ${child.error ?? child.state}`)
         return
       }
-      if (child.state !== 'completed') {
+      if (child.state !== 'completed' || this.settling.has(child.id)) {
+        // a child still being journaled settles its parent once it has been
         return
       }
       results.push(child.result)

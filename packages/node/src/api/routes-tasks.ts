@@ -1,8 +1,232 @@
-import type { ApiServer } from './server.js'
+import { TASK_STATES, isTerminal } from '@aistack/task'
+import { HttpError } from './server.js'
+import type { ApiServer, RouteContext, RouteHandler } from './server.js'
 import type { AgentNode } from '../node.js'
+import type { SubmitRequest, TaskEvent, TaskInfo, TaskState } from '@aistack/task'
+import type { ServerResponse } from 'node:http'
 
 /** Task queue and event routes: /v1/tasks, /v1/tasks/:id, /v1/tasks/:id/events, /v1/events. */
 
+const SUBMIT_FIELDS = ['capability', 'query', 'input', 'inputs', 'to', 'maxAttempts', 'leaseMs', 'deadlineMs', 'timeoutMs', 'requirements']
+/** A server-sent events client that falls this far behind is disconnected */
+const MAX_SSE_BUFFER_BYTES = 4 * 1024 * 1024
+const SSE_KEEPALIVE_MS = 15_000
+const DEFAULT_LIST_LIMIT = 100
+const MAX_LIST_LIMIT = 10_000
+
+/** Turns the task queue's named errors into HTTP errors. */
+function mapped (handler: RouteHandler): RouteHandler {
+  return async (ctx) => {
+    try {
+      return await handler(ctx)
+    } catch (err: any) {
+      if (err instanceof HttpError) throw err
+      const message = String(err?.message ?? err)
+      switch (err?.name) {
+        case 'InvalidTaskError': throw new HttpError(400, 'bad_request', message)
+        case 'PayloadTooLargeError': throw new HttpError(413, 'too_large', message)
+        case 'TaskNotFoundError': throw new HttpError(404, 'not_found', message)
+        case 'InvalidTransitionError': throw new HttpError(409, 'conflict', message)
+        case 'NotStartedError': throw new HttpError(503, 'unavailable', message)
+        case 'NoCandidatesError': throw new HttpError(404, 'no_capable_peer', message)
+        default: throw err
+      }
+    }
+  }
+}
+
+function bad (message: string): HttpError {
+  return new HttpError(400, 'bad_request', message)
+}
+
+function isObject (x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x != null && !Array.isArray(x)
+}
+
+/** Checks the shape of a `POST /v1/tasks` body; ranges are checked by the task queue. */
+export function parseSubmitBody (body: unknown): SubmitRequest {
+  if (!isObject(body)) throw bad('body must be a JSON object')
+  for (const key of Object.keys(body)) {
+    if (!SUBMIT_FIELDS.includes(key)) throw bad(`body.${key} is not a known field (${SUBMIT_FIELDS.join(', ')})`)
+  }
+  for (const key of ['capability', 'query', 'to'] as const) {
+    if (body[key] != null && (typeof body[key] !== 'string' || body[key] === '')) throw bad(`body.${key} must be a non-empty string`)
+  }
+  if (body.capability == null && body.query == null) throw bad('body.capability or body.query is required')
+  if (body.capability != null && body.query != null) throw bad('give body.capability or body.query, not both')
+  if ((body.input !== undefined) === (body.inputs !== undefined)) throw bad('give exactly one of body.input or body.inputs')
+  if (body.inputs !== undefined && !Array.isArray(body.inputs)) throw bad('body.inputs must be an array (one input per child task)')
+  for (const key of ['maxAttempts', 'leaseMs', 'deadlineMs', 'timeoutMs'] as const) {
+    if (body[key] != null && !Number.isInteger(body[key])) throw bad(`body.${key} must be an integer`)
+  }
+  if (body.requirements != null) {
+    if (!isObject(body.requirements)) throw bad('body.requirements must be an object of strings')
+    for (const [k, v] of Object.entries(body.requirements)) {
+      if (typeof v !== 'string') throw bad(`body.requirements.${k} must be a string`)
+    }
+  }
+  const req: SubmitRequest = {}
+  for (const key of SUBMIT_FIELDS) {
+    if (body[key] !== undefined && body[key] !== null) (req as any)[key] = body[key]
+  }
+  if (body.input === null) req.input = null
+  return req
+}
+
+/** A task as the API shows it: `worker`, `result` and `error` are always present (null when unset). */
+export function taskView (info: TaskInfo): Record<string, unknown> {
+  return { ...info, worker: info.worker ?? null, result: info.result ?? null, error: info.error ?? null }
+}
+
+function parseListQuery (query: URLSearchParams): { state?: TaskState, parent?: string, limit: number } {
+  const state = query.get('state') ?? undefined
+  if (state != null && !(TASK_STATES as readonly string[]).includes(state)) throw bad(`state must be one of ${TASK_STATES.join(', ')}`)
+  const rawLimit = query.get('limit')
+  const limit = rawLimit == null ? DEFAULT_LIST_LIMIT : Number(rawLimit)
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw bad(`limit must be an integer in 1..${MAX_LIST_LIMIT}`)
+  const parent = query.get('parent') ?? undefined
+  if (parent === '') throw bad('parent must be a task id')
+  return { state: state as TaskState | undefined, parent, limit }
+}
+
+/** A server-sent events stream on a response; closes itself if the client stops reading. */
+class SseStream {
+  private readonly res: ServerResponse
+  private readonly keepalive: ReturnType<typeof setInterval>
+  readonly closed: Promise<void>
+  readonly controller = new AbortController()
+  private seq = 0
+
+  constructor (ctx: RouteContext) {
+    this.res = ctx.res
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no'
+    })
+    this.res.write(': aistack events\n\n')
+    this.keepalive = setInterval(() => { this.res.write(': keep-alive\n\n') }, SSE_KEEPALIVE_MS)
+    this.keepalive.unref?.()
+    const { promise, resolve } = Promise.withResolvers<void>()
+    this.closed = promise
+    const onClose = (): void => {
+      clearInterval(this.keepalive)
+      this.controller.abort()
+      resolve()
+    }
+    // the response closes when the client goes away (or after end())
+    this.res.once('close', onClose)
+  }
+
+  get aborted (): boolean {
+    return this.controller.signal.aborted
+  }
+
+  send (event: string, data: unknown): void {
+    if (this.aborted) return
+    if (this.res.writableLength > MAX_SSE_BUFFER_BYTES) {
+      this.res.write(`event: overflow\ndata: ${JSON.stringify({ message: 'the client fell too far behind; reconnect' })}\n\n`)
+      this.end()
+      return
+    }
+    this.res.write(`id: ${++this.seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  }
+
+  end (): void {
+    clearInterval(this.keepalive)
+    this.controller.abort()
+    this.res.end()
+  }
+}
+
+/** Streams `events` until the stream ends or `until` says the last one was sent. */
+async function pump (sse: SseStream, events: AsyncGenerator<TaskEvent>, until?: (e: TaskEvent) => boolean): Promise<void> {
+  try {
+    for await (const event of events) {
+      sse.send(event.type, event)
+      if (until?.(event) === true) break
+    }
+  } finally {
+    sse.end()
+  }
+}
+
 export function taskRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
-  // filled in with the task queue's HTTP API
+  const tasks = (): AgentNode['libp2p']['services']['tasks'] => node.libp2p.services.tasks
+
+  api.route('POST', '/v1/tasks', mapped(async ({ json }) => {
+    const req = parseSubmitBody(await json())
+    if (req.query != null && req.to == null) {
+      // resolved by meaning now; any peer serving the capability may then run it
+      const [best] = await node.libp2p.services.anycast.find(req.query, { k: 1, signal: AbortSignal.timeout(30_000) })
+      if (best == null) throw new HttpError(404, 'no_capable_peer', `no capability is near enough in meaning to the query "${req.query.slice(0, 80)}"`)
+      req.capability = best.name
+    }
+    const { id, state } = await tasks().submit(req)
+    return { status: 202, body: { id, state } }
+  }))
+
+  api.route('GET', '/v1/tasks', mapped(({ query }) => {
+    const { state, parent, limit } = parseListQuery(query)
+    // top-level tasks unless the children of one map task are asked for
+    const list = tasks().list({ state, parent }).filter(t => parent != null || t.parent == null)
+    return { body: { tasks: list.slice(-limit).map(taskView), total: list.length } }
+  }))
+
+  api.route('GET', '/v1/tasks/:id', mapped(({ params }) => ({ body: taskView(tasks().get(params.id)) })))
+
+  api.route('DELETE', '/v1/tasks/:id', mapped(async ({ params }) => {
+    const before = tasks().get(params.id)
+    if (before.state === 'completed' || before.state === 'dead') {
+      throw new HttpError(409, 'conflict', `task ${params.id} has already ended (${before.state})`)
+    }
+    return { body: taskView(await tasks().cancel(params.id, 'canceled through the API')) }
+  }))
+
+  // the task's events; the stream starts with the task as it is and ends after its last event
+  api.route('GET', '/v1/tasks/:id/events', mapped((ctx) => {
+    const id = ctx.params.id
+    const first = tasks().get(id)
+    const sse = new SseStream(ctx)
+    // subscribe before the snapshot so no event falls between the two
+    const events = tasks().events({ taskId: id, signal: sse.controller.signal })
+    const started = events.next()
+    sse.send('task', taskView(tasks().get(id)))
+    if (isTerminal(first.state) || isTerminal(tasks().get(id).state)) {
+      sse.end()
+      events.return(undefined).catch(() => {})
+      return undefined
+    }
+    const ends = (e: TaskEvent): boolean => e.taskId === id && e.state != null && isTerminal(e.state)
+    ;(async () => {
+      const head = await started
+      if (head.done === true) {
+        sse.end()
+        return
+      }
+      sse.send(head.value.type, head.value)
+      if (ends(head.value)) {
+        sse.end()
+        events.return(undefined).catch(() => {})
+        return
+      }
+      await pump(sse, events, ends)
+    })().catch(() => { sse.end() })
+    return undefined
+  }))
+
+  // every lifecycle event this node sees (its own and those published by other nodes)
+  api.route('GET', '/v1/events', mapped((ctx) => {
+    const types = ctx.query.getAll('type').flatMap(t => t.split(',')).filter(Boolean)
+    const sse = new SseStream(ctx)
+    const events = tasks().events({ signal: sse.controller.signal })
+    ;(async () => {
+      for await (const event of events) {
+        if (types.length > 0 && !types.some(t => event.type === t || event.type.startsWith(`${t}.`))) continue
+        sse.send(event.type, event)
+      }
+    })().catch(() => {}).finally(() => { sse.end() })
+    return undefined
+  }))
 }
