@@ -2,7 +2,7 @@ import crypto from 'node:crypto'
 import { AbstractMessageStream } from '@libp2p/utils'
 import { NOISE_MSG_MAX_PLAINTEXT, TAG_LENGTH } from './constants.js'
 import { HandshakeDecryptError } from './errors.js'
-import { aeadDecrypt, aeadEncrypt, nonceBytes, SMALL_MESSAGE } from './noise/crypto.js'
+import { aeadKey, SMALL_MESSAGE, smallOpen, smallSeal, writeNonce } from './noise/crypto.js'
 import type { AbortOptions, MessageStream, StreamMessageEvent, StreamCloseEvent } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
 
@@ -18,16 +18,22 @@ const MAX_NONCE = Number.MAX_SAFE_INTEGER
  * empty associated data and a counter nonce.
  */
 export class TransportCipher {
+  /** raw key for the WebAssembly path (frames under SMALL_MESSAGE bytes) */
   private readonly key: Uint8Array
+  /** the same key imported once into node:crypto */
+  private readonly keyObject: crypto.KeyObject
+  /** the nonce of the current frame, rewritten in place (both AEADs copy it) */
+  private readonly nonce = Buffer.alloc(12)
   private n = 0
 
   constructor (key: Uint8Array) {
     this.key = key
+    this.keyObject = aeadKey(key)
   }
 
-  private next (): number {
+  private next (): Buffer {
     if (this.n >= MAX_NONCE) throw new Error('Nonce exhausted; a new handshake is needed')
-    return this.n++
+    return writeNonce(this.nonce, this.n++)
   }
 
   /** encrypts one frame body and appends `len(2) || ciphertext || tag` to `out` */
@@ -35,12 +41,12 @@ export class TransportCipher {
     const header = Buffer.allocUnsafe(2)
     header.writeUInt16BE(plaintext.byteLength + TAG_LENGTH)
     out.push(header)
-    const n = this.next()
+    const nonce = this.next()
     if (plaintext.byteLength < SMALL_MESSAGE) {
-      out.push(aeadEncrypt(this.key, n, EMPTY, plaintext instanceof Uint8Array ? plaintext : plaintext.subarray()))
+      out.push(smallSeal(this.key, nonce, plaintext instanceof Uint8Array ? plaintext : plaintext.subarray()))
       return
     }
-    const c = crypto.createCipheriv('chacha20-poly1305', this.key, nonceBytes(n), { authTagLength: TAG_LENGTH })
+    const c = crypto.createCipheriv('chacha20-poly1305', this.keyObject, nonce, { authTagLength: TAG_LENGTH })
     c.setAAD(EMPTY, { plaintextLength: plaintext.byteLength })
     if (plaintext instanceof Uint8Array) {
       out.push(c.update(plaintext))
@@ -53,7 +59,22 @@ export class TransportCipher {
 
   open (frame: Uint8Array): Uint8Array {
     if (frame.byteLength < TAG_LENGTH) throw new HandshakeDecryptError('Transport frame shorter than its tag')
-    const plaintext = aeadDecrypt(this.key, this.next(), EMPTY, frame)
+    const nonce = this.next()
+    let plaintext: Uint8Array | undefined
+    if (frame.byteLength < SMALL_MESSAGE) {
+      plaintext = smallOpen(this.key, nonce, frame)
+    } else {
+      const d = crypto.createDecipheriv('chacha20-poly1305', this.keyObject, nonce, { authTagLength: TAG_LENGTH })
+      const body = frame.subarray(0, frame.byteLength - TAG_LENGTH)
+      d.setAAD(EMPTY, { plaintextLength: body.byteLength })
+      d.setAuthTag(frame.subarray(body.byteLength))
+      plaintext = d.update(body)
+      try {
+        d.final()
+      } catch {
+        plaintext = undefined
+      }
+    }
     if (plaintext == null) throw new HandshakeDecryptError('Transport frame failed to authenticate')
     return plaintext
   }
