@@ -1,3 +1,5 @@
+import { domainsFor } from '@aistack/handshake'
+
 /** Default network id; it prefixes the protocol id and the topics */
 export const DEFAULT_NETWORK = 'aistack'
 export const PROTOCOL_NAME = 'task'
@@ -16,10 +18,20 @@ export function eventsTopic (network: string): string {
   return `${network}/${WIRE_VERSION}/events`
 }
 
-/** Signature domains of the records this module signs */
-export const DOMAIN_TASK = 'aistack-task'
-export const DOMAIN_RESULT = 'aistack-task-result'
-export const DOMAIN_EVENT = 'aistack-event'
+/**
+ * Signature domains of the records this module signs: the handshake's
+ * per-network domains (`<network>/1/task-record`, `<network>/1/result-record`,
+ * `<network>/1/event-record`)
+ */
+export function recordDomains (network: string): { task: string, result: string, event: string } {
+  const { task, result, event } = domainsFor(network)
+  return { task, result, event }
+}
+
+/** The domains of the default network */
+export const DOMAIN_TASK = recordDomains(DEFAULT_NETWORK).task
+export const DOMAIN_RESULT = recordDomains(DEFAULT_NETWORK).result
+export const DOMAIN_EVENT = recordDomains(DEFAULT_NETWORK).event
 
 /** Datastore prefix of the submitter's journal */
 export const JOURNAL_PREFIX = '/aistack/tasks'

@@ -157,6 +157,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   readonly protocol: string
   readonly tasksTopic: string
   readonly eventsTopic: string
+  /** signature domains of announcements, results and events on this network */
+  readonly domains: { task: string, result: string, event: string }
 
   private readonly components: TaskQueueComponents
   private readonly log: Logger
@@ -219,6 +221,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.protocol = C.protocolId(network)
     this.tasksTopic = C.tasksTopic(network)
     this.eventsTopic = C.eventsTopic(network)
+    this.domains = C.recordDomains(network)
     this.opts = {
       defaultLeaseMs: init.defaultLeaseMs ?? C.DEFAULT_LEASE_MS,
       defaultMaxAttempts: init.defaultMaxAttempts ?? C.DEFAULT_MAX_ATTEMPTS,
@@ -711,7 +714,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   private async sealAnnounce (tasks: AnnouncedTask[]): Promise<Uint8Array> {
-    return sealRecord(this.components.privateKey, C.DOMAIN_TASK, Announce.encode({ tasks, issuedAt: BigInt(Date.now()) }))
+    return sealRecord(this.components.privateKey, this.domains.task, Announce.encode({ tasks, issuedAt: BigInt(Date.now()) }))
   }
 
   private flushAnnounces (): void {
@@ -888,7 +891,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     let result: Result
     try {
-      const opened = await openRecord(msg.record, C.DOMAIN_RESULT)
+      const opened = await openRecord(msg.record, this.domains.result)
       if (!opened.signer.equals(worker)) {
         this.drop('badSignature')
         return
@@ -1175,7 +1178,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     let submitter: PeerId
     let announce: Announce
     try {
-      const opened = await openRecord(bytes, C.DOMAIN_TASK)
+      const opened = await openRecord(bytes, this.domains.task)
       submitter = opened.signer
       announce = Announce.decode(opened.payload, { limits: { tasks: C.ANNOUNCE_BATCH_COUNT } })
     } catch (err: any) {
@@ -1497,7 +1500,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       error: outcome.ok ? undefined : outcome.error
     }
     const key = `${submitter.toString()}/${taskId}`
-    sealRecord(this.components.privateKey, C.DOMAIN_RESULT, Result.encode(result))
+    sealRecord(this.components.privateKey, this.domains.result, Result.encode(result))
       .then(record => {
         if (!this.started) {
           return
@@ -1664,7 +1667,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (events.length === 0) {
       return
     }
-    sealRecord(this.components.privateKey, C.DOMAIN_EVENT, EventBatch.encode({ events }))
+    sealRecord(this.components.privateKey, this.domains.event, EventBatch.encode({ events }))
       .then(async bytes => this.components.pubsub.publish(this.eventsTopic, bytes))
       .catch(err => { this.log.trace('publishing events failed - %e', err) })
   }
@@ -1677,7 +1680,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     let origin: PeerId
     let batch: EventBatch
     try {
-      const opened = await openRecord(bytes, C.DOMAIN_EVENT)
+      const opened = await openRecord(bytes, this.domains.event)
       origin = opened.signer
       batch = EventBatch.decode(opened.payload, { limits: { events: 1024 } })
     } catch (err: any) {

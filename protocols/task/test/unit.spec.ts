@@ -5,7 +5,9 @@ import { RecordEnvelope } from '@libp2p/peer-record'
 import { MemoryDatastore } from 'datastore-core'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { FrameDecoder } from '../src/channel.js'
-import { DOMAIN_RESULT, DOMAIN_TASK } from '../src/constants.js'
+import * as handshake from '@aistack/handshake'
+import { DOMAINS, domainsFor } from '@aistack/handshake'
+import { DOMAIN_EVENT, DOMAIN_RESULT, DOMAIN_TASK, recordDomains } from '../src/constants.js'
 import { Journal, decodeRecord, encodeRecord } from '../src/journal.js'
 import { Announce, Control, Result } from '../src/pb/task.js'
 import { openRecord, sealRecord } from '../src/signing.js'
@@ -117,9 +119,30 @@ describe('wire messages and signatures', () => {
     await assert.rejects(openRecord(bad, DOMAIN_TASK), { name: 'InvalidSignatureError' })
     await assert.rejects(openRecord(uint8ArrayFromString('garbage'), DOMAIN_TASK), { name: 'InvalidSignatureError' })
     // interoperates with libp2p's own RecordEnvelope
-    const viaLibp2p = await RecordEnvelope.seal({ domain: DOMAIN_TASK, codec: uint8ArrayFromString(`/${DOMAIN_TASK}`), marshal: () => payload, equals: () => false }, key)
+    const viaLibp2p = await RecordEnvelope.seal({ domain: DOMAIN_TASK, codec: uint8ArrayFromString(DOMAIN_TASK), marshal: () => payload, equals: () => false }, key)
     assert.deepEqual((await openRecord(viaLibp2p.marshal(), DOMAIN_TASK)).payload, payload)
     assert.ok(await (await RecordEnvelope.openAndCertify(sealed, DOMAIN_TASK)).validate(DOMAIN_TASK))
+  })
+
+  it('seals exactly the envelopes of @aistack/handshake, with its per-network domains', async () => {
+    assert.deepEqual(recordDomains('aistack'), { task: 'aistack/1/task-record', result: 'aistack/1/result-record', event: 'aistack/1/event-record' })
+    assert.equal(recordDomains('aistack-testnet').task, domainsFor('aistack-testnet').task)
+    assert.equal(DOMAIN_RESULT, DOMAINS.result)
+    const key = await generateKeyPair('Ed25519')
+    const payload = uint8ArrayFromString('a task record')
+    for (const domain of Object.values(recordDomains('aistack'))) {
+      const ours = await sealRecord(key, domain, payload)
+      assert.deepEqual(ours, await handshake.sealRecord(key, domain, payload))
+      assert.deepEqual((await handshake.openRecord(ours, domain)).payload, payload)
+      assert.deepEqual((await openRecord(await handshake.sealRecord(key, domain, payload), domain)).payload, payload)
+    }
+    await assert.rejects(handshake.openRecord(await sealRecord(key, DOMAIN_TASK, payload), DOMAIN_EVENT), { name: 'EnvelopeDomainError' })
+    // other key types go through the handshake's functions
+    const secp = await generateKeyPair('secp256k1')
+    const sealed = await sealRecord(secp, DOMAIN_RESULT, payload)
+    const opened = await openRecord(sealed, DOMAIN_RESULT)
+    assert.ok(opened.signer.equals(peerIdFromPrivateKey(secp)))
+    await assert.rejects(openRecord(sealed, DOMAIN_TASK), { name: 'InvalidSignatureError' })
     assert.equal(Result.decode(Result.encode({ taskId: 'a', attempt: 1, submitter: new Uint8Array(2), ok: true })).ok, true)
   })
 })
