@@ -1,28 +1,28 @@
-// Benchmark: the @aistack/task queue (one submitter, four workers) against a
-// NATS JetStream work queue (file storage, four pull workers on one durable
-// consumer with explicit acks, each result published back to the submitter).
+// Benchmark: the @aistack/task queue with one submitter and four workers as
+// separate processes against a NATS JetStream work queue (file storage, four
+// pull workers on one durable consumer with explicit acks, each result
+// published back to the submitter). Echo handler, 256-byte payloads.
 //
-//   npm run bench:tasks            (TASKS=2000 SEQ=300 WORKERS=4 to change sizes)
+//   npm run bench:tasks      (build first: npx tsc -b packages/node)
+//   TASKS=2000 SEQ=300 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api ONLY=ours|nats
 //
-// Our nodes run in this process (real libp2p over TCP on 127.0.0.1 with Noise,
-// Yamux and gossipsub); nats-server runs as a child process.
+// Our workers are four `aistack start` processes (the node binary, a builtin
+// echo capability in their config.json, TCP on 127.0.0.1). The submitter runs
+// two ways (MODES):
+//   inproc  an aistack node (createAgentNode, LevelDB journal on disk) inside
+//           this process, submitting through the task service's API, as the
+//           NATS client runs inside this process;
+//   api     a fifth `aistack start` process driven through its HTTP API:
+//           POST /v1/tasks per task, results from GET /v1/events?type=task.completed.
+// nats-server runs as a child process.
 import { spawn, execFileSync } from 'node:child_process'
-import { Worker, isMainThread, parentPort } from 'node:worker_threads'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
-import { taskQueue } from '@aistack/task'
-import { MemoryDatastore } from 'datastore-core'
-import { LevelDatastore } from 'datastore-level'
+import { fileURLToPath } from 'node:url'
+import { createAgentNode } from '@aistack/node'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { AckPolicy, RetentionPolicy, StorageType, connect as natsConnect } from 'nats'
 
 const TASKS = Number(process.env.TASKS ?? 2000)
@@ -30,10 +30,19 @@ const SEQ = Number(process.env.SEQ ?? 300)
 const WORKERS = Number(process.env.WORKERS ?? 4)
 const SLOTS = Number(process.env.SLOTS ?? 16)
 const WINDOW = Number(process.env.WINDOW ?? 256)
+const PAYLOAD_BYTES = 256
+const MODES = (process.env.MODES ?? 'inproc,api').split(',')
+const BIN = fileURLToPath(new URL('../../packages/node/dist/src/bin.js', import.meta.url))
 
 function percentile (values, p) {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
+}
+
+/** A 256-character ASCII string (256 bytes), different for each i */
+function payload (i) {
+  const head = `task ${i} `
+  return head + 'x'.repeat(PAYLOAD_BYTES - head.length)
 }
 
 async function freePort () {
@@ -47,6 +56,16 @@ async function freePort () {
   })
 }
 
+async function until (check, what, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
 /** Run `fn(i)` for i in [0, n) with at most `window` in flight */
 async function saturate (n, window, fn) {
   let next = 0
@@ -57,74 +76,62 @@ async function saturate (n, window, fn) {
   }))
 }
 
+/** Warm-up, `TASKS` round trips with `WINDOW` in flight, then `SEQ` one after the other */
+async function measure (roundTrip) {
+  await saturate(200, 32, async i => roundTrip(payload(i)))
+  const t0 = performance.now()
+  await saturate(TASKS, WINDOW, async i => roundTrip(payload(i)))
+  const seconds = (performance.now() - t0) / 1000
+  const lat = []
+  for (let i = 0; i < SEQ; i++) {
+    const s = performance.now()
+    await roundTrip(payload(i))
+    lat.push(performance.now() - s)
+  }
+  return { throughput: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+}
+
 // ---------------------------------------------------------------- ours
 
-async function node (opts) {
-  return createLibp2p({
-    privateKey: await generateKeyPair('Ed25519'),
-    datastore: opts.datastore ?? new MemoryDatastore(),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
-      tasks: taskQueue({ executor: opts.executor })
+/** `aistack start` on a fresh home; resolves once its run.json is written */
+async function startNode (capabilities, extraArgs = []) {
+  const home = mkdtempSync(join(tmpdir(), 'aistack-bench-tasks-'))
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ capabilities, logLevel: 'warn' }))
+  const child = spawn(process.execPath, [BIN, 'start', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const run = await until(() => {
+    try {
+      const info = JSON.parse(readFileSync(join(home, 'run.json'), 'utf8'))
+      return info.pid === child.pid ? info : undefined
+    } catch {
+      return undefined
     }
-  })
-}
-
-function echoExecutor (slots) {
-  let busy = 0
+  }, `aistack start in ${home}`)
   return {
-    canRun: (spec) => spec.capability === 'echo',
-    capacity: () => slots - busy,
-    run: async (_spec, input) => {
-      busy++
-      try {
-        return input
-      } finally {
-        busy--
-      }
+    run,
+    stop: async () => {
+      const exited = new Promise(resolve => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+      rmSync(home, { recursive: true, force: true })
     }
   }
 }
 
-/** In a worker thread: start the workers, report their addresses, stop when told */
-async function workerThread () {
-  const workers = await Promise.all(Array.from({ length: WORKERS }, async () => node({ executor: echoExecutor(SLOTS) })))
-  parentPort.postMessage(workers.map(w => w.getMultiaddrs().map(String)))
-  parentPort.once('message', async () => {
-    await Promise.all(workers.map(async w => w.stop()))
-    parentPort.postMessage('stopped')
-  })
+async function startWorkers () {
+  const echo = [{ name: 'echo', description: 'Echo the input back', handler: { type: 'builtin', name: 'echo', concurrency: SLOTS } }]
+  return Promise.all(Array.from({ length: WORKERS }, async () => startNode(echo)))
 }
 
-async function benchOurs (threaded) {
-  const dir = mkdtempSync(join(tmpdir(), 'aistack-bench-tasks-'))
-  const datastore = new LevelDatastore(join(dir, 'journal'))
-  await datastore.open()
-  const submitter = await node({ datastore })
-  let workers = []
-  let thread
-  let addrs
-  if (threaded) {
-    thread = new Worker(new URL(import.meta.url))
-    addrs = await new Promise((resolve, reject) => { thread.once('message', resolve); thread.once('error', reject) })
-  } else {
-    workers = await Promise.all(Array.from({ length: WORKERS }, async () => node({ executor: echoExecutor(SLOTS) })))
-    addrs = workers.map(w => w.getMultiaddrs().map(String))
+/** Submitter inside this process: an aistack node with its LevelDB journal */
+async function benchInProcess (workers) {
+  const home = mkdtempSync(join(tmpdir(), 'aistack-bench-submitter-'))
+  const node = await createAgentNode({ home, config: { listen: ['/ip4/127.0.0.1/tcp/0'], logLevel: 'warn' }, metricsRegistry: false })
+  await node.start()
+  const tasks = node.libp2p.services.tasks
+  for (const w of workers) {
+    await node.libp2p.dial(multiaddr(w.run.multiaddrs[0]))
   }
-  const tasks = submitter.services.tasks
-  for (const a of addrs) {
-    await submitter.dial(a.map(x => multiaddr(x)))
-  }
-  const deadline = Date.now() + 10_000
-  while (submitter.services.pubsub.getSubscribers(tasks.tasksTopic).length < WORKERS) {
-    if (Date.now() > deadline) throw new Error('workers did not subscribe')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
+  await until(() => node.libp2p.services.pubsub.getSubscribers(tasks.tasksTopic).length >= WORKERS, 'workers to subscribe')
   const waiting = new Map()
   tasks.addEventListener('event', (evt) => {
     const e = evt.detail
@@ -139,31 +146,77 @@ async function benchOurs (threaded) {
   const roundTrip = async (input) => {
     const done = Promise.withResolvers()
     const { id } = await tasks.submit({ capability: 'echo', input })
-    // results can only arrive after a later tick; register before yielding
+    // results arrive in a later tick: registering after submit() returns is in time
     waiting.set(id, done.resolve)
     return done.promise
   }
-  // warm up
-  await saturate(200, 32, async i => roundTrip({ i }))
-  const t0 = performance.now()
-  await saturate(TASKS, WINDOW, async i => roundTrip({ i }))
-  const seconds = (performance.now() - t0) / 1000
-  const lat = []
-  for (let i = 0; i < SEQ; i++) {
-    const s = performance.now()
-    await roundTrip({ i })
-    lat.push(performance.now() - s)
+  try {
+    return await measure(roundTrip)
+  } finally {
+    await Promise.race([node.stop(), new Promise(resolve => setTimeout(resolve, 5000))])
+    rmSync(home, { recursive: true, force: true })
   }
-  await Promise.all([submitter, ...workers].map(async n => n.stop()))
-  if (thread != null) {
-    const stopped = new Promise(resolve => thread.once('message', resolve))
-    thread.postMessage('stop')
-    await stopped
-    await thread.terminate()
+}
+
+/** Submitter as a process, through its HTTP API */
+async function benchApi (workers) {
+  const submitter = await startNode([], workers.flatMap(w => ['--bootstrap', w.run.multiaddrs[0]]))
+  const { url, token } = submitter.run.api
+  const headers = { authorization: `Bearer ${token}` }
+  const results = new Map()
+  const waiting = new Map()
+  const controller = new AbortController()
+  const response = await fetch(`${url}/v1/events?type=task.completed`, { headers, signal: controller.signal })
+  const reader = response.body.getReader()
+  ;(async () => {
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      buffer += decoder.decode(value, { stream: true })
+      let end
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (data == null) continue
+        const e = JSON.parse(data)
+        if (!e.local) continue
+        const resolve = waiting.get(e.taskId)
+        if (resolve != null) {
+          waiting.delete(e.taskId)
+          resolve(e.result)
+        } else {
+          results.set(e.taskId, e.result)
+        }
+      }
+    }
+  })().catch(() => {})
+  // the workers are connected and subscribed once a task completes
+  await until(async () => {
+    const res = await fetch(`${url}/v1/peers`, { headers })
+    return (await res.json()).peers.length >= WORKERS
+  }, 'the submitter to connect to the workers')
+  const roundTrip = async (input) => {
+    const res = await fetch(`${url}/v1/tasks`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ capability: 'echo', input }) })
+    const { id } = await res.json()
+    if (res.status !== 202) throw new Error(`submit failed: ${res.status}`)
+    if (results.has(id)) {
+      const r = results.get(id)
+      results.delete(id)
+      return r
+    }
+    const done = Promise.withResolvers()
+    waiting.set(id, done.resolve)
+    return done.promise
   }
-  await datastore.close()
-  rmSync(dir, { recursive: true, force: true })
-  return { throughput: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+  try {
+    return await measure(roundTrip)
+  } finally {
+    controller.abort()
+    await submitter.stop()
+  }
 }
 
 // ---------------------------------------------------------------- NATS JetStream
@@ -222,53 +275,50 @@ async function benchNats () {
     }
   })
   let seq = 0
+  const encoder = new TextEncoder()
   const roundTrip = async (input) => {
     const id = `t${++seq}`
     const done = Promise.withResolvers()
     waiting.set(id, done.resolve)
-    await js.publish(`tasks.${id}`, new TextEncoder().encode(JSON.stringify(input)))
+    await js.publish(`tasks.${id}`, encoder.encode(input))
     return done.promise
   }
-  await saturate(200, 32, async i => roundTrip({ i }))
-  const t0 = performance.now()
-  await saturate(TASKS, WINDOW, async i => roundTrip({ i }))
-  const seconds = (performance.now() - t0) / 1000
-  const lat = []
-  for (let i = 0; i < SEQ; i++) {
-    const s = performance.now()
-    await roundTrip({ i })
-    lat.push(performance.now() - s)
+  try {
+    return await measure(roundTrip)
+  } finally {
+    for (const wc of workerConns) {
+      await wc.close()
+    }
+    await nc.close()
+    server.kill('SIGTERM')
+    await new Promise(resolve => server.once('exit', resolve))
+    rmSync(dir, { recursive: true, force: true })
   }
-  for (const wc of workerConns) {
-    await wc.close()
-  }
-  await nc.close()
-  server.kill('SIGTERM')
-  await new Promise(resolve => server.once('exit', resolve))
-  rmSync(dir, { recursive: true, force: true })
-  return { throughput: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
 }
 
 // ---------------------------------------------------------------- report
 
-if (!isMainThread) {
-  await workerThread()
-} else {
-  const ONLY = process.env.ONLY
-  const none = { throughput: NaN, p50: NaN, p99: NaN }
-  const nats = ONLY === 'ours' ? none : await benchNats()
-  const ours = ONLY === 'nats' ? none : await benchOurs(false)
-  const threaded = ONLY === 'nats' ? none : await benchOurs(true)
-  const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`
-  console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}), ${SEQ} sequential; ${WORKERS} workers x ${SLOTS} slots; echo handler`)
-  console.log(`NATS JetStream (file storage)                 ${fmt(nats)}`)
-  console.log(`@aistack/task, all nodes in one thread        ${fmt(ours)}`)
-  console.log(`@aistack/task, workers in a worker thread     ${fmt(threaded)}`)
-  for (const [name, r] of [['one thread', ours], ['worker thread', threaded]]) {
-    const tput = r.throughput / nats.throughput
-    const p50 = r.p50 / nats.p50
-    const p99 = r.p99 / nats.p99
-    console.log(`ratios (${name}): throughput ${tput.toFixed(2)}x NATS (bar >= 0.3)  p50 ${p50.toFixed(2)}x NATS (bar <= 3)  p99 ${p99.toFixed(2)}x NATS  -> bar ${tput >= 0.3 && p50 <= 3 ? 'met' : 'NOT met'}`)
+const ONLY = process.env.ONLY
+const none = { throughput: NaN, p50: NaN, p99: NaN }
+const nats = ONLY === 'ours' ? none : await benchNats()
+const ours = []
+if (ONLY !== 'nats') {
+  const workers = await startWorkers()
+  try {
+    if (MODES.includes('inproc')) ours.push(['submitter in this process, 4 worker processes', await benchInProcess(workers)])
+    if (MODES.includes('api')) ours.push(['submitter process via HTTP API, 4 worker processes', await benchApi(workers)])
+  } finally {
+    await Promise.all(workers.map(async w => w.stop()))
   }
-  process.exit(0)
 }
+const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`
+console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}), ${SEQ} sequential; ${WORKERS} workers x ${SLOTS} slots; echo handler, ${PAYLOAD_BYTES}-byte payloads`)
+console.log(`${'NATS JetStream (file storage)'.padEnd(54)}${fmt(nats)}`)
+for (const [name, r] of ours) console.log(`${('@aistack/task, ' + name).padEnd(54)}${fmt(r)}`)
+for (const [name, r] of ours) {
+  const tput = r.throughput / nats.throughput
+  const p50 = r.p50 / nats.p50
+  const p99 = r.p99 / nats.p99
+  console.log(`ratios (${name}): throughput ${tput.toFixed(2)}x NATS (bar >= 0.3)  p50 ${p50.toFixed(2)}x NATS (bar <= 3)  p99 ${p99.toFixed(2)}x NATS  -> bar ${tput >= 0.3 && p50 <= 3 ? 'met' : 'NOT met'}`)
+}
+process.exit(0)
