@@ -78,6 +78,44 @@ export class TransportCipher {
     if (plaintext == null) throw new HandshakeDecryptError('Transport frame failed to authenticate')
     return plaintext
   }
+
+  /**
+   * Decrypts one frame body that arrived in several pieces (`parts`, in
+   * order, not copied) and appends its plaintext to `out`, in one or more
+   * pieces; nothing is appended unless the tag verifies.
+   */
+  openParts (parts: Uint8Array[], out: Uint8Array[]): void {
+    let length = 0
+    for (const part of parts) length += part.byteLength
+    if (parts.length === 1 || length < SMALL_MESSAGE) {
+      out.push(this.open(parts.length === 1 ? parts[0] : Buffer.concat(parts, length)))
+      return
+    }
+    const bodyLength = length - TAG_LENGTH
+    const d = crypto.createDecipheriv('chacha20-poly1305', this.keyObject, this.next(), { authTagLength: TAG_LENGTH })
+    d.setAAD(EMPTY, { plaintextLength: bodyLength })
+    const tag = Buffer.allocUnsafe(TAG_LENGTH)
+    const plaintext: Uint8Array[] = []
+    let offset = 0
+    for (const part of parts) {
+      const end = offset + part.byteLength
+      if (offset < bodyLength) {
+        plaintext.push(d.update(end <= bodyLength ? part : part.subarray(0, bodyLength - offset)))
+      }
+      if (end > bodyLength) {
+        const from = Math.max(offset, bodyLength)
+        tag.set(part.subarray(from - offset), from - bodyLength)
+      }
+      offset = end
+    }
+    d.setAuthTag(tag)
+    try {
+      d.final()
+    } catch {
+      throw new HandshakeDecryptError('Transport frame failed to authenticate')
+    }
+    for (const piece of plaintext) out.push(piece)
+  }
 }
 
 /**
@@ -130,11 +168,23 @@ export class EncryptedStream extends AbstractMessageStream {
   }
 
   private receive (data: Uint8Array | ByteList): void {
-    this.buffer.push(data instanceof Uint8Array ? data : data.subarray())
-    while (true) {
-      const frame = this.buffer.nextFrame()
-      if (frame == null) break
-      this.onData(this.receiver.open(frame))
+    if (data instanceof Uint8Array) {
+      this.buffer.push(data)
+    } else {
+      for (const chunk of data) this.buffer.push(chunk)
+    }
+    // frames are decrypted from the received chunks in place (a frame split
+    // across chunks is not joined first), then handed on in one go
+    const plaintext: Uint8Array[] = []
+    try {
+      while (true) {
+        const frame = this.buffer.nextFrame()
+        if (frame == null) break
+        this.receiver.openParts(frame, plaintext)
+      }
+    } finally {
+      // what authenticated before a bad frame is still delivered
+      for (const piece of plaintext) this.onData(piece)
     }
   }
 
@@ -169,7 +219,7 @@ export class EncryptedStream extends AbstractMessageStream {
 
 /** received bytes waiting to form whole frames (2-byte big-endian length prefix) */
 class ByteQueue {
-  private chunks: Uint8Array[] = []
+  private readonly chunks: Uint8Array[] = []
   private length = 0
 
   push (chunk: Uint8Array): void {
@@ -178,39 +228,27 @@ class ByteQueue {
     this.length += chunk.byteLength
   }
 
-  private take (n: number): Uint8Array {
-    const first = this.chunks[0]
-    if (first.byteLength === n) {
-      this.chunks.shift()
-      this.length -= n
-      return first
-    }
-    if (first.byteLength > n) {
-      this.chunks[0] = first.subarray(n)
-      this.length -= n
-      return first.subarray(0, n)
-    }
-    const out = Buffer.allocUnsafe(n)
-    let off = 0
-    while (off < n) {
+  /** removes the next `n` bytes (n <= length) and returns them as views of the received chunks */
+  private take (n: number): Uint8Array[] {
+    const parts: Uint8Array[] = []
+    this.length -= n
+    while (n > 0) {
       const c = this.chunks[0]
-      const want = n - off
-      if (c.byteLength <= want) {
-        out.set(c, off)
-        off += c.byteLength
+      if (c.byteLength <= n) {
+        parts.push(c)
         this.chunks.shift()
+        n -= c.byteLength
       } else {
-        out.set(c.subarray(0, want), off)
-        this.chunks[0] = c.subarray(want)
-        off += want
+        parts.push(c.subarray(0, n))
+        this.chunks[0] = c.subarray(n)
+        n = 0
       }
     }
-    this.length -= n
-    return out
+    return parts
   }
 
-  /** the next whole frame body, or undefined when more bytes are needed */
-  nextFrame (): Uint8Array | undefined {
+  /** the next whole frame body as one or more pieces, or undefined when more bytes are needed */
+  nextFrame (): Uint8Array[] | undefined {
     if (this.length < 2) return undefined
     const first = this.chunks[0]
     const size = first.byteLength >= 2 ? (first[0] << 8) | first[1] : (first[0] << 8) | this.chunks[1][0]
