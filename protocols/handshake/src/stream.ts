@@ -183,8 +183,16 @@ export class EncryptedStream extends AbstractMessageStream {
         this.receiver.openParts(frame, plaintext)
       }
     } finally {
-      // what authenticated before a bad frame is still delivered
-      for (const piece of plaintext) this.onData(piece)
+      // what authenticated before a bad frame is still delivered, as one
+      // message (a frame that arrived in two reads decrypts to two pieces)
+      if (plaintext.length === 1 || data instanceof Uint8Array) {
+        for (const piece of plaintext) this.onData(piece)
+      } else if (plaintext.length > 1) {
+        // an empty byte list of the stream API's kind
+        const list = data.sublist(0, 0)
+        for (const piece of plaintext) list.append(piece)
+        this.onData(list)
+      }
     }
   }
 
