@@ -121,7 +121,7 @@ class Outbound {
   private async flush (): Promise<void> {
     this.scheduled = false
     if (this.draining != null) {
-      await this.draining.catch(() => {})
+      await this.draining
     }
     // frames queued while waiting for the drain go out now too, in order
     const parts = this.pending
@@ -141,7 +141,8 @@ class Outbound {
         offset += part.byteLength
       }
       if (!this.stream.send(data)) {
-        const draining = this.stream.onDrain().finally(() => {
+        // rejects if the stream closes first; the next flush then fails on send()
+        const draining: Promise<void> = this.stream.onDrain().catch(() => {}).finally(() => {
           if (this.draining === draining) {
             this.draining = undefined
           }
