@@ -6,6 +6,7 @@
 // Setup: dial to first stream ready over TCP loopback, interleaved across
 // /noise, hybrid with node:crypto ML-KEM and hybrid with noble ML-KEM.
 // Throughput: one stream carrying --mib MiB, /noise against the hybrid.
+import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -26,6 +27,8 @@ const CONNECTIONS = Number(values.connections)
 const WARMUP = Number(values.warmup)
 const MIB = Number(values.mib)
 const ROUNDS = Number(values.rounds)
+
+const loadBefore = loadavg()[0]
 
 const PING = '/bench/first-stream/1.0.0'
 const SINK = '/bench/sink/1.0.0'
@@ -157,8 +160,10 @@ const setupRatioP95 = setup['pq-node'].p95 / setup.noise.p95
 const nobleRatio = setup['pq-noble'].median / setup.noise.median
 const tputRatio = throughput['pq-node'] / throughput.noise
 const tputCpuRatio = throughputCpu['pq-node'] / throughputCpu.noise
+const loadAfter = loadavg()[0]
 const result = {
   node: process.version,
+  loadAverage: { before: loadBefore, after: loadAfter },
   openssl: process.versions.openssl,
   connections: CONNECTIONS,
   mib: MIB,
@@ -190,4 +195,6 @@ if (values.json) {
   console.log(`ratio setup hybrid(node)/noise: median ${f(setupRatio)}x, p95 ${f(setupRatioP95)}x  (bar <= 1.25x: ${result.pass.setup ? 'PASS' : 'FAIL'})`)
   console.log(`ratio setup hybrid(noble)/noise: median ${f(nobleRatio)}x`)
   console.log(`ratio throughput hybrid/noise: ${f(tputRatio)}x  (bar >= 0.90x: ${result.pass.throughput ? 'PASS' : 'FAIL'}); per CPU-second ${f(tputCpuRatio)}x`)
+  // other load on the machine moves the wall-clock figures much more than the CPU-second ones
+  console.log(`1-minute load average ${f(loadBefore)} before, ${f(loadAfter)} after`)
 }
