@@ -4,7 +4,7 @@
 // published back to the submitter). Echo handler, 256-byte payloads.
 //
 //   npm run bench:tasks      (build first: npx tsc -b packages/node)
-//   TASKS=2000 SEQ=300 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api ONLY=ours|nats
+//   TASKS=2000 SEQ=300 WARMUP=1000 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api,oneprocess ONLY=ours|nats
 //
 // Our workers are four `aistack start` processes (the node binary, a builtin
 // echo capability in their config.json, TCP on 127.0.0.1). The submitter runs
@@ -14,6 +14,9 @@
 //           NATS client runs inside this process;
 //   api     a fifth `aistack start` process driven through its HTTP API:
 //           POST /v1/tasks per task, results from GET /v1/events?type=task.completed.
+//   oneprocess  for reference, the submitter and the four workers all inside
+//           this process (createAgentNode; the cost of the protocol without the
+//           processes' own overheads).
 // nats-server runs as a child process.
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -31,7 +34,9 @@ const WORKERS = Number(process.env.WORKERS ?? 4)
 const SLOTS = Number(process.env.SLOTS ?? 16)
 const WINDOW = Number(process.env.WINDOW ?? 256)
 const PAYLOAD_BYTES = 256
-const MODES = (process.env.MODES ?? 'inproc,api').split(',')
+/** round trips before measuring: the worker processes' code gets optimised by then */
+const WARMUP = Number(process.env.WARMUP ?? 1000)
+const MODES = (process.env.MODES ?? 'inproc,api,oneprocess').split(',')
 const BIN = fileURLToPath(new URL('../../packages/node/dist/src/bin.js', import.meta.url))
 
 function percentile (values, p) {
@@ -78,7 +83,7 @@ async function saturate (n, window, fn) {
 
 /** Warm-up, `TASKS` round trips with `WINDOW` in flight, then `SEQ` one after the other */
 async function measure (roundTrip) {
-  await saturate(200, 32, async i => roundTrip(payload(i)))
+  await saturate(WARMUP, 64, async i => roundTrip(payload(i)))
   const t0 = performance.now()
   await saturate(TASKS, WINDOW, async i => roundTrip(payload(i)))
   const seconds = (performance.now() - t0) / 1000
@@ -117,9 +122,22 @@ async function startNode (capabilities, extraArgs = []) {
   }
 }
 
+const ECHO = [{ name: 'echo', description: 'Echo the input back', handler: { type: 'builtin', name: 'echo', concurrency: SLOTS } }]
+
 async function startWorkers () {
-  const echo = [{ name: 'echo', description: 'Echo the input back', handler: { type: 'builtin', name: 'echo', concurrency: SLOTS } }]
-  return Promise.all(Array.from({ length: WORKERS }, async () => startNode(echo)))
+  return Promise.all(Array.from({ length: WORKERS }, async () => startNode(ECHO)))
+}
+
+/** Workers as nodes inside this process, shaped like `startNode`'s */
+async function startInProcessWorkers () {
+  return Promise.all(Array.from({ length: WORKERS }, async () => {
+    const node = await createAgentNode({ config: { listen: ['/ip4/127.0.0.1/tcp/0'], capabilities: ECHO, logLevel: 'warn' }, metricsRegistry: false })
+    await node.start()
+    return {
+      run: { multiaddrs: node.libp2p.getMultiaddrs().map(String) },
+      stop: async () => { await Promise.race([node.stop(), new Promise(resolve => setTimeout(resolve, 5000))]) }
+    }
+  }))
 }
 
 /** Submitter inside this process: an aistack node with its LevelDB journal */
@@ -310,11 +328,19 @@ if (ONLY !== 'nats') {
   } finally {
     await Promise.all(workers.map(async w => w.stop()))
   }
+  if (MODES.includes('oneprocess')) {
+    const inProcess = await startInProcessWorkers()
+    try {
+      ours.push(['all five nodes in this process (reference)', await benchInProcess(inProcess)])
+    } finally {
+      await Promise.all(inProcess.map(async w => w.stop()))
+    }
+  }
 }
 const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`
 console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}), ${SEQ} sequential; ${WORKERS} workers x ${SLOTS} slots; echo handler, ${PAYLOAD_BYTES}-byte payloads`)
-console.log(`${'NATS JetStream (file storage)'.padEnd(54)}${fmt(nats)}`)
-for (const [name, r] of ours) console.log(`${('@aistack/task, ' + name).padEnd(54)}${fmt(r)}`)
+console.log(`${'NATS JetStream (file storage)'.padEnd(60)}${fmt(nats)}`)
+for (const [name, r] of ours) console.log(`${('@aistack/task, ' + name).padEnd(60)}${fmt(r)}`)
 for (const [name, r] of ours) {
   const tput = r.throughput / nats.throughput
   const p50 = r.p50 / nats.p50
