@@ -1,6 +1,4 @@
 import { readFile, writeFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { createEmbedder } from '@aistack/embeddings'
 import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -69,13 +67,7 @@ export function defaultConfig (): AgentConfig {
   }
 }
 
-/** The home directory: `--home`, else `$AISTACK_HOME`, else `~/.aistack`. */
-export function resolveHome (home?: string): string {
-  if (home != null && home !== '') return home
-  const env = process.env.AISTACK_HOME
-  if (env != null && env !== '') return env
-  return join(homedir(), '.aistack')
-}
+export { resolveHome } from './paths.js'
 
 const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug']
 

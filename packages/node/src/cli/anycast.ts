@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { resolveHome } from '../config.js'
+import { resolveHome } from '../paths.js'
 import { UsageError } from '../errors.js'
 import { parse, parseInteger } from './args.js'
 import { apiFor } from './client.js'

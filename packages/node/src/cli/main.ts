@@ -1,9 +1,5 @@
 import { ApiError, AlreadyRunningError, ConfigError, IdentityError, NotRunningError, UsageError } from '../errors.js'
 import { VERSION } from '../version.js'
-import { HELP, idCommand, initCommand, peersCommand, startCommand, stopCommand } from './commands.js'
-import { askCommand, findCommand } from './anycast.js'
-import { eventsCommand, taskCommand } from './task.js'
-import { testnetCommand } from './testnet.js'
 
 const USAGE = `aistack ${VERSION}: a peer-to-peer network for AI agents
 
@@ -26,17 +22,19 @@ Run \`aistack <command> --help\` for a command's options. Docs: README.md and do
 
 type Command = (args: string[]) => Promise<number>
 
-const COMMANDS: Record<string, Command> = {
-  init: initCommand,
-  start: startCommand,
-  id: idCommand,
-  peers: peersCommand,
-  stop: stopCommand,
-  find: findCommand,
-  ask: askCommand,
-  task: taskCommand,
-  events: eventsCommand,
-  testnet: testnetCommand
+// each command loads only its own module: the client commands stay quick because they
+// do not load libp2p
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  init: async () => (await import('./start.js')).initCommand,
+  start: async () => (await import('./start.js')).startCommand,
+  id: async () => (await import('./commands.js')).idCommand,
+  peers: async () => (await import('./commands.js')).peersCommand,
+  stop: async () => (await import('./commands.js')).stopCommand,
+  find: async () => (await import('./anycast.js')).findCommand,
+  ask: async () => (await import('./anycast.js')).askCommand,
+  task: async () => (await import('./task.js')).taskCommand,
+  events: async () => (await import('./task.js')).eventsCommand,
+  testnet: async () => (await import('./testnet.js')).testnetCommand
 }
 
 /** Runs the CLI; returns the exit status (2 for usage and config errors). */
@@ -48,21 +46,22 @@ export async function main (argv: string[]): Promise<number> {
   }
   const [name, ...args] = argv
   if (name == null || name === '--help' || name === '-h' || name === 'help') {
-    const topic = args[0]
-    console.log(topic != null && HELP[topic] != null ? HELP[topic] : USAGE)
+    const topic = args[0] != null ? COMMANDS[args[0]] : undefined
+    if (topic != null) return (await topic())(['--help'])
+    console.log(USAGE)
     return 0
   }
   if (name === '--version' || name === '-v') {
     console.log(VERSION)
     return 0
   }
-  const command = COMMANDS[name]
-  if (command == null) {
+  const load = COMMANDS[name]
+  if (load == null) {
     process.stderr.write(`aistack: unknown command "${name}" (run \`aistack --help\`)\n`)
     return 2
   }
   try {
-    return await command(args)
+    return await (await load())(args)
   } catch (err: any) {
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`aistack: ${err.message}\n`)
