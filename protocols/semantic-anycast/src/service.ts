@@ -99,8 +99,16 @@ export interface SemanticAnycastInit {
   cacheConfidence?: number
   /** Parallel DHT queries per lookup, default 16 */
   dhtConcurrency?: number
+  /** Bucket keys provided at once (in the background), default 4 */
+  provideConcurrency?: number
   /** A key's provider query stops after this many peer answers, default 3 */
   dhtResponsesPerKey?: number
+  /**
+   * A key's provider query also stops once this many answers (the local
+   * provider store included) named providers, default 1: providers are
+   * stored on the peers closest to the key, so each of them holds the set
+   */
+  dhtProviderAnswersPerKey?: number
   /** Time limit of the DHT part of a lookup, default 10 s */
   dhtTimeoutMs?: number
   /** Subscribe to and publish on the caps topic, default true */
@@ -110,6 +118,10 @@ export interface SemanticAnycastInit {
 
 export interface FindOptions {
   k?: number
+  /** DHT path: probe this many buckets per table instead of the configured number */
+  probes?: number
+  /** DHT path: probe only the first `tables` tables (planes are shared, so this is the lookup of a smaller L) */
+  tables?: number
   /** 'auto' (default): cache, then the DHT when the cache cannot answer; 'cache' or 'dht' only */
   source?: 'auto' | 'cache' | 'dht'
   minSimilarity?: number
@@ -145,6 +157,27 @@ export interface LookupStats {
   /** time spent finding providers */
   dhtMs: number
   ms: number
+}
+
+/** Progress of providing this node's bucket keys in the DHT */
+export interface PublishStats {
+  /** distinct bucket keys provided successfully since start */
+  provided: number
+  /** provide attempts that failed (retried at the next republish) */
+  failed: number
+  /** keys waiting or being provided */
+  pending: number
+  /** DHT messages sent for providing */
+  messages: number
+}
+
+export interface RepublishOptions {
+  /**
+   * Provide every bucket key again (default true). The periodic republish
+   * passes false: it re-signs and gossips records and provides only keys not
+   * provided yet, since the DHT re-provides its provider records itself.
+   */
+  provide?: boolean
 }
 
 export interface AskOptions {
@@ -226,6 +259,10 @@ export class SemanticAnycast implements Startable {
   private unsubscribeProvider?: () => void
   private announcing: Promise<void> = Promise.resolve()
   private shutdown = new AbortController()
+  private readonly provideQueue = new Map<string, CID>()
+  private provideWorkers = 0
+  private idleWaiters: Array<() => void> = []
+  private readonly publishStats: PublishStats = { provided: 0, failed: 0, pending: 0, messages: 0 }
 
   constructor (components: SemanticAnycastComponents, init: SemanticAnycastInit) {
     this.components = components
@@ -270,7 +307,7 @@ export class SemanticAnycast implements Startable {
     const interval = this.init.republishIntervalMs ?? Math.max(1000, Math.floor(this.recordTtlMs / 2))
     this.timer = setInterval(() => {
       this.cache.prune()
-      this.republish().catch(err => { this.log.error('republish failed - %e', err) })
+      this.republish({ provide: false }).catch(err => { this.log.error('republish failed - %e', err) })
     }, interval)
     this.timer.unref?.()
     this.started = true
@@ -298,6 +335,9 @@ export class SemanticAnycast implements Startable {
   async stop (): Promise<void> {
     this.started = false
     this.shutdown.abort()
+    this.provideQueue.clear()
+    this.publishStats.pending = this.provideWorkers
+    this.wakeIdle()
     clearInterval(this.timer)
     this.unsubscribeProvider?.()
     if (this.pubsub != null) {
@@ -328,14 +368,47 @@ export class SemanticAnycast implements Startable {
     return run
   }
 
-  /** Re-sign every record with a fresh expiry, gossip it and provide its keys again */
-  async republish (): Promise<void> {
-    const run = this.announcing.catch(() => {}).then(async () => this.sync(true))
+  /**
+   * Re-sign every record with a fresh expiry and gossip it; provide its keys
+   * again unless `provide` is false. Resolves once the records are signed
+   * and gossiped; the DHT part runs in the background (see `whenPublished`).
+   */
+  async republish (options: RepublishOptions = {}): Promise<void> {
+    const run = this.announcing.catch(() => {}).then(async () => this.sync(true, options.provide !== false))
     this.announcing = run
     return run
   }
 
-  private async sync (all: boolean): Promise<void> {
+  /**
+   * Resolves once the records of every announce or republish started so far
+   * are signed and gossiped and their bucket keys have been provided in the
+   * DHT (or failed to be; see `publishing()`), or the service stopped.
+   */
+  async whenPublished (): Promise<PublishStats> {
+    while (true) {
+      const current = this.announcing
+      await current.catch(() => {})
+      if (this.provideQueue.size > 0 || this.provideWorkers > 0) {
+        await new Promise<void>(resolve => { this.idleWaiters.push(resolve) })
+      }
+      // an announce started meanwhile (a provider change) is waited for too
+      if (current === this.announcing && ((this.provideQueue.size === 0 && this.provideWorkers === 0) || !this.started)) return this.publishing()
+    }
+  }
+
+  /** Counters of the DHT side of publishing */
+  publishing (): PublishStats {
+    return { ...this.publishStats, pending: this.provideQueue.size + this.provideWorkers }
+  }
+
+  private wakeIdle (): void {
+    if (this.provideQueue.size > 0 || (this.provideWorkers > 0 && this.started)) return
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    waiters.forEach(w => { w() })
+  }
+
+  private async sync (all: boolean, provideAll = all): Promise<void> {
     if (!this.started) return
     const caps = this.init.provider.list()
     const wanted = new Map(caps.map(c => [c.name, c]))
@@ -373,29 +446,55 @@ export class SemanticAnycast implements Startable {
       this.cache.put(record)
       for (const k of keys) {
         const id = k.toString()
-        if (all || !this.provided.has(id)) toProvide.push(k)
+        if (provideAll || !this.provided.has(id)) toProvide.push(k)
         this.provided.set(id, k)
       }
       if (prev != null) await this.releaseKeys(prev.keys)
       await this.gossip(bytes)
     }
-    await this.provideKeys(toProvide)
+    this.enqueueProvides(toProvide)
   }
 
-  private async provideKeys (keys: CID[]): Promise<void> {
-    const unique = [...new Map(keys.map(k => [k.toString(), k])).values()]
-    await mapLimit(unique, this.init.dhtConcurrency ?? 16, async key => {
+  /** Provide bucket keys in the background, each distinct key once, a few at a time */
+  private enqueueProvides (keys: CID[]): void {
+    if (this.dht == null && this.components.contentRouting == null) return
+    for (const k of keys) this.provideQueue.set(k.toString(), k)
+    const limit = Math.max(1, this.init.provideConcurrency ?? 4)
+    while (this.started && this.provideWorkers < limit && this.provideQueue.size > 0) {
+      this.provideWorkers++
+      this.provideWorker().catch(() => {}).finally(() => {
+        this.provideWorkers--
+        this.wakeIdle()
+      })
+    }
+  }
+
+  private async provideWorker (): Promise<void> {
+    while (this.started && this.provideQueue.size > 0) {
+      const [id, key] = this.provideQueue.entries().next().value as [string, CID]
+      this.provideQueue.delete(id)
+      // a key released meanwhile (capability removed) is not provided
+      if (!this.provided.has(id)) continue
       const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.dhtTimeoutMs ?? 30_000)])
       try {
         if (this.dht != null) {
-          for await (const ev of this.dht.provide(key, { signal })) { if (ev == null) break }
+          let stored = 0
+          for await (const ev of this.dht.provide(key, { signal })) {
+            if (ev?.name === 'SEND_QUERY') this.publishStats.messages++
+            if (ev?.name === 'PEER_RESPONSE' && String(ev.messageName) === 'ADD_PROVIDER') stored++
+          }
+          if (stored === 0) throw new Error('no peer stored the provider record')
         } else if (this.components.contentRouting != null) {
           await this.components.contentRouting.provide(key, { signal })
         }
+        this.publishStats.provided++
       } catch (err) {
+        this.publishStats.failed++
+        // provided again at the next republish
+        if (this.started) this.provided.delete(id)
         this.log('provide %s failed - %e', key, err)
       }
-    })
+    }
   }
 
   /** Stop providing keys no current record uses */
@@ -498,7 +597,7 @@ export class SemanticAnycast implements Startable {
     let scored = source === 'dht' ? [] : this.cache.search(this.embedder.id, vector, Math.max(k, 20))
     const confident = scored.length > 0 && scored[0].similarity >= (this.init.cacheConfidence ?? 0.35)
     if (source === 'dht' || (source === 'auto' && !confident)) {
-      const found = await this.lookupDht(vector, stats, options.signal)
+      const found = await this.lookupDht(vector, stats, options.signal, options.probes, options.tables)
       stats.source = source === 'dht' ? 'dht' : 'cache+dht'
       const byKey = new Map(scored.map(s => [`${s.record.owner}/${s.record.name}`, s]))
       for (const r of found) {
@@ -519,9 +618,10 @@ export class SemanticAnycast implements Startable {
   }
 
   /** DHT path: probe LSH buckets, find providers, fetch and verify their records */
-  private async lookupDht (vector: Float32Array, stats: LookupStats, signal?: AbortSignal): Promise<CapabilityRecord[]> {
+  private async lookupDht (vector: Float32Array, stats: LookupStats, signal?: AbortSignal, probes = this.probes, tables = this.lsh.tables): Promise<CapabilityRecord[]> {
     const t0 = performance.now()
-    const keys = [...new Map(this.lsh.probes(vector, this.probes).map(b => this.lsh.key(b)).map(k => [k.toString(), k])).values()]
+    const buckets = this.lsh.probes(vector, Math.max(1, probes)).filter(b => b.table < tables)
+    const keys = [...new Map(buckets.map(b => this.lsh.key(b)).map(k => [k.toString(), k])).values()]
     stats.keys = keys.length
     const self = this.components.peerId.toString()
     const providers = new Map<string, { info: PeerInfo, keys: CID[] }>()
@@ -537,15 +637,22 @@ export class SemanticAnycast implements Startable {
       p.keys.push(key)
     }
     const responsesPerKey = this.init.dhtResponsesPerKey ?? 3
+    const providerAnswersPerKey = this.init.dhtProviderAnswersPerKey ?? 1
     await mapLimit(keys, this.init.dhtConcurrency ?? 16, async key => {
       try {
         if (this.dht != null) {
-          // providers of a key are stored on the peers closest to it, so the
-          // first few answers hold them all: stop the query after those
+          // providers of a key are stored on the peers closest to it, which
+          // answer first, each with the whole set: stop the query after the
+          // first answer naming providers (this node's own provider store
+          // counts, at no message), or after a few answers without any
           let responses = 0
+          let providerAnswers = 0
           for await (const ev of this.dht.findProviders(key, { signal: sig })) {
             if (ev.name === 'SEND_QUERY') stats.dhtMessages++
-            if (ev.name === 'PROVIDER') for (const p of ev.providers as PeerInfo[]) addProvider(p, key)
+            if (ev.name === 'PROVIDER') {
+              for (const p of ev.providers as PeerInfo[]) addProvider(p, key)
+              if (++providerAnswers >= providerAnswersPerKey) break
+            }
             if (ev.name === 'PEER_RESPONSE' && !ev.from.equals(this.components.peerId) && ++responses >= responsesPerKey) break
           }
         } else if (this.components.contentRouting != null) {

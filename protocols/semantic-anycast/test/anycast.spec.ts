@@ -46,16 +46,20 @@ describe('semantic anycast over ten nodes', function () {
   const owner = new Map<string, string>()
 
   before(async () => {
-    for (let i = 0; i < CAPS.length; i++) {
-      const node = await createNode(embedder, init)
-      node.provider.add(CAPS[i], async (input) => ({ by: CAPS[i].name, input }))
-      owner.set(CAPS[i].name, node.peerId.toString())
-      nodes.push(node)
-    }
+    for (let i = 0; i < CAPS.length; i++) nodes.push(await createNode(embedder, init))
     await connect(nodes)
     // gossip reaches only peers known to be subscribed to the topic
     await waitFor(() => nodes.every(n => n.services.pubsub.getSubscribers('aistack/1/caps').length >= 2), 30_000, 'topic subscribers')
-    await Promise.all(nodes.map(async n => n.services.anycast.republish()))
+    // capabilities appear once the network has formed: the provider change announces them
+    nodes.forEach((node, i) => {
+      node.provider.add(CAPS[i], async (input) => ({ by: CAPS[i].name, input }))
+      owner.set(CAPS[i].name, node.peerId.toString())
+    })
+    const published = await Promise.all(nodes.map(async n => n.services.anycast.whenPublished()))
+    for (const p of published) {
+      assert.equal(p.pending, 0)
+      assert.ok(p.provided >= 1, `provided ${p.provided} keys, ${p.failed} failed`)
+    }
     await waitFor(() => nodes.every(n => n.services.anycast.cache.size >= CAPS.length), 30_000, 'gossip to fill every cache')
   })
 
@@ -171,7 +175,9 @@ describe('semantic anycast over ten nodes', function () {
     await a.dial(multiaddr(nodes[0].addr))
     await b.dial(multiaddr(nodes[1].addr))
     const asker = nodes[2].services.anycast
+    await waitFor(() => a.services.dht.routingTable.size >= 2 && b.services.dht.routingTable.size >= 2, 20_000, 'routing tables')
     await Promise.all([a.services.anycast.republish(), b.services.anycast.republish()])
+    await Promise.all([a.services.anycast.whenPublished(), b.services.anycast.whenPublished()])
     await waitFor(() => asker.cache.get(a.peerId.toString(), 'haiku') != null && asker.cache.get(b.peerId.toString(), 'poem') != null, 20_000, 'poem records')
     const q = 'write a haiku poem about autumn'
     const found = await asker.find(q, { k: 2 })
