@@ -90,6 +90,18 @@ describe('task queue API and CLI', function () {
     assert.ok(listed.json.tasks.every((t: any) => t.state === 'completed'))
   })
 
+  it('resolves a query to the capability nearest in meaning', async () => {
+    const submitted = await api(node.run, 'POST', '/v1/tasks', { body: { query: 'echo the input back', input: 'by meaning' } })
+    assert.equal(submitted.status, 202, submitted.text)
+    const task = await completed(submitted.json.id)
+    assert.equal(task.capability, 'echo')
+    assert.equal(task.query, 'echo the input back')
+    assert.equal(task.result, 'by meaning')
+    const nothing = await api(node.run, 'POST', '/v1/tasks', { body: { query: 'zzzz qqqq xylophone', input: 1 } })
+    assert.equal(nothing.status, 404)
+    assert.equal(nothing.json.error.code, 'no_capable_peer')
+  })
+
   it('runs a map task and lists its children', async () => {
     const submitted = await api(node.run, 'POST', '/v1/tasks', { body: { capability: 'echo', inputs: ['a', 'b', 'c'] } })
     assert.equal(submitted.status, 202)

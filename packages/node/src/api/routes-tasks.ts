@@ -157,10 +157,12 @@ export function taskRoutes (api: ApiServer, { node }: { node: AgentNode }): void
 
   api.route('POST', '/v1/tasks', mapped(async ({ json }) => {
     const req = parseSubmitBody(await json())
-    if (req.query != null && req.to == null) {
-      // resolved by meaning now; any peer serving the capability may then run it
-      const [best] = await node.libp2p.services.anycast.find(req.query, { k: 1, signal: AbortSignal.timeout(30_000) })
-      if (best == null) throw new HttpError(404, 'no_capable_peer', `no capability is near enough in meaning to the query "${req.query.slice(0, 80)}"`)
+    if (req.query != null) {
+      // resolved by meaning now; any peer serving the capability (or the one named by `to`) may then run it
+      const to = typeof req.to === 'string' ? req.to : undefined
+      const candidates = await node.libp2p.services.anycast.find(req.query, { k: to != null ? 20 : 1, signal: AbortSignal.timeout(30_000) })
+      const best = to != null ? candidates.find(c => c.peerId === to) : candidates[0]
+      if (best == null) throw new HttpError(404, 'no_capable_peer', `no capability${to != null ? ` of peer ${to}` : ''} is near enough in meaning to the query "${req.query.slice(0, 80)}"`)
       req.capability = best.name
     }
     const { id, state } = await tasks().submit(req)
