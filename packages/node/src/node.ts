@@ -148,9 +148,11 @@ export class AgentNode {
         peerDiscovery,
         metrics: registry != null ? prometheusMetrics({ registry, collectDefaultMetrics: false }) : undefined,
         nodeInfo: { name: 'aistack', version: VERSION },
+        // a busy node may miss a ping; that is no reason to drop the connection and its work
+        connectionMonitor: { abortConnectionOnPingFailure: false },
         services: {
           identify: identify({ protocolPrefix: network.id }),
-          ping: ping(),
+          ping: ping({ maxOutboundStreams: 4 }),
           dht: kadDHT({
             protocol: `/${network.id}/kad/1.0.0`,
             clientMode: config.dht.mode === 'client',
