@@ -156,7 +156,11 @@ export class AgentNode {
           dht: kadDHT({
             protocol: `/${network.id}/kad/1.0.0`,
             clientMode: config.dht.mode === 'client',
-            peerInfoMapper: passthroughMapper
+            peerInfoMapper: passthroughMapper,
+            // capability lookups run many provider queries in parallel; narrower ones halve
+            // their messages (docs/benchmarks.md, semantic anycast)
+            alpha: 3,
+            disjointPaths: 1
           }),
           pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
