@@ -1,21 +1,14 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer } from 'node:http'
+import { ApiError } from '../errors.js'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-/** An error a route throws to answer with a given status and `{"error":{"code","message"}}`. */
-export class HttpError extends Error {
-  static override name = 'HttpError'
-  override name = 'HttpError'
-  readonly status: number
-  readonly code: string
-
-  constructor (status: number, code: string, message: string) {
-    super(message)
-    this.status = status
-    this.code = code
-  }
-}
+/**
+ * An error a route throws to answer with a given status and `{"error":{"code","message"}}`: the
+ * same class the CLI's client raises for such an answer.
+ */
+export { ApiError as HttpError }
 
 export interface RouteContext {
   req: IncomingMessage
@@ -138,12 +131,12 @@ export class ApiServer {
       const method = req.method ?? 'GET'
       const { route, params, pathKnown } = this.match(method, url.pathname)
       if (route == null) {
-        if (pathKnown) throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`)
-        throw new HttpError(404, 'not_found', `no route ${method} ${url.pathname}`)
+        if (pathKnown) throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`)
+        throw new ApiError(404, 'not_found', `no route ${method} ${url.pathname}`)
       }
       if (route.auth && !this.authorised(req)) {
         res.setHeader('WWW-Authenticate', 'Bearer')
-        throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token (see api.token in run.json)')
+        throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token (see api.token in run.json)')
       }
       const result = await route.handler({ req, res, params, query: url.searchParams, json: async () => this.readJson(req) })
       if (result == null || res.headersSent) return
@@ -158,7 +151,7 @@ export class ApiServer {
         res.destroy()
         return
       }
-      if (err instanceof HttpError) {
+      if (err instanceof ApiError) {
         sendJson(res, err.status, { error: { code: err.code, message: err.message } })
       } else {
         sendJson(res, 500, { error: { code: 'internal', message: String(err?.message ?? err) } })
@@ -171,7 +164,7 @@ export class ApiServer {
     const declared = Number(req.headers['content-length'] ?? NaN)
     if (Number.isFinite(declared) && declared > limit) {
       req.resume()
-      throw new HttpError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes`)
+      throw new ApiError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes`)
     }
     const chunks: Buffer[] = []
     let size = 0
@@ -179,7 +172,7 @@ export class ApiServer {
       size += (chunk as Buffer).length
       if (size > limit) {
         req.resume()
-        throw new HttpError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes`)
+        throw new ApiError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes`)
       }
       chunks.push(chunk as Buffer)
     }
@@ -188,7 +181,7 @@ export class ApiServer {
     try {
       return JSON.parse(text)
     } catch (err: any) {
-      throw new HttpError(400, 'bad_json', `the request body is not valid JSON (${String(err.message ?? err)})`)
+      throw new ApiError(400, 'bad_json', `the request body is not valid JSON (${String(err.message ?? err)})`)
     }
   }
 }
