@@ -5,7 +5,7 @@
 // search over all records with the same embedder (the baseline).
 //
 //   node scripts/bench/anycast.js [--nodes 64] [--caps 1024] [--queries 500]
-//        [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 4] [--dht-timeout 60000]
+//        [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
 // a config is tables x bits x probes (per table; one published bucket per
 // table). Configs with the same bits share one published network (the one
 // with the most tables): the hyperplanes of (table, bit) do not depend on L,
@@ -22,6 +22,15 @@ import { HashEmbedder } from '../../packages/embeddings/dist/src/index.js'
 import { semanticAnycast } from '../../protocols/semantic-anycast/dist/src/index.js'
 import { generateCorpus } from './anycast-corpus.js'
 
+const USAGE = `Usage: npm run bench:anycast -- [--nodes 64] [--caps 1024] [--queries 500]
+  [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
+A config is tables x bits x probes. The full size publishes for about half an hour on 2 cores;
+a quick run: --nodes 16 --caps 128 --queries 40 --configs 8x6x7`
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(USAGE)
+  process.exit(0)
+}
+
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
   if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]])
   return acc
@@ -30,7 +39,8 @@ const NODES = Number(args.nodes ?? 64)
 const CAPS = Number(args.caps ?? 1024)
 const QUERIES = Number(args.queries ?? 500)
 const CONCURRENCY = Number(args.concurrency ?? 4)
-const PROVIDE_CONCURRENCY = Number(args['provide-concurrency'] ?? 4)
+// with 64 nodes on one thread, 4 provides in flight per node time out; 2 drain the queue
+const PROVIDE_CONCURRENCY = Number(args['provide-concurrency'] ?? 2)
 const DHT_TIMEOUT_MS = Number(args['dht-timeout'] ?? 60_000)
 const CONFIGS = (args.configs ?? '8x6x7,6x6x7').split(',').map(c => {
   const [tables, bits, probes] = c.split('x').map(Number)
