@@ -1,20 +1,10 @@
 import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
-import { HttpError } from './server.js'
+import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
 
-/** Turns capability, handler and anycast errors into HTTP errors with a fitting status. */
-function mapped (handler: RouteHandler): RouteHandler {
-  return async (ctx) => {
-    try {
-      return await handler(ctx)
-    } catch (err: any) {
-      if (err instanceof HttpError) throw err
-      const { status, code } = errorStatus(err)
-      throw new HttpError(status, code, String(err?.message ?? err))
-    }
-  }
-}
+// capability, handler and anycast errors answer with their own status
+const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler, errorStatus)
 
 /** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {

@@ -1,5 +1,5 @@
 import { TASK_STATES, isTerminal } from '@aistack/task'
-import { HttpError } from './server.js'
+import { HttpError, withErrorStatus } from './server.js'
 import type { ApiServer, RouteContext, RouteHandler } from './server.js'
 import type { AgentNode } from '../node.js'
 import type { SubmitRequest, TaskEvent, TaskInfo, TaskState } from '@aistack/task'
@@ -14,26 +14,20 @@ const SSE_KEEPALIVE_MS = 15_000
 const DEFAULT_LIST_LIMIT = 100
 const MAX_LIST_LIMIT = 10_000
 
-/** Turns the task queue's named errors into HTTP errors. */
-function mapped (handler: RouteHandler): RouteHandler {
-  return async (ctx) => {
-    try {
-      return await handler(ctx)
-    } catch (err: any) {
-      if (err instanceof HttpError) throw err
-      const message = String(err?.message ?? err)
-      switch (err?.name) {
-        case 'InvalidTaskError': throw new HttpError(400, 'bad_request', message)
-        case 'PayloadTooLargeError': throw new HttpError(413, 'too_large', message)
-        case 'TaskNotFoundError': throw new HttpError(404, 'not_found', message)
-        case 'InvalidTransitionError': throw new HttpError(409, 'conflict', message)
-        case 'NotStartedError': throw new HttpError(503, 'unavailable', message)
-        case 'NoCandidatesError': throw new HttpError(404, 'no_capable_peer', message)
-        default: throw err
-      }
-    }
-  }
+/** The task queue's named errors and the HTTP answers they get. */
+const TASK_ERROR_STATUS: Record<string, { status: number, code: string }> = {
+  InvalidTaskError: { status: 400, code: 'bad_request' },
+  PayloadTooLargeError: { status: 413, code: 'too_large' },
+  TaskNotFoundError: { status: 404, code: 'not_found' },
+  InvalidTransitionError: { status: 409, code: 'conflict' },
+  NotStartedError: { status: 503, code: 'unavailable' },
+  NoCandidatesError: { status: 404, code: 'no_capable_peer' }
 }
+
+const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler, err => {
+  const name = String((err as Error)?.name)
+  return Object.hasOwn(TASK_ERROR_STATUS, name) ? TASK_ERROR_STATUS[name] : undefined
+})
 
 function bad (message: string): HttpError {
   return new HttpError(400, 'bad_request', message)

@@ -26,6 +26,23 @@ export interface RouteContext {
 export type RouteResult = { status?: number, body: unknown } | { status?: number, text: string, contentType: string } | undefined
 export type RouteHandler = (ctx: RouteContext) => Promise<RouteResult> | RouteResult
 
+/** Names the HTTP status and code of a module's error, or undefined to leave it a 500. */
+export type ErrorStatus = (err: unknown) => { status: number, code: string } | undefined
+
+/** Wraps a route so that the named errors of a module answer with their own status. */
+export function withErrorStatus (handler: RouteHandler, statusOf: ErrorStatus): RouteHandler {
+  return async (ctx) => {
+    try {
+      return await handler(ctx)
+    } catch (err: any) {
+      if (err instanceof ApiError) throw err
+      const mapped = statusOf(err)
+      if (mapped == null) throw err
+      throw new ApiError(mapped.status, mapped.code, String(err?.message ?? err))
+    }
+  }
+}
+
 interface Route {
   method: string
   parts: string[]
