@@ -91,6 +91,9 @@ async function runGroup (bits, tables, lookups) {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: { maxConnections: 500 },
+      // every node would ping each of its ~N connections every 10 s: at 64 nodes in one
+      // process that is more traffic than the DHT's own (N² / 10 s), and not what is measured
+      connectionMonitor: { enabled: false },
       services: {
         identify: identify(),
         ping: ping(),
