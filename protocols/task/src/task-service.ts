@@ -14,7 +14,7 @@ import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from 
 import type { TaskRecord } from './journal.js'
 import type { AnnouncedTask, Event as EventPb, TaskBody } from './pb/task.js'
 import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskSpec, TaskState, TaskStats } from './types.js'
-import type { ComponentLogger, CounterGroup, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
+import type { ComponentLogger, CounterGroup, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
 /** The slice of gossipsub this module uses */
@@ -74,8 +74,13 @@ export interface TaskQueueInit {
   maxRecordAgeMs?: number
   /** sign and publish lifecycle events on the events topic (default true) */
   publishEvents?: boolean
-  /** receive other nodes' events from the events topic (default true) */
-  subscribeEvents?: boolean
+  /**
+   * receive other nodes' events from the events topic: always (true), never
+   * (false), or while something listens for events on this service
+   * ('on-demand', the default), so that nodes nobody watches are not sent
+   * every other node's events
+   */
+  subscribeEvents?: boolean | 'on-demand'
   /** terminal tasks older than this are removed from the journal at start */
   retainMs?: number
 }
@@ -200,12 +205,14 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly seen = new Map<string, number>()
   /** peers seen on the tasks topic */
   private readonly agents = new Set<string>()
+  /** subscribed to the events topic (see `subscribeEvents`) */
+  private eventsSubscribed = false
   private eventSeq = BigInt(Date.now()) * 1000n
 
   private sweepTimer?: ReturnType<typeof setInterval>
   private reannounceTimer?: ReturnType<typeof setTimeout>
   private readonly statsData: TaskStats = {
-    submitted: 0, completed: 0, failedAttempts: 0, dead: 0, canceled: 0, executed: 0, offersSent: 0, dropped: EMPTY_DROPPED()
+    submitted: 0, completed: 0, failedAttempts: 0, dead: 0, canceled: 0, executed: 0, offersSent: 0, announced: 0, eventBatches: 0, dropped: EMPTY_DROPPED()
   }
 
   private readonly droppedMetric?: CounterGroup
@@ -237,7 +244,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       resultRetryMs: init.resultRetryMs ?? C.DEFAULT_RESULT_RETRY_MS,
       maxRecordAgeMs: init.maxRecordAgeMs ?? C.DEFAULT_MAX_RECORD_AGE_MS,
       publishEvents: init.publishEvents ?? true,
-      subscribeEvents: init.subscribeEvents ?? true,
+      subscribeEvents: init.subscribeEvents ?? 'on-demand',
       retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS
     }
     this.journal = new Journal(components.datastore, C.JOURNAL_PREFIX)
@@ -263,6 +270,37 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     return this.started
   }
 
+  override addEventListener<K extends keyof TaskQueueEvents>(type: K, listener: EventHandler<TaskQueueEvents[K]> | null, options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener, options)
+    if (type === 'event') {
+      this.updateEventsSubscription()
+    }
+  }
+
+  override removeEventListener<K extends keyof TaskQueueEvents>(type: K, listener?: EventHandler<TaskQueueEvents[K]> | null, options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener, options)
+    if (type === 'event') {
+      this.updateEventsSubscription()
+    }
+  }
+
+  /** Subscribe to the events topic when events are wanted (always, or while someone listens) */
+  private updateEventsSubscription (): void {
+    if (!this.started) {
+      return
+    }
+    const want = this.opts.subscribeEvents === 'on-demand' ? this.listenerCount('event') > 0 : this.opts.subscribeEvents
+    if (want === this.eventsSubscribed) {
+      return
+    }
+    this.eventsSubscribed = want
+    if (want) {
+      this.components.pubsub.subscribe(this.eventsTopic)
+    } else {
+      this.components.pubsub.unsubscribe(this.eventsTopic)
+    }
+  }
+
   async start (): Promise<void> {
     if (this.started) {
       return
@@ -276,14 +314,12 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     pubsub.addEventListener('message', this.onPubSubMessage)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.subscribe(this.tasksTopic)
-    if (this.opts.subscribeEvents) {
-      pubsub.subscribe(this.eventsTopic)
-    }
     this.components.events.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.components.events.addEventListener('peer:connect', this.onPeerConnect)
     this.sweepTimer = setInterval(() => { this.sweep() }, this.opts.sweepIntervalMs)
     this.sweepTimer.unref?.()
     this.started = true
+    this.updateEventsSubscription()
     this.emitEvent({ type: 'agent.joined' })
     this.announceReady(true)
   }
@@ -303,6 +339,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       pubsub.unsubscribe(this.tasksTopic)
       pubsub.unsubscribe(this.eventsTopic)
     } catch {}
+    this.eventsSubscribed = false
     this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
     for (const run of this.running.values()) {
@@ -639,17 +676,28 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
 
   /**
    * Announce a pending task: gossip (batched with the other tasks announced in
-   * the same tick under one signature), or straight to the named peer
+   * the same tick under one signature), or straight to the named peer.
+   * Unless `force`d, a task of a kind whose waiting tasks were announced a
+   * moment ago is not announced on its own.
    */
-  private announce (record: TaskRecord): void {
+  private announce (record: TaskRecord, force = false): void {
     if (!this.started || !this.isReady(record)) {
       return
     }
     if (this.assignFromCredit(record)) {
       return
     }
+    const key = specKey(record)
+    const now = Date.now()
+    // tasks of this kind announced a moment ago are still waiting: the workers that
+    // heard of them pull this one with their next offers (the sweep re-announces
+    // each waiting kind every reannounceMs)
+    if (!force && record.to == null && (this.ready.get(key)?.size ?? 0) > 1 && now - (this.groupAnnounced.get(key) ?? 0) < this.opts.reannounceMs) {
+      return
+    }
     record.round++
-    this.groupAnnounced.set(specKey(record), Date.now())
+    this.groupAnnounced.set(key, now)
+    this.statsData.announced++
     const item: AnnouncedTask = { task: this.body(record, true), round: record.round }
     const to = record.to != null ? peerIdFromString(record.to) : undefined
     // our own executor gets a look too
@@ -756,7 +804,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       const first = set.values().next().value
       const record = first != null ? this.records.get(first) : undefined
       if (record != null) {
-        this.announce(record)
+        this.announce(record, true)
       }
     }
   }
@@ -1601,7 +1649,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     const msg = evt.detail
     if (msg.topic === this.tasksTopic) {
       this.onAnnounceRecord(msg.data, undefined, msg.from).catch(err => { this.log.error('announce handling failed - %e', err) })
-    } else if (msg.topic === this.eventsTopic && this.opts.subscribeEvents) {
+    } else if (msg.topic === this.eventsTopic && this.eventsSubscribed) {
       this.onRemoteEvent(msg.data, msg.from).catch(err => { this.log.error('event handling failed - %e', err) })
     }
   }
@@ -1643,6 +1691,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   private publishEvent (event: TaskEvent): void {
+    // nobody subscribed: nobody to sign and send them for
+    if (this.components.pubsub.getSubscribers(this.eventsTopic).length === 0) {
+      return
+    }
     const { type, taskId, at, origin, local, result, ...data } = event
     this.eventQueue.push({
       type,
@@ -1667,6 +1719,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (events.length === 0) {
       return
     }
+    this.statsData.eventBatches++
     sealRecord(this.components.privateKey, this.domains.event, EventBatch.encode({ events }))
       .then(async bytes => this.components.pubsub.publish(this.eventsTopic, bytes))
       .catch(err => { this.log.trace('publishing events failed - %e', err) })

@@ -110,6 +110,10 @@ export interface TaskStats {
   canceled: number
   executed: number
   offersSent: number
+  /** tasks announced on the tasks topic (a task may be announced again while it waits) */
+  announced: number
+  /** signed event batches published on the events topic */
+  eventBatches: number
   /** messages that were dropped, by reason */
   dropped: {
     badSignature: number

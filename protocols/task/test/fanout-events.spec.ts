@@ -56,6 +56,8 @@ describe('map tasks and events', function () {
     const events = submitter.services.tasks.events()
     const remote: TaskEvent[] = []
     observer.services.tasks.addEventListener('event', e => { if (!e.detail.local) remote.push(e.detail) })
+    // listening subscribes the observer to the events topic; events go out once the submitter knows
+    await waitFor(() => submitter.services.pubsub.getSubscribers(submitter.services.tasks.eventsTopic).some(p => p.equals(observer.peerId)), 5000, 'observer subscribed to events')
     const { id } = await submitter.services.tasks.submit({ capability: 'echo', input: 'x' })
     const controller = new AbortController()
     const perTask: string[] = []
@@ -83,5 +85,69 @@ describe('map tasks and events', function () {
     for (const e of remote.filter(e => e.taskId === id)) {
       assert.equal(e.origin, submitter.peerId.toString())
     }
+  })
+
+  it('subscribes to events only while something listens, and publishes none that nobody receives', async () => {
+    const [submitter, w, observer] = await Promise.all([createNode(), createNode({ executor: new TestExecutor(['echo'], async x => x) }), createNode()])
+    nodes.push(submitter, w, observer)
+    await connect(submitter, w)
+    await connect(observer, submitter)
+    const eventsTopic = submitter.services.tasks.eventsTopic
+    const subscribed = (n: typeof observer): boolean => n.services.pubsub.getTopics().includes(eventsTopic)
+    assert.equal(subscribed(observer), false, 'no listener, no subscription')
+    assert.equal(subscribed(w), false)
+
+    // nobody listens anywhere: tasks complete and no event batch is signed or sent
+    for (let i = 0; i < 5; i++) {
+      const { id } = await submitter.services.tasks.submit({ capability: 'echo', input: i })
+      await waitFor(() => submitter.services.tasks.get(id).state === 'completed')
+    }
+    assert.equal(submitter.services.tasks.stats().eventBatches, 0)
+
+    // a listener subscribes the observer, and the submitter's events reach it
+    const remote: TaskEvent[] = []
+    const listener = (e: CustomEvent<TaskEvent>): void => { if (!e.detail.local) remote.push(e.detail) }
+    observer.services.tasks.addEventListener('event', listener)
+    assert.equal(subscribed(observer), true)
+    await waitFor(() => submitter.services.pubsub.getSubscribers(eventsTopic).some(p => p.equals(observer.peerId)), 5000, 'observer subscribed')
+    const { id } = await submitter.services.tasks.submit({ capability: 'echo', input: 'seen' })
+    await waitFor(() => remote.some(e => e.taskId === id && e.type === 'task.completed'), 5000, 'remote completed event')
+    assert.ok(submitter.services.tasks.stats().eventBatches > 0)
+
+    // the last listener gone: unsubscribed again, and the submitter stops publishing
+    observer.services.tasks.removeEventListener('event', listener)
+    assert.equal(subscribed(observer), false)
+    await waitFor(() => submitter.services.pubsub.getSubscribers(eventsTopic).length === 0, 5000, 'observer unsubscribed')
+    const batches = submitter.services.tasks.stats().eventBatches
+    const again = await submitter.services.tasks.submit({ capability: 'echo', input: 'unseen' })
+    await waitFor(() => submitter.services.tasks.get(again.id).state === 'completed')
+    assert.equal(submitter.services.tasks.stats().eventBatches, batches)
+    assert.equal(remote.some(e => e.taskId === again.id), false)
+  })
+
+  it('subscribeEvents true keeps a node subscribed without listeners; false never subscribes', async () => {
+    const [always, never] = await Promise.all([createNode({ init: { subscribeEvents: true } }), createNode({ init: { subscribeEvents: false } })])
+    nodes.push(always, never)
+    const topic = always.services.tasks.eventsTopic
+    assert.equal(always.services.pubsub.getTopics().includes(topic), true)
+    never.services.tasks.addEventListener('event', () => {})
+    assert.equal(never.services.pubsub.getTopics().includes(topic), false)
+  })
+
+  it('announces a burst of tasks of one kind once: the worker pulls the rest with its offers', async () => {
+    const ex = new TestExecutor(['echo'], async x => x, 2)
+    const [submitter, w] = await Promise.all([createNode({ init: { reannounceMs: 60_000 } }), createNode({ executor: ex })])
+    nodes.push(submitter, w)
+    await connect(submitter, w)
+    const ids: string[] = []
+    for (let i = 0; i < 40; i++) {
+      ids.push((await submitter.services.tasks.submit({ capability: 'echo', input: i })).id)
+    }
+    await waitFor(() => ids.every(id => submitter.services.tasks.get(id).state === 'completed'), 20_000, 'all tasks completed')
+    assert.deepEqual(ids.map(id => submitter.services.tasks.get(id).result), Array.from({ length: 40 }, (_, i) => i))
+    // the first task of the burst is announced; the others wait in the queue and go out on offers
+    const announced = submitter.services.tasks.stats().announced
+    assert.ok(announced < 5, `${announced} announcements for 40 tasks`)
+    assert.equal(ex.runs, 40)
   })
 })
