@@ -38,6 +38,19 @@ const PAYLOAD_BYTES = 256
 const WARMUP = Number(process.env.WARMUP ?? 1000)
 const MODES = (process.env.MODES ?? 'inproc,api,oneprocess').split(',')
 const BIN = fileURLToPath(new URL('../../packages/node/dist/src/bin.js', import.meta.url))
+/** write CPU profiles of the worker processes here (they then stop with SIGINT, which writes them) */
+const PROFILE_DIR = process.env.PROFILE_DIR
+const CLOCK_TICKS = 100
+
+/** CPU time (user + system) of a process in ms, from /proc (Linux) */
+function cpuMs (pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS
+  } catch {
+    return NaN
+  }
+}
 
 function percentile (values, p) {
   const sorted = [...values].sort((a, b) => a - b)
@@ -81,19 +94,29 @@ async function saturate (n, window, fn) {
   }))
 }
 
-/** Warm-up, `TASKS` round trips with `WINDOW` in flight, then `SEQ` one after the other */
-async function measure (roundTrip) {
+/**
+ * Warm-up, `TASKS` round trips with `WINDOW` in flight, then `SEQ` one after the other.
+ * `pids` are the other processes taking part: their CPU time per task is reported too.
+ */
+async function measure (roundTrip, pids = []) {
   await saturate(WARMUP, 64, async i => roundTrip(payload(i)))
+  const cpu0 = process.cpuUsage()
+  const others0 = pids.map(cpuMs)
   const t0 = performance.now()
   await saturate(TASKS, WINDOW, async i => roundTrip(payload(i)))
   const seconds = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  const cpuPerTask = {
+    self: (cpu.user + cpu.system) / 1000 / TASKS,
+    others: pids.map((pid, i) => (cpuMs(pid) - others0[i]) / TASKS)
+  }
   const lat = []
   for (let i = 0; i < SEQ; i++) {
     const s = performance.now()
     await roundTrip(payload(i))
     lat.push(performance.now() - s)
   }
-  return { throughput: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+  return { throughput: TASKS / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), cpuPerTask }
 }
 
 // ---------------------------------------------------------------- ours
@@ -102,7 +125,8 @@ async function measure (roundTrip) {
 async function startNode (capabilities, extraArgs = []) {
   const home = mkdtempSync(join(tmpdir(), 'aistack-bench-tasks-'))
   writeFileSync(join(home, 'config.json'), JSON.stringify({ capabilities, logLevel: 'warn' }))
-  const child = spawn(process.execPath, [BIN, 'start', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const profile = PROFILE_DIR != null ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []
+  const child = spawn(process.execPath, [...profile, BIN, 'start', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'] })
   const run = await until(() => {
     try {
       const info = JSON.parse(readFileSync(join(home, 'run.json'), 'utf8'))
@@ -113,9 +137,10 @@ async function startNode (capabilities, extraArgs = []) {
   }, `aistack start in ${home}`)
   return {
     run,
+    pid: child.pid,
     stop: async () => {
       const exited = new Promise(resolve => child.once('exit', resolve))
-      child.kill('SIGKILL')
+      child.kill(PROFILE_DIR != null ? 'SIGINT' : 'SIGKILL')
       await exited
       rmSync(home, { recursive: true, force: true })
     }
@@ -169,7 +194,7 @@ async function benchInProcess (workers) {
     return done.promise
   }
   try {
-    return await measure(roundTrip)
+    return await measure(roundTrip, workers.map(w => w.pid).filter(pid => pid != null))
   } finally {
     await Promise.race([node.stop(), new Promise(resolve => setTimeout(resolve, 5000))])
     rmSync(home, { recursive: true, force: true })
@@ -230,7 +255,7 @@ async function benchApi (workers) {
     return done.promise
   }
   try {
-    return await measure(roundTrip)
+    return await measure(roundTrip, [submitter.pid, ...workers.map(w => w.pid)])
   } finally {
     controller.abort()
     await submitter.stop()
@@ -302,7 +327,7 @@ async function benchNats () {
     return done.promise
   }
   try {
-    return await measure(roundTrip)
+    return await measure(roundTrip, [server.pid])
   } finally {
     for (const wc of workerConns) {
       await wc.close()
@@ -341,6 +366,12 @@ const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50
 console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}), ${SEQ} sequential; ${WORKERS} workers x ${SLOTS} slots; echo handler, ${PAYLOAD_BYTES}-byte payloads`)
 console.log(`${'NATS JetStream (file storage)'.padEnd(60)}${fmt(nats)}`)
 for (const [name, r] of ours) console.log(`${('@aistack/task, ' + name).padEnd(60)}${fmt(r)}`)
+// CPU time per task at saturation: this process (the submitter or NATS client), then the others
+const cpuLine = (name, r) => r.cpuPerTask == null
+  ? ''
+  : `CPU per task, ${name}: this process ${r.cpuPerTask.self.toFixed(3)} ms, others ${r.cpuPerTask.others.map(x => x.toFixed(3)).join(' + ') || '-'} ms`
+console.log(cpuLine('NATS (server)', nats))
+for (const [name, r] of ours) console.log(cpuLine(name, r))
 for (const [name, r] of ours) {
   const tput = r.throughput / nats.throughput
   const p50 = r.p50 / nats.p50
