@@ -51,6 +51,9 @@ export const MAX_ANNOUNCE_BYTES = 1024 * 1024
 /** A batch of announcements is cut at this many bytes of tasks, or this many tasks */
 export const ANNOUNCE_BATCH_BYTES = 256 * 1024
 export const ANNOUNCE_BATCH_COUNT = 512
+/** results signed together: at most this many, and this many bytes of output (a larger one goes alone) */
+export const RESULT_BATCH_COUNT = 256
+export const RESULT_BATCH_BYTES = 256 * 1024
 /** Largest signed batch of events */
 export const MAX_EVENT_BATCH_BYTES = 256 * 1024
 /** Lifecycle events are published in batches this often */

@@ -8,11 +8,11 @@ import { Channels } from './channel.js'
 import * as C from './constants.js'
 import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
 import { Journal } from './journal.js'
-import { Announce, Control, EventBatch, Result } from './pb/task.js'
+import { Announce, Control, EventBatch, ResultBatch } from './pb/task.js'
 import { openRecord, sealRecord } from './signing.js'
 import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
 import type { TaskRecord } from './journal.js'
-import type { AnnouncedTask, Event as EventPb, TaskBody } from './pb/task.js'
+import type { AnnouncedTask, Event as EventPb, Result, TaskBody } from './pb/task.js'
 import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskSpec, TaskState, TaskStats } from './types.js'
 import type { ComponentLogger, CounterGroup, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
@@ -121,9 +121,10 @@ interface RunningTask {
   canceled: boolean
 }
 
+/** A result sent and not yet acknowledged: sent again until it is */
 interface HeldResult {
   submitter: PeerId
-  message: Control
+  result: Result
   since: number
   lastSent: number
 }
@@ -199,6 +200,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private pumpScheduled = false
   private readonly running = new Map<string, RunningTask>()
   private readonly held = new Map<string, HeldResult>()
+  /** results finished in this tick, by submitter: they go out under one signature */
+  private resultQueue = new Map<string, { submitter: PeerId, results: Result[] }>()
+  private resultFlush?: ReturnType<typeof setImmediate>
   private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
 
   // replay windows
@@ -362,6 +366,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.fetches.clear()
     this.backlog.clear()
     this.held.clear()
+    clearImmediate(this.resultFlush)
+    this.resultFlush = undefined
+    this.resultQueue.clear()
     await this.components.registrar.unhandle(this.protocol)
     this.channels.closeAll()
     await this.journal.flush()
@@ -929,30 +936,37 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
   }
 
+  /** A signed batch of results from a worker: one signature check, then each result on its own */
   private async onResult (worker: PeerId, msg: Control): Promise<void> {
-    const ack = (reason?: string): void => {
-      this.reply(worker, { type: Control.Type.ACK, taskId: msg.taskId, attempt: msg.attempt, reason })
-    }
     if (msg.record == null) {
       this.drop('malformed')
       return
     }
-    let result: Result
+    let batch: ResultBatch
     try {
       const opened = await openRecord(msg.record, this.domains.result)
       if (!opened.signer.equals(worker)) {
         this.drop('badSignature')
         return
       }
-      result = Result.decode(opened.payload)
+      batch = ResultBatch.decode(opened.payload, { limits: { results: C.RESULT_BATCH_COUNT } })
     } catch (err: any) {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return
     }
-    if (result.taskId !== msg.taskId || result.attempt !== msg.attempt ||
-      !uint8ArrayEquals(result.submitter, this.components.peerId.toMultihash().bytes)) {
-      this.drop('malformed')
-      return
+    const self = this.components.peerId.toMultihash().bytes
+    await Promise.all(batch.results.map(async result => {
+      if (!uint8ArrayEquals(result.submitter, self) || result.taskId.length === 0) {
+        this.drop('malformed')
+        return
+      }
+      await this.onOneResult(worker, result)
+    }))
+  }
+
+  private async onOneResult (worker: PeerId, result: Result): Promise<void> {
+    const ack = (reason?: string): void => {
+      this.reply(worker, { type: Control.Type.ACK, taskId: result.taskId, attempt: result.attempt, reason })
     }
     const record = this.records.get(result.taskId)
     if (record == null) {
@@ -1547,24 +1561,61 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       code: outcome.ok ? undefined : outcome.code,
       error: outcome.ok ? undefined : outcome.error
     }
-    const key = `${submitter.toString()}/${taskId}`
-    sealRecord(this.components.privateKey, this.domains.result, Result.encode(result))
-      .then(record => {
+    const now = Date.now()
+    this.held.set(`${submitter.toString()}/${taskId}`, { submitter, result, since: now, lastSent: now })
+    this.queueResults(submitter, [result])
+  }
+
+  /** Results for one submitter queued in the same tick are signed and sent as one batch */
+  private queueResults (submitter: PeerId, results: Result[]): void {
+    const key = submitter.toString()
+    let queue = this.resultQueue.get(key)
+    if (queue == null) {
+      queue = { submitter, results: [] }
+      this.resultQueue.set(key, queue)
+    }
+    queue.results.push(...results)
+    this.resultFlush ??= setImmediate(() => { this.flushResults() })
+  }
+
+  private flushResults (): void {
+    this.resultFlush = undefined
+    const queues = this.resultQueue
+    this.resultQueue = new Map()
+    for (const { submitter, results } of queues.values()) {
+      let batch: Result[] = []
+      let bytes = 0
+      for (const result of results) {
+        const size = (result.output?.byteLength ?? 0) + (result.error?.length ?? 0) + 128
+        if (batch.length > 0 && (bytes + size > C.RESULT_BATCH_BYTES || batch.length >= C.RESULT_BATCH_COUNT)) {
+          this.sendResultBatch(submitter, batch)
+          batch = []
+          bytes = 0
+        }
+        batch.push(result)
+        bytes += size
+      }
+      if (batch.length > 0) {
+        this.sendResultBatch(submitter, batch)
+      }
+    }
+  }
+
+  private sendResultBatch (submitter: PeerId, results: Result[]): void {
+    sealRecord(this.components.privateKey, this.domains.result, ResultBatch.encode({ results }))
+      .then(async record => {
         if (!this.started) {
           return
         }
-        const message: Control = { type: Control.Type.RESULT, taskId, attempt, leaseMs: 0, free: 0, record }
-        const now = Date.now()
-        this.held.set(key, { submitter, message, since: now, lastSent: now })
-        this.channels.send(submitter, message).catch(err => { this.log('result for %s not delivered yet - %e', taskId, err) })
+        await this.channels.send(submitter, { type: Control.Type.RESULT, taskId: results[0].taskId, attempt: results[0].attempt, leaseMs: 0, free: 0, record })
       })
-      .catch(err => { this.log.error('signing the result of %s failed - %e', taskId, err) })
+      .catch(err => { this.log('%d results for %p not delivered yet - %e', results.length, submitter, err) })
   }
 
   private onAck (submitter: PeerId, msg: Control): void {
     const key = `${submitter.toString()}/${msg.taskId}`
     const held = this.held.get(key)
-    if (held != null && held.message.attempt === msg.attempt) {
+    if (held != null && held.result.attempt === msg.attempt) {
       this.held.delete(key)
     }
   }
@@ -1578,7 +1629,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.running.delete(key)
     }
     const held = this.held.get(key)
-    if (held != null && held.message.attempt === msg.attempt) {
+    if (held != null && held.result.attempt === msg.attempt) {
       this.held.delete(key)
     }
   }
@@ -1589,7 +1640,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         this.held.delete(key)
       } else if (now - held.lastSent >= this.opts.resultRetryMs) {
         held.lastSent = now
-        this.channels.send(held.submitter, held.message).catch(() => {})
+        this.queueResults(held.submitter, [held.result])
       }
     }
     this.schedulePump()
@@ -1601,7 +1652,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     for (const held of this.held.values()) {
       if (held.submitter.equals(peer)) {
         held.lastSent = now
-        this.channels.send(held.submitter, held.message).catch(() => {})
+        this.queueResults(held.submitter, [held.result])
       }
     }
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { Control } from '../src/pb/task.js'
 import { TestExecutor, connect, createNode, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
 import type { TaskEvent } from '../src/index.js'
@@ -149,5 +150,32 @@ describe('map tasks and events', function () {
     const announced = submitter.services.tasks.stats().announced
     assert.ok(announced < 5, `${announced} announcements for 40 tasks`)
     assert.equal(ex.runs, 40)
+  })
+
+  it('signs the results a worker finishes in the same tick as one batch', async () => {
+    const gate = Promise.withResolvers<void>()
+    let started = 0
+    const ex = new TestExecutor(['slow'], async (x) => { started++; await gate.promise; return x }, 8)
+    const [submitter, w] = await Promise.all([createNode(), createNode({ executor: ex })])
+    nodes.push(submitter, w)
+    await connect(submitter, w)
+    const channels = (w.services.tasks as any).channels
+    const send = channels.send.bind(channels)
+    let resultFrames = 0
+    channels.send = async (peer: any, msg: any) => {
+      if (msg.type === Control.Type.RESULT) {
+        resultFrames++
+      }
+      return send(peer, msg)
+    }
+    const ids: string[] = []
+    for (let i = 0; i < 8; i++) {
+      ids.push((await submitter.services.tasks.submit({ capability: 'slow', input: i })).id)
+    }
+    await waitFor(() => started === 8, 10_000, 'all eight running')
+    gate.resolve()
+    await waitFor(() => ids.every(id => submitter.services.tasks.get(id).state === 'completed'), 10_000, 'all completed')
+    assert.deepEqual(ids.map(id => submitter.services.tasks.get(id).result), [0, 1, 2, 3, 4, 5, 6, 7])
+    assert.equal(resultFrames, 1, 'eight results, one signed RESULT frame')
   })
 })

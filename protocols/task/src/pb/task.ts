@@ -528,6 +528,74 @@ export namespace Result {
   }
 }
 
+export interface ResultBatch {
+  results: Result[]
+}
+
+export namespace ResultBatch {
+  let _codec: Codec<ResultBatch>
+
+  export const codec = (): Codec<ResultBatch> => {
+    if (_codec == null) {
+      _codec = message<ResultBatch>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.results != null) {
+          for (const value of obj.results) {
+            w.uint32(10)
+            Result.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          results: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.results != null && obj.results.length === opts.limits.results) {
+                throw new MaxLengthError('Decode error - map field "results" had too many elements')
+              }
+
+              obj.results.push(Result.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.results$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      })
+    }
+
+    return _codec
+  }
+
+  export const encode = (obj: Partial<ResultBatch>): Uint8Array => {
+    return encodeMessage(obj, ResultBatch.codec())
+  }
+
+  export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ResultBatch>): ResultBatch => {
+    return decodeMessage(buf, ResultBatch.codec(), opts)
+  }
+}
+
 export interface EventBatch {
   events: Event[]
 }
