@@ -66,10 +66,12 @@ export function decodeRecord (bytes: Uint8Array): TaskRecord {
 }
 
 /**
- * The submitter's on-disk journal: one datastore entry per task. Saves made in
- * the same tick are written together in one datastore batch; a record saved
- * again while a batch is being written goes into the next batch (the newest
- * snapshot wins).
+ * The submitter's on-disk journal: one datastore entry per task, with group
+ * commit. A save starts a write as soon as the code that made it yields (one
+ * microtask later, so saves made together share it); saves made while a write
+ * is under way are written together in one datastore batch when it ends. A
+ * record saved again meanwhile is written once, as its newest snapshot. An
+ * idle journal writes at once, a busy one in batches.
  */
 export class Journal {
   private readonly datastore: Datastore
@@ -102,7 +104,7 @@ export class Journal {
       return
     }
     this.scheduled = true
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.scheduled = false
       this.writing = this.writeBatch().finally(() => {
         this.writing = undefined

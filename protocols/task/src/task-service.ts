@@ -200,8 +200,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private pumpScheduled = false
   private readonly running = new Map<string, RunningTask>()
   private readonly held = new Map<string, HeldResult>()
-  /** results finished in this tick, by submitter: they go out under one signature */
-  private resultQueue = new Map<string, { submitter: PeerId, results: Result[] }>()
+  /** start reports and results of this tick, by submitter: the results go out under one signature */
+  private resultQueue = new Map<string, { submitter: PeerId, started: Control[], results: Result[] }>()
   private resultFlush?: ReturnType<typeof setImmediate>
   private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
 
@@ -911,6 +911,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
 
   private onProgress (worker: PeerId, msg: Control): void {
     const record = this.records.get(msg.taskId)
+    if (record?.state === 'completed' && record.worker === worker.toString() && record.attempts === msg.attempt) {
+      // a heartbeat that crossed the acknowledgement of its result
+      return
+    }
     if (!this.leaseHolder(record, worker, msg.attempt) || record == null) {
       if (record == null) {
         this.drop('unknownTask')
@@ -1496,7 +1500,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         this.channels.send(submitter, progressMsg()).catch(() => {})
       }
     }
-    beat()
+    // the start report goes out with the results of this tick: a quick task's PROGRESS and RESULT share one write
+    this.queueOutgoing(submitter, { started: progressMsg() })
     const heartbeat = setInterval(beat, Math.max(20, Math.floor(leaseMs / 3)))
     let lastProgress = 0
     const onProgress = (p: { progress?: number, message?: string }): void => {
@@ -1563,18 +1568,26 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     const now = Date.now()
     this.held.set(`${submitter.toString()}/${taskId}`, { submitter, result, since: now, lastSent: now })
-    this.queueResults(submitter, [result])
+    this.queueOutgoing(submitter, { result })
   }
 
-  /** Results for one submitter queued in the same tick are signed and sent as one batch */
-  private queueResults (submitter: PeerId, results: Result[]): void {
+  /**
+   * Start reports and results for one submitter queued in the same tick go
+   * out together, start reports first, the results signed as one batch
+   */
+  private queueOutgoing (submitter: PeerId, item: { started?: Control, result?: Result }): void {
     const key = submitter.toString()
     let queue = this.resultQueue.get(key)
     if (queue == null) {
-      queue = { submitter, results: [] }
+      queue = { submitter, started: [], results: [] }
       this.resultQueue.set(key, queue)
     }
-    queue.results.push(...results)
+    if (item.started != null) {
+      queue.started.push(item.started)
+    }
+    if (item.result != null) {
+      queue.results.push(item.result)
+    }
     this.resultFlush ??= setImmediate(() => { this.flushResults() })
   }
 
@@ -1582,7 +1595,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.resultFlush = undefined
     const queues = this.resultQueue
     this.resultQueue = new Map()
-    for (const { submitter, results } of queues.values()) {
+    for (const { submitter, started, results } of queues.values()) {
+      for (const message of started) {
+        this.channels.send(submitter, message).catch(() => {})
+      }
       let batch: Result[] = []
       let bytes = 0
       for (const result of results) {
@@ -1640,7 +1656,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         this.held.delete(key)
       } else if (now - held.lastSent >= this.opts.resultRetryMs) {
         held.lastSent = now
-        this.queueResults(held.submitter, [held.result])
+        this.queueOutgoing(held.submitter, { result: held.result })
       }
     }
     this.schedulePump()
@@ -1652,7 +1668,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     for (const held of this.held.values()) {
       if (held.submitter.equals(peer)) {
         held.lastSent = now
-        this.queueResults(held.submitter, [held.result])
+        this.queueOutgoing(held.submitter, { result: held.result })
       }
     }
   }
