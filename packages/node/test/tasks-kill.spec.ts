@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { api, removeTempDirs, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
+import type { RunInfo } from '../src/run-file.js'
 
 /**
  * An exec capability that holds each task until the file `release` exists (polling it, for at
@@ -15,6 +16,52 @@ function gatedCapability (release: string, concurrency: number): unknown {
     description: 'Echo the input once the gate opens',
     handler: { type: 'exec', command: ['/bin/sh', '-c', script], env: { RELEASE: release }, timeoutMs: 120_000, concurrency }
   }
+}
+
+/** An exec capability that takes a fifth of a second, then echoes its input */
+const slowEcho = {
+  name: 'slow-echo',
+  description: 'Echo the input after a fifth of a second',
+  handler: { type: 'exec', command: ['/bin/sh', '-c', 'sleep 0.2; exec cat'], timeoutMs: 30_000, concurrency: 4 }
+}
+
+/** Deterministic PRNG (mulberry32), so that a failing run of the chaos test can be replayed */
+function rng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Collects a node's server-sent events in the background until closed */
+async function collectEvents (run: RunInfo, path: string): Promise<{ messages: Array<{ event: string, data: any }>, close: () => void }> {
+  const controller = new AbortController()
+  const response = await fetch(run.api.url + path, { headers: { authorization: `Bearer ${run.api.token}` }, signal: controller.signal })
+  assert.equal(response.status, 200)
+  const messages: Array<{ event: string, data: any }> = []
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+  ;(async () => {
+    const decoder = new TextDecoder()
+    let buffer = ''
+    while (true) {
+      const { done, value } = await reader.read()
+      if (done) return
+      buffer += decoder.decode(value, { stream: true })
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const event = /^event: (.*)$/m.exec(block)?.[1]
+        const data = /^data: (.*)$/m.exec(block)?.[1]
+        if (event != null && data != null) messages.push({ event, data: JSON.parse(data) })
+      }
+    }
+  })().catch(() => {})
+  return { messages, close: () => { controller.abort() } }
 }
 
 async function homeWith (capabilities: unknown[]): Promise<string> {
@@ -136,5 +183,61 @@ describe('task queue across node processes killed with SIGKILL', function () {
     for (const id of running) {
       assert.equal(json.tasks.find((t: any) => t.id === id)?.attempts, 1, `${id} ran once`)
     }
+  })
+
+  it('1,000 tasks while worker processes are killed and restarted at random: none lost, none delivered twice', async function () {
+    this.timeout(240_000)
+    const random = rng(0xA157AC)
+    const submitter = await start(await tempDir())
+    const bootstrap = ['--bootstrap', submitter.run.multiaddrs[0]]
+    const homes = await Promise.all(Array.from({ length: 4 }, async () => homeWith([slowEcho])))
+    const workers: NodeProcess[] = []
+    for (const home of homes) workers.push(await start(home, bootstrap))
+    await connected(submitter, workers)
+    const completions = await collectEvents(submitter.run, '/v1/events?type=task.completed')
+    const completedIds = (): Set<string> => new Set(completions.messages.filter(m => m.data.local === true).map(m => m.data.taskId))
+
+    // submit 1,000 tasks through the API, 16 requests at a time
+    const inputs = new Map<string, string>()
+    let next = 0
+    const submitting = Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < 1000) {
+        const input = `task ${next++}`
+        const res = await api(submitter.run, 'POST', '/v1/tasks', { body: { capability: 'slow-echo', input, maxAttempts: 50 } })
+        assert.equal(res.status, 202, res.text)
+        inputs.set(res.json.id, input)
+      }
+    }))
+
+    // meanwhile: SIGKILL a random worker, start it again on the same home a moment later
+    let kills = 0
+    while (kills < 6 && completedIds().size < 1000) {
+      await new Promise(resolve => setTimeout(resolve, 300 + Math.floor(random() * 500)))
+      const i = Math.floor(random() * workers.length)
+      const victim = workers[i]
+      await killed(victim)
+      nodes = nodes.filter(n => n !== victim)
+      kills++
+      await new Promise(resolve => setTimeout(resolve, 100 + Math.floor(random() * 300)))
+      workers[i] = await start(victim.home, bootstrap)
+    }
+    await submitting
+    assert.equal(inputs.size, 1000)
+    await waitFor(() => completedIds().size === 1000, { what: 'all 1,000 tasks completed', timeoutMs: 120_000, intervalMs: 200 })
+
+    const { json } = await api(submitter.run, 'GET', '/v1/tasks?limit=10000')
+    completions.close()
+    assert.equal(json.tasks.length, 1000)
+    for (const task of json.tasks) {
+      assert.equal(task.state, 'completed', `${task.id as string} completed`)
+      assert.equal(task.result, inputs.get(task.id), `the result of ${task.id as string}`)
+      assert.equal(task.history.filter((h: any) => h.state === 'completed').length, 1, `${task.id as string} completed once in its history`)
+    }
+    // each result was delivered once: one task.completed event per task
+    const delivered = completions.messages.filter(m => m.data.local === true)
+    assert.equal(delivered.length, 1000, 'one completion event per task')
+    assert.ok(kills >= 3, `${kills} workers killed`)
+    // the kills hit running tasks, which then ran again elsewhere
+    assert.ok(json.tasks.some((t: any) => t.attempts > 1), 'some tasks needed another attempt')
   })
 })
