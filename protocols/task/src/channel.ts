@@ -95,6 +95,10 @@ class Outbound {
   private pendingBytes = 0
   private waiters: Array<PromiseWithResolvers<void>> = []
   private scheduled = false
+  /** frames that can wait for the next write (or `lazyMs`) */
+  private lazy: Uint8Array[] = []
+  private lazyBytes = 0
+  private lazyTimer?: ReturnType<typeof setTimeout>
 
   constructor (stream: Stream) {
     this.stream = stream
@@ -118,18 +122,36 @@ class Outbound {
     return sent.promise
   }
 
+  /** Queues a frame that is in no hurry: it goes out with the next write, or after `delayMs` */
+  sendLazy (frame: Uint8Array, delayMs: number): void {
+    const prefix = varint(frame.byteLength)
+    this.lazy.push(prefix, frame)
+    this.lazyBytes += prefix.byteLength + frame.byteLength
+    this.lazyTimer ??= setTimeout(() => {
+      this.lazyTimer = undefined
+      if (!this.scheduled) {
+        this.scheduled = true
+        this.flush().catch(() => {})
+      }
+    }, delayMs)
+  }
+
   private async flush (): Promise<void> {
     this.scheduled = false
     if (this.draining != null) {
       await this.draining
     }
-    // frames queued while waiting for the drain go out now too, in order
-    const parts = this.pending
-    const size = this.pendingBytes
+    // frames queued while waiting for the drain go out now too, in order; lazy ones first
+    const parts = this.lazy.length > 0 ? [...this.lazy, ...this.pending] : this.pending
+    const size = this.pendingBytes + this.lazyBytes
     const waiters = this.waiters
     this.pending = []
     this.pendingBytes = 0
     this.waiters = []
+    this.lazy = []
+    this.lazyBytes = 0
+    clearTimeout(this.lazyTimer)
+    this.lazyTimer = undefined
     if (parts.length === 0) {
       return
     }
@@ -160,6 +182,7 @@ class Outbound {
   }
 
   close (): void {
+    clearTimeout(this.lazyTimer)
     this.stream.close().catch(() => { this.stream.abort(new Error('closing')) })
   }
 }
@@ -187,6 +210,22 @@ export class Channels {
     const frame = Control.encode(message)
     const out = await this.get(peer)
     await out.send(frame)
+  }
+
+  /**
+   * Sends a message that may wait: it travels with the next message to that
+   * peer, or on its own after `delayMs`, sparing a write of its own when
+   * traffic flows. Failures are only logged.
+   */
+  sendLazy (peer: PeerId, message: Control, delayMs: number): void {
+    if (peer.equals(this.init.self)) {
+      queueMicrotask(() => { this.init.onMessage(peer, message) })
+      return
+    }
+    const frame = Control.encode(message)
+    this.get(peer)
+      .then(out => { out.sendLazy(frame, delayMs) })
+      .catch(err => { this.init.log('message to %p failed - %e', peer, err) })
   }
 
   private async get (peer: PeerId): Promise<Outbound> {

@@ -69,6 +69,8 @@ export const DEFAULT_REANNOUNCE_MS = 3_000
 export const DEFAULT_OFFER_TIMEOUT_MS = 3_000
 /** How often a worker re-sends a result that was not acknowledged */
 export const DEFAULT_RESULT_RETRY_MS = 2_000
+/** an acknowledgement waits at most this long for another message to the worker to travel with */
+export const ACK_DELAY_MS = 20
 /** How long a worker keeps trying to deliver a result */
 export const DEFAULT_RESULT_HOLD_MS = 10 * 60_000
 /** Announcements and events older than this are treated as replays */

@@ -47,7 +47,8 @@ export function encodeRecord (record: TaskRecord): Uint8Array {
   const { payload, leaseUntil, ...rest } = record
   const stored: StoredRecord = rest
   if (payload != null) {
-    stored.payload = uint8ArrayToString(payload, 'base64')
+    // node's own base64 (padded); several times faster than a JS encoder, and records are saved a few times per task
+    stored.payload = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64')
   }
   return uint8ArrayFromString(JSON.stringify(stored))
 }
@@ -60,7 +61,8 @@ export function decodeRecord (bytes: Uint8Array): TaskRecord {
   const { payload, ...rest } = stored
   const record: TaskRecord = rest
   if (payload != null) {
-    record.payload = uint8ArrayFromString(payload, 'base64')
+    // padded or not (journals written before used unpadded base64)
+    record.payload = new Uint8Array(Buffer.from(payload, 'base64'))
   }
   return record
 }

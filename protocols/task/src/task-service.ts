@@ -969,8 +969,11 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   private async onOneResult (worker: PeerId, result: Result): Promise<void> {
+    // nothing waits for an acknowledgement but the worker's copy of the result: it rides with the next message
     const ack = (reason?: string): void => {
-      this.reply(worker, { type: Control.Type.ACK, taskId: result.taskId, attempt: result.attempt, reason })
+      if (this.started) {
+        this.channels.sendLazy(worker, { type: Control.Type.ACK, taskId: result.taskId, attempt: result.attempt, leaseMs: 0, free: 0, reason }, C.ACK_DELAY_MS)
+      }
     }
     const record = this.records.get(result.taskId)
     if (record == null) {
@@ -1736,10 +1739,12 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   private emitEvent (partial: Omit<TaskEvent, 'origin' | 'local' | 'at'> & { at?: number }, publish = true): void {
-    const event: TaskEvent = { origin: this.components.peerId.toString(), local: true, at: Date.now(), ...partial }
-    for (const k of Object.keys(event) as Array<keyof TaskEvent>) {
-      if (event[k] === undefined) {
-        delete event[k]
+    const event = { origin: this.components.peerId.toString(), local: true, at: Date.now() } as TaskEvent
+    // fields that are undefined are left out (events are serialised as they are)
+    for (const k in partial) {
+      const value = partial[k as keyof typeof partial]
+      if (value !== undefined) {
+        (event as any)[k] = value
       }
     }
     this.lifecycleMetric?.increment({ [event.type]: true })
