@@ -109,3 +109,19 @@ export async function api (run: RunInfo, method: string, path: string, { body, t
   try { json = JSON.parse(text) } catch { json = undefined }
   return { status: response.status, json, text }
 }
+
+export interface SseMessage { event: string, data: any }
+
+/** Takes the complete server-sent events off the front of `buffer`; returns them and the rest */
+export function takeSseMessages (buffer: string): { messages: SseMessage[], rest: string } {
+  const messages: SseMessage[] = []
+  let end: number
+  while ((end = buffer.indexOf('\n\n')) >= 0) {
+    const block = buffer.slice(0, end)
+    buffer = buffer.slice(end + 2)
+    const event = /^event: (.*)$/m.exec(block)?.[1]
+    const data = /^data: (.*)$/m.exec(block)?.[1]
+    if (event != null && data != null) messages.push({ event, data: JSON.parse(data) })
+  }
+  return { messages, rest: buffer }
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN, api, removeTempDirs, runCli, startNodeProcess, tempDir, waitFor } from './helpers.js'
+import { BIN, api, removeTempDirs, runCli, startNodeProcess, takeSseMessages, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 import type { RunInfo } from '../src/run-file.js'
 
@@ -22,15 +22,9 @@ async function sse (run: RunInfo, path: string, until: (messages: Array<{ event:
     while (true) {
       const { done, value } = await reader.read()
       if (done) break
-      buffer += decoder.decode(value, { stream: true })
-      let end: number
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const event = /^event: (.*)$/m.exec(block)?.[1]
-        const data = /^data: (.*)$/m.exec(block)?.[1]
-        if (event != null && data != null) messages.push({ event, data: JSON.parse(data) })
-      }
+      const taken = takeSseMessages(buffer + decoder.decode(value, { stream: true }))
+      buffer = taken.rest
+      messages.push(...taken.messages)
       if (until(messages)) {
         await reader.cancel()
         break

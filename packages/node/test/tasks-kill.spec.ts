@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { api, removeTempDirs, startNodeProcess, tempDir, waitFor } from './helpers.js'
-import type { NodeProcess } from './helpers.js'
+import { api, removeTempDirs, startNodeProcess, takeSseMessages, tempDir, waitFor } from './helpers.js'
+import type { NodeProcess, SseMessage } from './helpers.js'
 import type { RunInfo } from '../src/run-file.js'
 
 /**
@@ -38,11 +38,11 @@ function rng (seed: number): () => number {
 }
 
 /** Collects a node's server-sent events in the background until closed */
-async function collectEvents (run: RunInfo, path: string): Promise<{ messages: Array<{ event: string, data: any }>, close: () => void }> {
+async function collectEvents (run: RunInfo, path: string): Promise<{ messages: SseMessage[], close: () => void }> {
   const controller = new AbortController()
   const response = await fetch(run.api.url + path, { headers: { authorization: `Bearer ${run.api.token}` }, signal: controller.signal })
   assert.equal(response.status, 200)
-  const messages: Array<{ event: string, data: any }> = []
+  const messages: SseMessage[] = []
   const reader = (response.body as ReadableStream<Uint8Array>).getReader()
   ;(async () => {
     const decoder = new TextDecoder()
@@ -50,15 +50,9 @@ async function collectEvents (run: RunInfo, path: string): Promise<{ messages: A
     while (true) {
       const { done, value } = await reader.read()
       if (done) return
-      buffer += decoder.decode(value, { stream: true })
-      let end: number
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const event = /^event: (.*)$/m.exec(block)?.[1]
-        const data = /^data: (.*)$/m.exec(block)?.[1]
-        if (event != null && data != null) messages.push({ event, data: JSON.parse(data) })
-      }
+      const taken = takeSseMessages(buffer + decoder.decode(value, { stream: true }))
+      buffer = taken.rest
+      messages.push(...taken.messages)
     }
   })().catch(() => {})
   return { messages, close: () => { controller.abort() } }
