@@ -7,7 +7,8 @@
 //   node scripts/bench/anycast.js [--nodes 64] [--caps 1024] [--queries 500]
 //        [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
 // a config is tables x bits x probes (per table; one published bucket per
-// table). Configs with the same bits share one published network (the one
+// table), optionally x answers: a key's provider query stops after that many
+// answers naming providers (default 1). Configs with the same bits share one published network (the one
 // with the most tables): the hyperplanes of (table, bit) do not depend on L,
 // so a lookup over the first L tables is exactly the lookup of that L.
 import { noise } from '@chainsafe/libp2p-noise'
@@ -24,7 +25,7 @@ import { generateCorpus } from './anycast-corpus.js'
 
 const USAGE = `Usage: npm run bench:anycast -- [--nodes 64] [--caps 1024] [--queries 500]
   [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
-A config is tables x bits x probes. The full size publishes for about half an hour on 2 cores;
+A config is tables x bits x probes[x answers] (answers: provider answers per key, default 1). The full size publishes for about half an hour on 2 cores;
 a quick run: --nodes 16 --caps 128 --queries 40 --configs 8x6x7`
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(USAGE)
@@ -43,8 +44,8 @@ const CONCURRENCY = Number(args.concurrency ?? 4)
 const PROVIDE_CONCURRENCY = Number(args['provide-concurrency'] ?? 2)
 const DHT_TIMEOUT_MS = Number(args['dht-timeout'] ?? 60_000)
 const CONFIGS = (args.configs ?? '8x6x7,6x6x7').split(',').map(c => {
-  const [tables, bits, probes] = c.split('x').map(Number)
-  return { tables, bits, probes }
+  const [tables, bits, probes, answers = 1] = c.split('x').map(Number)
+  return { tables, bits, probes, answers }
 })
 const BARS = { recall1: 0.95, warmP50: 5 }
 
@@ -163,10 +164,10 @@ async function runGroup (bits, tables, lookups) {
     const tl = performance.now()
     await mapLimit(queries, CONCURRENCY, async (q, i) => {
       const svc = queriers[i % queriers.length]
-      const { candidates, stats } = await svc.findWithStats(q.text, { k: 5, source: 'dht', minSimilarity: -1, tables: l.tables, probes: l.probes })
+      const { candidates, stats } = await svc.findWithStats(q.text, { k: 5, source: 'dht', minSimilarity: -1, tables: l.tables, probes: l.probes, providerAnswers: l.answers })
       const ids = candidates.map(c => `${c.peerId}/${c.name}`)
       cold.push({ ms: stats.ms, msgs: stats.dhtMessages, keys: stats.keys, providers: stats.providers, fetched: stats.recordsFetched, fetches: stats.fetches, r1: ids[0] === truth[i][0] ? 1 : 0, r5: truth[i].filter(t => ids.includes(t)).length / truth[i].length })
-      if (cold.length % 50 === 0) log(`L=${l.tables} k=${bits} probes=${l.probes}: ${cold.length}/${queries.length} lookups, recall@1 so far ${(cold.reduce((s, x) => s + x.r1, 0) / cold.length).toFixed(3)} (${((performance.now() - tl) / 1000).toFixed(0)} s)`)
+      if (cold.length % 50 === 0) log(`L=${l.tables} k=${bits} probes=${l.probes} answers=${l.answers}: ${cold.length}/${queries.length} lookups, recall@1 so far ${(cold.reduce((s, x) => s + x.r1, 0) / cold.length).toFixed(3)} (${((performance.now() - tl) / 1000).toFixed(0)} s)`)
     })
     // drop what the lookups cached, so the next config starts cold too
     for (const svc of queriers) {
@@ -175,7 +176,7 @@ async function runGroup (bits, tables, lookups) {
     }
     const mean = (k) => cold.reduce((s, x) => s + x[k], 0) / cold.length
     results.push({
-      config: `L=${l.tables} k=${bits} probes=${l.probes}`,
+      config: `L=${l.tables} k=${bits} probes=${l.probes}${l.answers > 1 ? ` answers=${l.answers}` : ''}`,
       records: all.length,
       publishS: publishMs / 1000,
       publishMsgs: pub.messages,

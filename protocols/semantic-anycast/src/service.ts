@@ -122,6 +122,8 @@ export interface FindOptions {
   probes?: number
   /** DHT path: probe only the first `tables` tables (planes are shared, so this is the lookup of a smaller L) */
   tables?: number
+  /** DHT path: a key's provider query stops after this many answers naming providers (see `dhtProviderAnswersPerKey`) */
+  providerAnswers?: number
   /** 'auto' (default): cache, then the DHT when the cache cannot answer; 'cache' or 'dht' only */
   source?: 'auto' | 'cache' | 'dht'
   minSimilarity?: number
@@ -597,7 +599,7 @@ export class SemanticAnycast implements Startable {
     let scored = source === 'dht' ? [] : this.cache.search(this.embedder.id, vector, Math.max(k, 20))
     const confident = scored.length > 0 && scored[0].similarity >= (this.init.cacheConfidence ?? 0.35)
     if (source === 'dht' || (source === 'auto' && !confident)) {
-      const found = await this.lookupDht(vector, stats, options.signal, options.probes, options.tables)
+      const found = await this.lookupDht(vector, stats, options.signal, options.probes, options.tables, options.providerAnswers)
       stats.source = source === 'dht' ? 'dht' : 'cache+dht'
       const byKey = new Map(scored.map(s => [`${s.record.owner}/${s.record.name}`, s]))
       for (const r of found) {
@@ -618,7 +620,7 @@ export class SemanticAnycast implements Startable {
   }
 
   /** DHT path: probe LSH buckets, find providers, fetch and verify their records */
-  private async lookupDht (vector: Float32Array, stats: LookupStats, signal?: AbortSignal, probes = this.probes, tables = this.lsh.tables): Promise<CapabilityRecord[]> {
+  private async lookupDht (vector: Float32Array, stats: LookupStats, signal?: AbortSignal, probes = this.probes, tables = this.lsh.tables, providerAnswers?: number): Promise<CapabilityRecord[]> {
     const t0 = performance.now()
     const buckets = this.lsh.probes(vector, Math.max(1, probes)).filter(b => b.table < tables)
     const keys = [...new Map(buckets.map(b => this.lsh.key(b)).map(k => [k.toString(), k])).values()]
@@ -637,7 +639,7 @@ export class SemanticAnycast implements Startable {
       p.keys.push(key)
     }
     const responsesPerKey = this.init.dhtResponsesPerKey ?? 3
-    const providerAnswersPerKey = this.init.dhtProviderAnswersPerKey ?? 1
+    const providerAnswersPerKey = providerAnswers ?? this.init.dhtProviderAnswersPerKey ?? 1
     await mapLimit(keys, this.init.dhtConcurrency ?? 16, async key => {
       try {
         if (this.dht != null) {
