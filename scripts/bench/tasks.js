@@ -95,10 +95,28 @@ async function saturate (n, window, fn) {
 }
 
 /**
+ * Waits until the processes are idle (each used under 5 % of a core over a quarter of a
+ * second): a node that has just started publishes its capabilities in the DHT and fills its
+ * routing table for a few seconds, which is not what is measured.
+ */
+async function settled (pids, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
+  let before = pids.map(cpuMs)
+  while (Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 250))
+    const now = pids.map(cpuMs)
+    if (now.every((ms, i) => ms - before[i] < 12.5)) return
+    before = now
+  }
+  console.error('the worker processes did not settle; measuring anyway')
+}
+
+/**
  * Warm-up, `TASKS` round trips with `WINDOW` in flight, then `SEQ` one after the other.
  * `pids` are the other processes taking part: their CPU time per task is reported too.
  */
 async function measure (roundTrip, pids = []) {
+  await settled([process.pid, ...pids])
   await saturate(WARMUP, 64, async i => roundTrip(payload(i)))
   const cpu0 = process.cpuUsage()
   const others0 = pids.map(cpuMs)
