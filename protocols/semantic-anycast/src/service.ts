@@ -626,17 +626,11 @@ export class SemanticAnycast implements Startable {
     const keys = [...new Map(buckets.map(b => this.lsh.key(b)).map(k => [k.toString(), k])).values()]
     stats.keys = keys.length
     const self = this.components.peerId.toString()
-    const providers = new Map<string, { info: PeerInfo, keys: CID[] }>()
+    const providers = new Map<string, PeerInfo>()
     const timeout = AbortSignal.timeout(this.init.dhtTimeoutMs ?? 10_000)
     const sig = AbortSignal.any([this.shutdown.signal, timeout, ...(signal != null ? [signal] : [])])
-    const addProvider = (info: PeerInfo, key: CID): void => {
-      const id = info.id.toString()
-      let p = providers.get(id)
-      if (p == null) {
-        p = { info, keys: [] }
-        providers.set(id, p)
-      }
-      p.keys.push(key)
+    const addProvider = (info: PeerInfo): void => {
+      providers.set(info.id.toString(), info)
     }
     const responsesPerKey = this.init.dhtResponsesPerKey ?? 3
     const providerAnswersPerKey = providerAnswers ?? this.init.dhtProviderAnswersPerKey ?? 1
@@ -652,13 +646,13 @@ export class SemanticAnycast implements Startable {
           for await (const ev of this.dht.findProviders(key, { signal: sig })) {
             if (ev.name === 'SEND_QUERY') stats.dhtMessages++
             if (ev.name === 'PROVIDER') {
-              for (const p of ev.providers as PeerInfo[]) addProvider(p, key)
+              for (const p of ev.providers as PeerInfo[]) addProvider(p)
               if (++providerAnswers >= providerAnswersPerKey) break
             }
             if (ev.name === 'PEER_RESPONSE' && !ev.from.equals(this.components.peerId) && ++responses >= responsesPerKey) break
           }
         } else if (this.components.contentRouting != null) {
-          for await (const p of this.components.contentRouting.findProviders(key, { signal: sig })) addProvider(p, key)
+          for await (const p of this.components.contentRouting.findProviders(key, { signal: sig })) addProvider(p)
         }
       } catch (err: any) {
         this.log('findProviders %s failed - %s', key, err?.message)
@@ -670,14 +664,17 @@ export class SemanticAnycast implements Startable {
     const own = this.ownRecords()
     if (providers.has(self)) out.push(...own)
     providers.delete(self)
+    // ask each provider for its records in every probed bucket, not only in those it was
+    // named for: a provider list may be partial (a peer that missed an ADD_PROVIDER, a
+    // local answer cut to k = 20), and the peer is asked anyway
     await mapLimit([...providers.values()], this.init.dhtConcurrency ?? 16, async p => {
       try {
         stats.fetches++
-        const records = await this.fetchRecords(p.info, p.keys, sig)
+        const records = await this.fetchRecords(p, keys, sig)
         stats.recordsFetched += records.length
         out.push(...records)
       } catch (err: any) {
-        this.log('fetching records from %p failed - %s', p.info.id, err?.message)
+        this.log('fetching records from %p failed - %s', p.id, err?.message)
       }
     })
     return out
