@@ -123,6 +123,24 @@ describe('semantic anycast over ten nodes', function () {
     assert.equal(res.capability, 'weather')
   })
 
+  it('asks every provider for its records in all probed buckets, not only in those it was named for', async () => {
+    const fresh = await createNode(embedder, init)
+    nodes.push(fresh)
+    await fresh.dial(multiaddr(nodes[3].addr))
+    await waitFor(() => (fresh.services.dht.routingTable?.size ?? 0) >= 1, 10_000, 'fresh routing table')
+    const svc = fresh.services.anycast
+    const asked: number[] = []
+    const fetchRecords = svc.fetchRecords.bind(svc)
+    svc.fetchRecords = async (peer, keys, signal) => {
+      asked.push(keys?.length ?? 0)
+      return fetchRecords(peer, keys, signal)
+    }
+    const { candidates, stats } = await svc.findWithStats(QUERIES[1][0], { k: 3, source: 'dht' })
+    assert.equal(candidates[0]?.name, QUERIES[1][1])
+    assert.ok(asked.length > 0 && asked.length === stats.fetches)
+    assert.ok(asked.every(n => n === stats.keys), `every request names all ${stats.keys} probed keys: ${asked.join(', ')}`)
+  })
+
   it('rejects records with a bad signature or a foreign owner from gossip', async () => {
     const evil = nodes[9]
     const victim = nodes[1]
