@@ -9,19 +9,20 @@
  * `<network>/1/result-record`, `<network>/1/event-record`). Records are
  * handed to the handshake's functions, except that Ed25519 keys (every
  * aistack node's) take a faster path on node:crypto key objects built once and
- * cached: one record per task is signed and verified, and this path makes that
- * about twice as cheap. Ed25519 signatures are deterministic, so the fast path
+ * cached, reading and writing the envelope protobuf directly (signers are
+ * cached with their peer id): the results of a task are signed and verified on
+ * the way of every task, and this path makes that about twice as cheap. Ed25519 signatures are deterministic, so the fast path
  * yields exactly the bytes `@aistack/handshake`'s `sealRecord` yields (a test
  * checks it), and each side opens the other's records.
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
 import { openRecord as openEnvelope, payloadTypeOf, sealRecord as sealEnvelope } from '@aistack/handshake'
-import { RecordEnvelope } from '@libp2p/peer-record'
+import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { InvalidSignatureError } from './errors.js'
+import { SignedEnvelope } from './pb/task.js'
 import type { KeyObject } from 'node:crypto'
 import type { PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 
@@ -32,11 +33,14 @@ export interface OpenedRecord {
 }
 
 const payloadTypes = new Map<string, Uint8Array>()
+/** per domain: the bytes a signature covers before the payload's length and the payload */
+const signedPrefixes = new Map<string, Uint8Array>()
 const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
 const ED25519_PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
-const privateKeyObjects = new WeakMap<PrivateKey, KeyObject>()
-const publicKeyObjects = new Map<string, KeyObject>()
-const MAX_CACHED_PUBLIC_KEYS = 4096
+const privateKeyObjects = new WeakMap<PrivateKey, { keyObject: KeyObject, publicKey: Uint8Array }>()
+/** Ed25519 signers seen, by their public key protobuf: the key object to verify with and who they are */
+const signers = new Map<string, { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId }>()
+const MAX_CACHED_SIGNERS = 4096
 
 /** The envelope payload type of a domain (the handshake's: the domain in UTF-8), cached */
 function payloadTypeFor (domain: string): Uint8Array {
@@ -58,16 +62,19 @@ function varint (n: number): number[] {
   return out
 }
 
-/** The bytes a RecordEnvelope signature covers */
+/** The bytes a RecordEnvelope signature covers: varint-prefixed domain, payload type and payload */
 function signedData (domain: string, payloadType: Uint8Array, payload: Uint8Array): Uint8Array {
-  const d = uint8ArrayFromString(domain)
-  const parts = [Uint8Array.from(varint(d.byteLength)), d, Uint8Array.from(varint(payloadType.byteLength)), payloadType, Uint8Array.from(varint(payload.byteLength)), payload]
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.byteLength
+  let prefix = signedPrefixes.get(domain)
+  if (prefix == null) {
+    const d = uint8ArrayFromString(domain)
+    prefix = Uint8Array.from([...varint(d.byteLength), ...d, ...varint(payloadType.byteLength), ...payloadType])
+    signedPrefixes.set(domain, prefix)
   }
+  const length = varint(payload.byteLength)
+  const out = new Uint8Array(prefix.byteLength + length.length + payload.byteLength)
+  out.set(prefix, 0)
+  out.set(length, prefix.byteLength)
+  out.set(payload, prefix.byteLength + length.length)
   return out
 }
 
@@ -78,26 +85,38 @@ function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
   return out
 }
 
-function ed25519PrivateKeyObject (key: PrivateKey): KeyObject {
-  let obj = privateKeyObjects.get(key)
-  if (obj == null) {
-    obj = createPrivateKey({ key: Buffer.from(concat(ED25519_PKCS8_PREFIX, key.raw.subarray(0, 32))), format: 'der', type: 'pkcs8' })
-    privateKeyObjects.set(key, obj)
+function ed25519PrivateKey (key: PrivateKey): { keyObject: KeyObject, publicKey: Uint8Array } {
+  let entry = privateKeyObjects.get(key)
+  if (entry == null) {
+    entry = {
+      keyObject: createPrivateKey({ key: Buffer.from(concat(ED25519_PKCS8_PREFIX, key.raw.subarray(0, 32))), format: 'der', type: 'pkcs8' }),
+      publicKey: publicKeyToProtobuf(key.publicKey)
+    }
+    privateKeyObjects.set(key, entry)
   }
-  return obj
+  return entry
 }
 
-function ed25519PublicKeyObject (raw: Uint8Array): KeyObject {
-  const id = uint8ArrayToString(raw, 'base64')
-  let obj = publicKeyObjects.get(id)
-  if (obj == null) {
-    obj = createPublicKey({ key: Buffer.from(concat(ED25519_SPKI_PREFIX, raw)), format: 'der', type: 'spki' })
-    if (publicKeyObjects.size >= MAX_CACHED_PUBLIC_KEYS) {
-      publicKeyObjects.delete(publicKeyObjects.keys().next().value as string)
+/** The signer of an Ed25519 record, from its public key protobuf; undefined for other key types */
+function ed25519Signer (publicKeyProtobuf: Uint8Array): { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId } | undefined {
+  const id = Buffer.from(publicKeyProtobuf.buffer, publicKeyProtobuf.byteOffset, publicKeyProtobuf.byteLength).toString('hex')
+  let signer = signers.get(id)
+  if (signer == null) {
+    const publicKey = publicKeyFromProtobuf(publicKeyProtobuf)
+    if (publicKey.type !== 'Ed25519') {
+      return undefined
     }
-    publicKeyObjects.set(id, obj)
+    signer = {
+      keyObject: createPublicKey({ key: Buffer.from(concat(ED25519_SPKI_PREFIX, publicKey.raw)), format: 'der', type: 'spki' }),
+      publicKey,
+      peerId: peerIdFromPublicKey(publicKey)
+    }
+    if (signers.size >= MAX_CACHED_SIGNERS) {
+      signers.delete(signers.keys().next().value as string)
+    }
+    signers.set(id, signer)
   }
-  return obj
+  return signer
 }
 
 export async function sealRecord (privateKey: PrivateKey, domain: string, payload: Uint8Array): Promise<Uint8Array> {
@@ -105,19 +124,22 @@ export async function sealRecord (privateKey: PrivateKey, domain: string, payloa
     return sealEnvelope(privateKey, domain, payload)
   }
   const payloadType = payloadTypeFor(domain)
-  const signature = new Uint8Array(nodeSign(null, signedData(domain, payloadType, payload), ed25519PrivateKeyObject(privateKey)))
-  return new RecordEnvelope({ publicKey: privateKey.publicKey, payloadType, payload, signature }).marshal()
+  const { keyObject, publicKey } = ed25519PrivateKey(privateKey)
+  const signature = nodeSign(null, signedData(domain, payloadType, payload), keyObject)
+  return SignedEnvelope.encode({ publicKey, payloadType, payload, signature })
 }
 
 /** Verifies a record sealed for `domain`; throws `InvalidSignatureError` for anything that is not one */
 export async function openRecord (bytes: Uint8Array, domain: string): Promise<OpenedRecord> {
-  let envelope: RecordEnvelope
+  let envelope: SignedEnvelope
+  let signer: ReturnType<typeof ed25519Signer>
   try {
-    envelope = RecordEnvelope.createFromProtobuf(bytes)
+    envelope = SignedEnvelope.decode(bytes)
+    signer = ed25519Signer(envelope.publicKey)
   } catch (err: any) {
     throw new InvalidSignatureError(`not a signed record: ${err?.message ?? err}`)
   }
-  if (envelope.publicKey.type !== 'Ed25519') {
+  if (signer == null) {
     try {
       return await openEnvelope(bytes, domain, { maxSize: Infinity })
     } catch (err: any) {
@@ -130,7 +152,7 @@ export async function openRecord (bytes: Uint8Array, domain: string): Promise<Op
   }
   let valid: boolean
   try {
-    valid = envelope.signature.byteLength > 0 && nodeVerify(null, signedData(domain, payloadType, envelope.payload), ed25519PublicKeyObject(envelope.publicKey.raw), envelope.signature)
+    valid = envelope.signature.byteLength > 0 && nodeVerify(null, signedData(domain, payloadType, envelope.payload), signer.keyObject, envelope.signature)
   } catch {
     valid = false
   }
@@ -138,8 +160,8 @@ export async function openRecord (bytes: Uint8Array, domain: string): Promise<Op
     throw new InvalidSignatureError('invalid signature on signed record')
   }
   return {
-    signer: peerIdFromPublicKey(envelope.publicKey),
-    publicKey: envelope.publicKey,
+    signer: signer.peerId,
+    publicKey: signer.publicKey,
     payload: envelope.payload
   }
 }

@@ -751,7 +751,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       credit.slots--
       if (credit.slots <= 0) {
         list.splice(i, 1)
-      } else if (list.length > 1) {
+      } else if (list.length > 1 && process.env.EXP_SPREAD !== '0') {
         // spread work over the workers that have open offers
         list.splice(i, 1)
         list.push(credit)
