@@ -10,10 +10,11 @@
  * handed to the handshake's functions, except that Ed25519 keys (every
  * aistack node's) take a faster path on node:crypto key objects built once and
  * cached, reading and writing the envelope protobuf directly (signers are
- * cached with their peer id): the results of a task are signed and verified on
- * the way of every task, and this path makes that about twice as cheap. Ed25519 signatures are deterministic, so the fast path
- * yields exactly the bytes `@aistack/handshake`'s `sealRecord` yields (a test
- * checks it), and each side opens the other's records.
+ * cached with their peer id): results are signed and verified on the way of
+ * every task, and this path makes that about twice as cheap. Ed25519
+ * signatures are deterministic, so the fast path yields exactly the bytes
+ * `@aistack/handshake`'s `sealRecord` yields (a test checks it), and each side
+ * opens the other's records.
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
 import { openRecord as openEnvelope, payloadTypeOf, sealRecord as sealEnvelope } from '@aistack/handshake'
