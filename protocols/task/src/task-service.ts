@@ -202,7 +202,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly held = new Map<string, HeldResult>()
   /** start reports and results of this tick, by submitter: the results go out under one signature */
   private resultQueue = new Map<string, { submitter: PeerId, started: Control[], results: Result[] }>()
-  private resultFlush?: ReturnType<typeof setImmediate>
+  private resultFlushScheduled = false
   private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
 
   // replay windows
@@ -366,8 +366,6 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.fetches.clear()
     this.backlog.clear()
     this.held.clear()
-    clearImmediate(this.resultFlush)
-    this.resultFlush = undefined
     this.resultQueue.clear()
     await this.components.registrar.unhandle(this.protocol)
     this.channels.closeAll()
@@ -751,7 +749,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       credit.slots--
       if (credit.slots <= 0) {
         list.splice(i, 1)
-      } else if (list.length > 1 && process.env.EXP_SPREAD !== '0') {
+      } else if (list.length > 1) {
         // spread work over the workers that have open offers
         list.splice(i, 1)
         list.push(credit)
@@ -1591,11 +1589,17 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (item.result != null) {
       queue.results.push(item.result)
     }
-    this.resultFlush ??= setImmediate(() => { this.flushResults() })
+    if (!this.resultFlushScheduled) {
+      this.resultFlushScheduled = true
+      // a tick callback queued from a promise job runs once the job queue is empty: by then
+      // every task of this turn that finishes without waiting on I/O has finished, and the
+      // batch still goes out in this turn of the event loop
+      process.nextTick(() => { this.flushResults() })
+    }
   }
 
   private flushResults (): void {
-    this.resultFlush = undefined
+    this.resultFlushScheduled = false
     const queues = this.resultQueue
     this.resultQueue = new Map()
     for (const { submitter, started, results } of queues.values()) {
