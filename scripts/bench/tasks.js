@@ -4,7 +4,7 @@
 // published back to the submitter). Echo handler, 256-byte payloads.
 //
 //   npm run bench:tasks      (build first: npx tsc -b packages/node)
-//   TASKS=2000 SEQ=300 WARMUP=1000 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api,oneprocess ONLY=ours|nats
+//   TASKS=8000 SEQ=300 WARMUP=3000 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api,oneprocess ONLY=ours|nats
 //
 // Our workers are four `aistack start` processes (the node binary, a builtin
 // echo capability in their config.json, TCP on 127.0.0.1). The submitter runs
@@ -28,14 +28,14 @@ import { createAgentNode } from '@aistack/node'
 import { multiaddr } from '@multiformats/multiaddr'
 import { AckPolicy, RetentionPolicy, StorageType, connect as natsConnect } from 'nats'
 
-const TASKS = Number(process.env.TASKS ?? 2000)
+const TASKS = Number(process.env.TASKS ?? 8000)
 const SEQ = Number(process.env.SEQ ?? 300)
 const WORKERS = Number(process.env.WORKERS ?? 4)
 const SLOTS = Number(process.env.SLOTS ?? 16)
 const WINDOW = Number(process.env.WINDOW ?? 256)
 const PAYLOAD_BYTES = 256
 /** round trips before measuring: the worker processes' code gets optimised by then */
-const WARMUP = Number(process.env.WARMUP ?? 1000)
+const WARMUP = Number(process.env.WARMUP ?? 3000)
 const MODES = (process.env.MODES ?? 'inproc,api,oneprocess').split(',')
 const BIN = fileURLToPath(new URL('../../packages/node/dist/src/bin.js', import.meta.url))
 /** write CPU profiles of the worker processes here (they then stop with SIGINT, which writes them) */
