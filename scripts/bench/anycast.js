@@ -25,7 +25,7 @@ import { generateCorpus } from './anycast-corpus.js'
 
 const USAGE = `Usage: npm run bench:anycast -- [--nodes 64] [--caps 1024] [--queries 500]
   [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
-A config is tables x bits x probes[x answers] (answers: provider answers per key, default 1). The full size publishes for about half an hour on 2 cores;
+A config is tables x bits x probes[x answers] (answers: provider answers per key, default 1). The full size publishes for about 22 minutes (one thread) and looks up for about 15 per config;
 a quick run: --nodes 16 --caps 128 --queries 40 --configs 8x6x7`
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(USAGE)
