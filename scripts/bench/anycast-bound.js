@@ -10,28 +10,16 @@ import { HashEmbedder } from '../../packages/embeddings/dist/src/index.js'
 import { SimHashLsh } from '../../protocols/semantic-anycast/dist/src/lsh.js'
 import { capabilityText, dequantize, quantize } from '../../protocols/semantic-anycast/dist/src/record.js'
 import { generateCorpus } from './anycast-corpus.js'
+import { benchArgs, lshConfigs } from './args.js'
 
 const USAGE = `Usage: npm run -s bench:anycast-bound -- [--nodes 64] [--caps 1024] [--queries 500] [--configs 8x6x7,8x7x10]
 A config is tables x bits x probes per table; capabilities are spread round-robin over the nodes.`
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(USAGE)
-  process.exit(0)
-}
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]])
-  return acc
-}, []))
-const NODES = Number(args.nodes ?? 64)
-const CAPS = Number(args.caps ?? 1024)
-const QUERIES = Number(args.queries ?? 500)
-const CONFIGS = (args.configs ?? '4x6x7,6x6x7,8x6x7,8x7x7,10x7x7,8x7x10,8x8x9,10x8x9').split(',')
+const args = benchArgs(USAGE, { nodes: 64, caps: 1024, queries: 500, configs: '4x6x7,6x6x7,8x6x7,8x7x7,10x7x7,8x7x10,8x8x9,10x8x9' })
+const NODES = args.nodes
+const CAPS = args.caps
+const QUERIES = args.queries
+const CONFIGS = lshConfigs(args.configs, USAGE)
 const PROVIDER_CAP = 20
-for (const n of [NODES, CAPS, QUERIES]) {
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`bad size ${n}\n${USAGE}`)
-    process.exit(2)
-  }
-}
 
 const embedder = new HashEmbedder()
 const { capabilities, queries } = generateCorpus({ count: CAPS, queries: QUERIES, seed: 42 })
@@ -58,8 +46,7 @@ const bestOf = queryVectors.map(v => {
 console.log(`LSH bound: ${capabilities.length} capabilities on ${NODES} nodes, ${queries.length} queries, ${embedder.id}`)
 console.log('| L | k | probes | keys / lookup | recall@1 bound | counting buckets of <= 20 providers | providers per bucket p50 / max | buckets over 20 |')
 console.log('|---|---|---|---|---|---|---|---|')
-for (const config of CONFIGS) {
-  const [tables, bits, probes] = config.split('x').map(Number)
+for (const { tables, bits, probes } of CONFIGS) {
   const lsh = new SimHashLsh('aistack', embedder.id, embedder.dim, { tables, bits })
   const bucketsOf = capVectors.map(v => lsh.buckets(v).map(b => `${b.table}/${b.bits}`))
   const owners = new Map()

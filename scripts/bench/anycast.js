@@ -22,31 +22,30 @@ import { createLibp2p } from 'libp2p'
 import { HashEmbedder } from '../../packages/embeddings/dist/src/index.js'
 import { semanticAnycast } from '../../protocols/semantic-anycast/dist/src/index.js'
 import { generateCorpus } from './anycast-corpus.js'
+import { benchArgs, lshConfigs } from './args.js'
 
 const USAGE = `Usage: npm run bench:anycast -- [--nodes 64] [--caps 1024] [--queries 500]
   [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
-A config is tables x bits x probes[x answers] (answers: provider answers per key, default 1). The full size publishes for about 22 minutes (one thread) and looks up for about 15 per config;
-a quick run: --nodes 16 --caps 128 --queries 40 --configs 8x6x7`
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(USAGE)
-  process.exit(0)
-}
-
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]])
-  return acc
-}, []))
-const NODES = Number(args.nodes ?? 64)
-const CAPS = Number(args.caps ?? 1024)
-const QUERIES = Number(args.queries ?? 500)
-const CONCURRENCY = Number(args.concurrency ?? 4)
-// with 64 nodes on one thread, 4 provides in flight per node time out; 2 drain the queue
-const PROVIDE_CONCURRENCY = Number(args['provide-concurrency'] ?? 2)
-const DHT_TIMEOUT_MS = Number(args['dht-timeout'] ?? 60_000)
-const CONFIGS = (args.configs ?? '8x6x7,6x6x7').split(',').map(c => {
-  const [tables, bits, probes, answers = 1] = c.split('x').map(Number)
-  return { tables, bits, probes, answers }
+A config is tables x bits x probes [x answers] (answers: provider answers a key's query waits
+for, default 1). The full size publishes for about 22 minutes on one thread and looks up for
+about 15 per config; a quick run: --nodes 16 --caps 128 --queries 40 --configs 8x6x7`
+const args = benchArgs(USAGE, {
+  nodes: 64,
+  caps: 1024,
+  queries: 500,
+  configs: '8x6x7,6x6x7',
+  concurrency: 4,
+  // with 64 nodes on one thread, 4 provides in flight per node time out; 2 drain the queue
+  'provide-concurrency': 2,
+  'dht-timeout': 60_000
 })
+const NODES = args.nodes
+const CAPS = args.caps
+const QUERIES = args.queries
+const CONCURRENCY = args.concurrency
+const PROVIDE_CONCURRENCY = args['provide-concurrency']
+const DHT_TIMEOUT_MS = args['dht-timeout']
+const CONFIGS = lshConfigs(args.configs, USAGE)
 const BARS = { recall1: 0.95, warmP50: 5 }
 
 const embedder = new HashEmbedder()
