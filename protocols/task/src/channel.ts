@@ -95,7 +95,7 @@ class Outbound {
   private pendingBytes = 0
   private waiters: Array<PromiseWithResolvers<void>> = []
   private scheduled = false
-  /** frames that can wait for the next write (or `lazyMs`) */
+  /** frames that can wait for the next write (see `sendLazy`) */
   private lazy: Uint8Array[] = []
   private lazyBytes = 0
   private lazyTimer?: ReturnType<typeof setTimeout>

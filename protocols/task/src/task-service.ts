@@ -201,8 +201,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly running = new Map<string, RunningTask>()
   private readonly held = new Map<string, HeldResult>()
   /** start reports and results of this tick, by submitter: the results go out under one signature */
-  private resultQueue = new Map<string, { submitter: PeerId, started: Control[], results: Result[] }>()
-  private resultFlushScheduled = false
+  private outgoing = new Map<string, { submitter: PeerId, started: Control[], results: Result[] }>()
+  private outgoingScheduled = false
   private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
 
   // replay windows
@@ -366,7 +366,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.fetches.clear()
     this.backlog.clear()
     this.held.clear()
-    this.resultQueue.clear()
+    this.outgoing.clear()
     await this.components.registrar.unhandle(this.protocol)
     this.channels.closeAll()
     await this.journal.flush()
@@ -1578,10 +1578,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
    */
   private queueOutgoing (submitter: PeerId, item: { started?: Control, result?: Result }): void {
     const key = submitter.toString()
-    let queue = this.resultQueue.get(key)
+    let queue = this.outgoing.get(key)
     if (queue == null) {
       queue = { submitter, started: [], results: [] }
-      this.resultQueue.set(key, queue)
+      this.outgoing.set(key, queue)
     }
     if (item.started != null) {
       queue.started.push(item.started)
@@ -1589,19 +1589,19 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (item.result != null) {
       queue.results.push(item.result)
     }
-    if (!this.resultFlushScheduled) {
-      this.resultFlushScheduled = true
+    if (!this.outgoingScheduled) {
+      this.outgoingScheduled = true
       // a tick callback queued from a promise job runs once the job queue is empty: by then
       // every task of this turn that finishes without waiting on I/O has finished, and the
       // batch still goes out in this turn of the event loop
-      process.nextTick(() => { this.flushResults() })
+      process.nextTick(() => { this.flushOutgoing() })
     }
   }
 
-  private flushResults (): void {
-    this.resultFlushScheduled = false
-    const queues = this.resultQueue
-    this.resultQueue = new Map()
+  private flushOutgoing (): void {
+    this.outgoingScheduled = false
+    const queues = this.outgoing
+    this.outgoing = new Map()
     for (const { submitter, started, results } of queues.values()) {
       for (const message of started) {
         this.channels.send(submitter, message).catch(() => {})
