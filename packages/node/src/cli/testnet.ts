@@ -104,17 +104,24 @@ async function up (dir: string, count: number, timeoutMs: number, json: boolean)
   Object.assign(first, { peerId: firstRun.peerId, api: firstRun.api.url })
   const bootstrapAddr = firstRun.multiaddrs.find(a => a.includes('/tcp/')) ?? firstRun.multiaddrs[0]
 
+  // one node at a time, each once node-0 has the one before in its routing table: a node
+  // looks for its neighbours through node-0 a second after it starts and (Kad-DHT) not again
+  // for five minutes, so two nodes that both asked before node-0 knew the other would stay
+  // without each other that long
+  const runs = new Map<string, RunInfo>([['node-0', firstRun]])
   for (let i = 1; i < count; i++) {
     const home = join(dir, `node-${i}`)
-    nodes.push({ name: `node-${i}`, home, pid: await spawnNode(home, [bootstrapAddr]) })
-  }
-  await save()
-  progress(json, `started ${count} node(s); waiting for them to be ready`)
-  const runs = new Map<string, RunInfo>([['node-0', firstRun]])
-  for (const node of nodes.slice(1)) {
+    const node: TestnetNode = { name: `node-${i}`, home, pid: await spawnNode(home, [bootstrapAddr]) }
+    nodes.push(node)
+    await save()
     const run = await waitReady(node, deadline)
     Object.assign(node, { peerId: run.peerId, api: run.api.url })
     runs.set(node.name, run)
+    while (!((await callApi(firstRun, 'GET', '/v1/dht').catch(() => ({ routingTable: [] }))).routingTable as string[]).includes(run.peerId)) {
+      if (Date.now() > deadline) throw new Error(`testnet up: node-0 did not add ${node.name} to its routing table within ${timeoutMs / 1000} s (see ${join(home, 'node.log')})`)
+      await sleep(100)
+    }
+    progress(json, `${node.name} joined (${i + 1}/${count})`)
   }
   await save()
 
