@@ -4,7 +4,6 @@ import { semanticAnycast } from '@aistack/semantic-anycast'
 import { taskQueue } from '@aistack/task'
 import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
 import { quic } from '@chainsafe/libp2p-quic'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -21,6 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { defaultConfig, parseNetwork } from './config.js'
+import { muxer } from './muxer.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { HandlerFn, ServeSpec } from './capabilities/index.js'
@@ -144,7 +144,7 @@ export class AgentNode {
         addresses: { listen, announce: config.announce },
         transports: usesQuic ? [tcp(), quic()] : [tcp()],
         connectionEncrypters: connectionEncrypters(config.pq),
-        streamMuxers: [yamux()],
+        streamMuxers: [muxer()],
         peerDiscovery,
         metrics: registry != null ? prometheusMetrics({ registry, collectDefaultMetrics: false }) : undefined,
         nodeInfo: { name: 'aistack', version: VERSION },
