@@ -252,7 +252,7 @@ function capabilityExecutor (capabilities: CapabilityRegistry): TaskExecutor {
   return {
     canRun: spec => spec.capability != null && capabilities.has(spec.capability),
     capacity: () => capabilities.entriesList().reduce((free, c) => free + Math.max(0, c.limits.concurrency - c.running), 0),
-    run: async (spec, input, { signal }) => capabilities.invoke(spec.capability as string, input, { signal })
+    run: async (spec, input, { signal, inputBytes }) => capabilities.invoke(spec.capability as string, input, { signal, inputBytes })
   }
 }
 

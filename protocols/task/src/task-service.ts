@@ -1523,22 +1523,16 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     try {
       const payload = body.payload ?? await this.fetchPayload(run)
       const input = decodeJson(payload)
-      const timedOut = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          const err = new TaskTimeoutError(`the handler ran past its timeout of ${timeoutMs} ms`)
-          controller.abort(err)
-          reject(err)
-        }, timeoutMs)
-      })
-      const aborted = new Promise<never>((_resolve, reject) => {
-        controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
-      })
       this.statsData.executed++
-      const value = await Promise.race([
-        executor.run(this.specOf(body), input, { signal: controller.signal, onProgress, taskId, submitter, attempt }),
-        timedOut,
-        aborted
-      ])
+      // one promise for the handler, its timeout and cancellation: the timer aborts the run
+      const value = await new Promise<unknown>((resolve, reject) => {
+        controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
+        timer = setTimeout(() => {
+          controller.abort(new TaskTimeoutError(`the handler ran past its timeout of ${timeoutMs} ms`))
+        }, timeoutMs)
+        executor.run(this.specOf(body), input, { signal: controller.signal, onProgress, taskId, submitter, attempt, inputBytes: payload.byteLength })
+          .then(resolve, reject)
+      })
       const output = encodeJson(value)
       if (output.byteLength > this.opts.maxOutputBytes) {
         throw new OutputTooLargeError(`output of ${output.byteLength} bytes exceeds the limit of ${this.opts.maxOutputBytes}`)

@@ -17,6 +17,8 @@ export interface RunContext {
   taskId: string
   submitter: PeerId
   attempt: number
+  /** size of the input as JSON, in bytes (spares the executor measuring it again) */
+  inputBytes?: number
 }
 
 /** Runs tasks with the node's handlers */
