@@ -1,5 +1,5 @@
 import { Control } from './pb/task.js'
-import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, Logger, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
 
 export interface StreamOpener {
   openStream(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
@@ -208,6 +208,11 @@ export class Channels {
       return
     }
     const frame = Control.encode(message)
+    // an open stream takes the frame now, so it is queued before what the caller does next
+    const open = this.outbound.get(peer.toString())
+    if (open?.open === true) {
+      return open.send(frame)
+    }
     const out = await this.get(peer)
     await out.send(frame)
   }
@@ -254,42 +259,53 @@ export class Channels {
     return opening
   }
 
-  /** Stream handler for the protocol */
-  handle = async (stream: Stream, connection: Connection): Promise<void> => {
+  /**
+   * Stream handler for the protocol. Frames are read from the stream's
+   * 'message' events: each is handled in the turn its bytes arrive, before
+   * the muxer's window update for them is written, rather than a few promise
+   * jobs later through the stream's async iterator.
+   */
+  handle = (stream: Stream, connection: Connection): void => {
     const peer = connection.remotePeer
     this.inbound.add(stream)
     const decoder = new FrameDecoder(this.init.maxFrameBytes)
-    try {
-      for await (const chunk of stream) {
-        let frames: Uint8Array[]
+    const onMessage = (evt: StreamMessageEvent): void => {
+      let frames: Uint8Array[]
+      try {
+        frames = decoder.push(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())
+      } catch (err: any) {
+        this.init.onBadFrame(peer, 'oversize')
+        this.init.log('bad frame from %p - %e', peer, err)
+        stream.abort(err)
+        return
+      }
+      for (const frame of frames) {
+        let message: Control
         try {
-          frames = decoder.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
-        } catch (err: any) {
-          this.init.onBadFrame(peer, 'oversize')
-          this.init.log('bad frame from %p - %e', peer, err)
-          stream.abort(err)
-          return
+          message = Control.decode(frame)
+        } catch {
+          this.init.onBadFrame(peer, 'malformed')
+          continue
         }
-        for (const frame of frames) {
-          let message: Control
-          try {
-            message = Control.decode(frame)
-          } catch {
-            this.init.onBadFrame(peer, 'malformed')
-            continue
-          }
-          try {
-            this.init.onMessage(peer, message)
-          } catch (err: any) {
-            this.init.log.error('handling message from %p failed - %e', peer, err)
-          }
+        try {
+          this.init.onMessage(peer, message)
+        } catch (err: any) {
+          this.init.log.error('handling message from %p failed - %e', peer, err)
         }
       }
-    } catch (err: any) {
-      this.init.log('inbound stream from %p ended - %e', peer, err)
-    } finally {
-      this.inbound.delete(stream)
     }
+    stream.addEventListener('message', onMessage)
+    // the remote has finished: close our (unused) side too
+    stream.addEventListener('remoteCloseWrite', () => {
+      stream.close().catch(err => { stream.abort(err) })
+    }, { once: true })
+    stream.addEventListener('close', (evt) => {
+      stream.removeEventListener('message', onMessage)
+      this.inbound.delete(stream)
+      if (evt.error != null) {
+        this.init.log('inbound stream from %p ended - %e', peer, evt.error)
+      }
+    }, { once: true })
   }
 
   closeAll (): void {

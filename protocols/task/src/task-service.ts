@@ -1587,8 +1587,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.outgoingScheduled = true
       // a tick callback queued from a promise job runs once the job queue is empty: by then
       // every task of this turn that finishes without waiting on I/O has finished, and the
-      // batch still goes out in this turn of the event loop
-      process.nextTick(() => { this.flushOutgoing() })
+      // batch still goes out in this turn of the event loop (queued from a promise job
+      // even when called from an event handler, where a tick callback would run first)
+      queueMicrotask(() => { process.nextTick(() => { this.flushOutgoing() }) })
     }
   }
 
