@@ -67,13 +67,19 @@ export function decodeRecord (bytes: Uint8Array): TaskRecord {
   return record
 }
 
+/** how long a write nothing waits for may wait to be joined by others */
+export const BACKGROUND_WRITE_DELAY_MS = 10
+
 /**
  * The submitter's on-disk journal: one datastore entry per task, with group
- * commit. A save starts a write as soon as the code that made it yields (one
- * microtask later, so saves made together share it); saves made while a write
- * is under way are written together in one datastore batch when it ends. A
- * record saved again meanwhile is written once, as its newest snapshot. An
- * idle journal writes at once, a busy one in batches.
+ * commit. A save that is waited for starts a write as soon as the code that
+ * made it yields (one microtask later, so saves made together share it); one
+ * that nothing waits for (`saveInBackground`) waits up to
+ * `BACKGROUND_WRITE_DELAY_MS`, and goes with any write that starts sooner.
+ * Saves made while a write is under way are written together in one
+ * datastore batch when it ends. A record saved again meanwhile is written
+ * once, as its newest snapshot: a task that is assigned and completes within
+ * the delay is written twice, not three times.
  */
 export class Journal {
   private readonly datastore: Datastore
@@ -81,7 +87,10 @@ export class Journal {
   private dirty = new Map<string, TaskRecord>()
   private waiters: Array<PromiseWithResolvers<void>> = []
   private writing?: Promise<void>
-  private scheduled = false
+  /** a dirty record is waited for */
+  private urgent = false
+  private startQueued = false
+  private timer?: ReturnType<typeof setTimeout>
 
   constructor (datastore: Datastore, prefix: string) {
     this.datastore = datastore
@@ -94,26 +103,54 @@ export class Journal {
 
   /** Persist the current state of the record; resolves once it is written */
   async save (record: TaskRecord): Promise<void> {
+    return this.enqueue(record, true)
+  }
+
+  /**
+   * Persist the record within `BACKGROUND_WRITE_DELAY_MS`, or with the next
+   * write that is waited for; for writes that nothing waits on
+   */
+  async saveInBackground (record: TaskRecord): Promise<void> {
+    return this.enqueue(record, false)
+  }
+
+  private async enqueue (record: TaskRecord, urgent: boolean): Promise<void> {
     this.dirty.set(record.id, record)
     const waiter = Promise.withResolvers<void>()
     this.waiters.push(waiter)
+    if (urgent) {
+      this.urgent = true
+    }
     this.schedule()
     return waiter.promise
   }
 
   private schedule (): void {
-    if (this.scheduled || this.writing != null) {
+    // a write under way schedules the next when it ends
+    if (this.writing != null || this.dirty.size === 0) {
       return
     }
-    this.scheduled = true
-    queueMicrotask(() => {
-      this.scheduled = false
-      this.writing = this.writeBatch().finally(() => {
-        this.writing = undefined
-        if (this.dirty.size > 0) {
-          this.schedule()
-        }
-      })
+    if (this.urgent) {
+      if (!this.startQueued) {
+        this.startQueued = true
+        queueMicrotask(() => { this.start() })
+      }
+    } else {
+      this.timer ??= setTimeout(() => { this.start() }, BACKGROUND_WRITE_DELAY_MS)
+    }
+  }
+
+  private start (): void {
+    this.startQueued = false
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.writing != null || this.dirty.size === 0) {
+      return
+    }
+    this.urgent = false
+    this.writing = this.writeBatch().finally(() => {
+      this.writing = undefined
+      this.schedule()
     })
   }
 
@@ -142,14 +179,13 @@ export class Journal {
     await this.datastore.delete(this.key(id))
   }
 
-  /** Wait for every pending write */
+  /** Write everything pending now, and wait for it */
   async flush (): Promise<void> {
-    while (this.dirty.size > 0 || this.writing != null || this.scheduled) {
-      if (this.writing != null) {
-        await this.writing.catch(() => {})
-      } else {
-        await new Promise(resolve => setImmediate(resolve))
+    while (this.dirty.size > 0 || this.writing != null) {
+      if (this.writing == null) {
+        this.start()
       }
+      await this.writing?.catch(() => {})
     }
   }
 

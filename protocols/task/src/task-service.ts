@@ -1008,6 +1008,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     record.result = output
     record.error = undefined
     record.leaseUntil = undefined
+    // nothing runs it again: the journal and memory keep its result, not its input
+    record.payload = undefined
     this.pushHistory(record, { at: now, state: 'completed', attempt: record.attempts, worker: record.worker })
     this.active.delete(record.id)
     this.count('completed')
@@ -1916,8 +1918,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     record.updatedAt = entry.at
   }
 
+  /** Journals the record in the background: nothing waits for these writes */
   private save (record: TaskRecord): void {
-    this.journal.save(record).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
+    this.journal.saveInBackground(record).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
   }
 
   private info (record: TaskRecord): TaskInfo {

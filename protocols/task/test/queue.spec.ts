@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { MemoryDatastore } from 'datastore-core'
+import { JOURNAL_PREFIX } from '../src/constants.js'
+import { Journal, decodeRecord } from '../src/journal.js'
 import { TestExecutor, connect, createNode, echo, hang, nextEvent, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
 import type { TaskEvent } from '../src/index.js'
@@ -20,7 +23,8 @@ describe('task queue over real nodes', function () {
 
   it('runs a task on a worker and delivers the result', async () => {
     const worker = new TestExecutor(['echo'], echo)
-    const [submitter, w] = await start({}, { executor: worker })
+    const datastore = new MemoryDatastore()
+    const [submitter, w] = await start({ datastore }, { executor: worker })
     await connect(submitter, w)
     const events: TaskEvent[] = []
     submitter.services.tasks.addEventListener('event', e => { events.push(e.detail) })
@@ -36,6 +40,11 @@ describe('task queue over real nodes', function () {
     assert.deepEqual(info.history.map(h => h.state), ['submitted', 'assigned', 'running', 'completed'])
     assert.deepEqual(events.filter(e => e.taskId === id).map(e => e.type), ['task.created', 'task.assigned', 'task.running', 'task.completed'])
     assert.equal(submitter.services.tasks.list({ state: 'completed' }).length, 1)
+    // the journal keeps the result of a completed task, not its input any more
+    const stored = decodeRecord(await datastore.get(new Journal(datastore, JOURNAL_PREFIX).key(id)))
+    assert.equal(stored.state, 'completed')
+    assert.deepEqual(stored.result, { hello: 'world' })
+    assert.equal(stored.payload, undefined)
   })
 
   it('fetches inputs larger than 64 KiB over the task protocol', async () => {

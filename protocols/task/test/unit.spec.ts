@@ -84,6 +84,36 @@ describe('journal', () => {
     assert.equal(records.find(x => x.id === 't1')?.attempts, 9)
   })
 
+  it('holds background saves back, then writes them with the next save that is waited for, in one batch', async () => {
+    const ds = new MemoryDatastore()
+    let commits = 0
+    const batch = ds.batch.bind(ds)
+    ds.batch = () => {
+      const b = batch()
+      const commit = b.commit.bind(b)
+      b.commit = async () => { commits++; await commit() }
+      return b
+    }
+    const journal = new Journal(ds, '/aistack/tasks')
+    const background = journal.saveInBackground(record('later'))
+    // a turn of the event loop later the delay has not run out: nothing is written yet
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(await ds.has(journal.key('later')), false)
+    await journal.save(record('now'))
+    await background
+    assert.equal(commits, 1)
+    assert.equal(await ds.has(journal.key('later')), true)
+    assert.equal(await ds.has(journal.key('now')), true)
+    // on its own, a background save is written when the delay runs out
+    await journal.saveInBackground(record('alone'))
+    assert.equal(commits, 2)
+    // and flush() writes at once what is held back
+    const held = journal.saveInBackground(record('flushed'))
+    await journal.flush()
+    assert.equal(await ds.has(journal.key('flushed')), true)
+    await held
+  })
+
   it('skips and counts corrupt entries', async () => {
     const ds = new MemoryDatastore()
     const journal = new Journal(ds, '/aistack/tasks')
