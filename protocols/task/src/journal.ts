@@ -84,7 +84,10 @@ export const BACKGROUND_WRITE_DELAY_MS = 10
 export class Journal {
   private readonly datastore: Datastore
   private readonly prefix: string
+  private readonly stagedPrefix: string
   private dirty = new Map<string, TaskRecord>()
+  /** staged result records (`${taskId}/${attempt}`) deleted with the next write */
+  private unstaged = new Set<string>()
   private waiters: Array<PromiseWithResolvers<void>> = []
   private writing?: Promise<void>
   /** a dirty record is waited for */
@@ -92,13 +95,29 @@ export class Journal {
   private startQueued = false
   private timer?: ReturnType<typeof setTimeout>
 
-  constructor (datastore: Datastore, prefix: string) {
+  /** `stagedPrefix` holds result records that arrived for tasks whose record is not written yet (see `stageResult`) */
+  constructor (datastore: Datastore, prefix: string, stagedPrefix = `${prefix}-staged`) {
     this.datastore = datastore
     this.prefix = prefix
+    this.stagedPrefix = stagedPrefix
   }
 
   key (id: string): Key {
     return new Key(`${this.prefix}/${id}`)
+  }
+
+  /** where the result record of one attempt at a task is staged */
+  stagedKey (taskId: string, attempt: number): Key {
+    return new Key(`${this.stagedPrefix}/${taskId}/${attempt}`)
+  }
+
+  /** A write is under way, or one that is waited for is about to start */
+  get busy (): boolean {
+    return this.writing != null || this.startQueued
+  }
+
+  private get pending (): number {
+    return this.dirty.size + this.unstaged.size
   }
 
   /** Persist the current state of the record; resolves once it is written */
@@ -108,10 +127,41 @@ export class Journal {
 
   /**
    * Persist the record within `BACKGROUND_WRITE_DELAY_MS`, or with the next
-   * write that is waited for; for writes that nothing waits on
+   * write that is waited for; for writes that nothing waits on. `unstage`
+   * (an attempt) deletes that attempt's staged result record in the same write.
    */
-  async saveInBackground (record: TaskRecord): Promise<void> {
+  async saveInBackground (record: TaskRecord, options: { unstage?: number } = {}): Promise<void> {
+    if (options.unstage != null) {
+      this.unstaged.add(`${record.id}/${options.unstage}`)
+    }
     return this.enqueue(record, false)
+  }
+
+  /**
+   * Writes a result record as it arrived, under its task's id, at once and on
+   * its own: the task's own record can then be written later, and
+   * `stagedResults()` finds the result after a crash in between. The record
+   * may still be unverified: whoever reads it back checks its signature.
+   */
+  async stageResult (taskId: string, attempt: number, bytes: Uint8Array): Promise<void> {
+    await this.datastore.put(this.stagedKey(taskId, attempt), bytes)
+  }
+
+  /** Deletes a staged result record with the next write */
+  discardStaged (taskId: string, attempt: number): void {
+    this.unstaged.add(`${taskId}/${attempt}`)
+    this.schedule()
+  }
+
+  /** The staged result records */
+  async stagedResults (): Promise<Array<{ taskId: string, attempt: number, bytes: Uint8Array }>> {
+    const out: Array<{ taskId: string, attempt: number, bytes: Uint8Array }> = []
+    const depth = new Key(this.stagedPrefix).namespaces().length
+    for await (const { key, value } of this.datastore.query({ prefix: `${this.stagedPrefix}/` })) {
+      const [taskId, attempt] = key.namespaces().slice(depth)
+      out.push({ taskId, attempt: Number(attempt), bytes: value })
+    }
+    return out
   }
 
   private async enqueue (record: TaskRecord, urgent: boolean): Promise<void> {
@@ -127,7 +177,7 @@ export class Journal {
 
   private schedule (): void {
     // a write under way schedules the next when it ends
-    if (this.writing != null || this.dirty.size === 0) {
+    if (this.writing != null || this.pending === 0) {
       return
     }
     if (this.urgent) {
@@ -144,7 +194,7 @@ export class Journal {
     this.startQueued = false
     clearTimeout(this.timer)
     this.timer = undefined
-    if (this.writing != null || this.dirty.size === 0) {
+    if (this.writing != null || this.pending === 0) {
       return
     }
     this.urgent = false
@@ -156,13 +206,18 @@ export class Journal {
 
   private async writeBatch (): Promise<void> {
     const records = [...this.dirty.values()]
+    const unstaged = this.unstaged
     const waiters = this.waiters
     this.dirty = new Map()
+    this.unstaged = new Set()
     this.waiters = []
     try {
       const batch = this.datastore.batch()
       for (const record of records) {
         batch.put(this.key(record.id), encodeRecord(record))
+      }
+      for (const id of unstaged) {
+        batch.delete(new Key(`${this.stagedPrefix}/${id}`))
       }
       await batch.commit()
       for (const w of waiters) {
@@ -181,7 +236,7 @@ export class Journal {
 
   /** Write everything pending now, and wait for it */
   async flush (): Promise<void> {
-    while (this.dirty.size > 0 || this.writing != null) {
+    while (this.pending > 0 || this.writing != null) {
       if (this.writing == null) {
         this.start()
       }
@@ -193,7 +248,7 @@ export class Journal {
   async load (): Promise<{ records: TaskRecord[], corrupt: number }> {
     const records: TaskRecord[] = []
     let corrupt = 0
-    for await (const { value } of this.datastore.query({ prefix: this.prefix })) {
+    for await (const { value } of this.datastore.query({ prefix: `${this.prefix}/` })) {
       try {
         records.push(decodeRecord(value))
       } catch {

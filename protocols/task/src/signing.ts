@@ -131,31 +131,30 @@ export async function sealRecord (privateKey: PrivateKey, domain: string, payloa
 }
 
 /** Verifies a record sealed for `domain`; throws `InvalidSignatureError` for anything that is not one */
-export async function openRecord (bytes: Uint8Array, domain: string): Promise<OpenedRecord> {
-  let envelope: SignedEnvelope
-  let signer: ReturnType<typeof ed25519Signer>
-  try {
-    envelope = SignedEnvelope.decode(bytes)
-    signer = ed25519Signer(envelope.publicKey)
-  } catch (err: any) {
-    throw new InvalidSignatureError(`not a signed record: ${err?.message ?? err}`)
-  }
-  if (signer == null) {
+export async function openRecord (bytes: Uint8Array, domain: string, options: { offThread?: boolean } = {}): Promise<OpenedRecord> {
+  const unverified = readRecord(bytes)
+  if (unverified.signer == null) {
     try {
       return await openEnvelope(bytes, domain, { maxSize: Infinity })
     } catch (err: any) {
       throw new InvalidSignatureError(String(err?.message ?? err))
     }
   }
+  const { envelope, signer } = unverified
   const payloadType = payloadTypeFor(domain)
   if (!uint8ArrayEquals(envelope.payloadType, payloadType)) {
     throw new InvalidSignatureError('signed record has the wrong payload type')
   }
-  let valid: boolean
-  try {
-    valid = envelope.signature.byteLength > 0 && nodeVerify(null, signedData(domain, payloadType, envelope.payload), signer.keyObject, envelope.signature)
-  } catch {
-    valid = false
+  const data = signedData(domain, payloadType, envelope.payload)
+  let valid = false
+  if (envelope.signature.byteLength > 0) {
+    try {
+      valid = options.offThread === true
+        ? await verifyOffThread(data, signer.keyObject, envelope.signature)
+        : nodeVerify(null, data, signer.keyObject, envelope.signature)
+    } catch {
+      valid = false
+    }
   }
   if (!valid) {
     throw new InvalidSignatureError('invalid signature on signed record')
@@ -164,5 +163,32 @@ export async function openRecord (bytes: Uint8Array, domain: string): Promise<Op
     signer: signer.peerId,
     publicKey: signer.publicKey,
     payload: envelope.payload
+  }
+}
+
+/** node:crypto's verify on the libuv thread pool, leaving this thread free meanwhile */
+async function verifyOffThread (data: Uint8Array, key: KeyObject, signature: Uint8Array): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    nodeVerify(null, data, key, signature, (err, valid) => {
+      if (err != null) {
+        reject(err)
+      } else {
+        resolve(valid)
+      }
+    })
+  })
+}
+
+/**
+ * A record's parts and its Ed25519 signer, NOT verified: for a look at what a
+ * record holds before its signature is checked (which `openRecord` does).
+ * `signer` is undefined for other key types.
+ */
+export function readRecord (bytes: Uint8Array): { envelope: SignedEnvelope, signer?: { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId } } {
+  try {
+    const envelope = SignedEnvelope.decode(bytes)
+    return { envelope, signer: ed25519Signer(envelope.publicKey) }
+  } catch (err: any) {
+    throw new InvalidSignatureError(`not a signed record: ${err?.message ?? err}`)
   }
 }

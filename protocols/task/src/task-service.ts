@@ -9,7 +9,7 @@ import * as C from './constants.js'
 import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
 import { Journal } from './journal.js'
 import { Announce, Control, EventBatch, ResultBatch } from './pb/task.js'
-import { openRecord, sealRecord } from './signing.js'
+import { openRecord, readRecord, sealRecord } from './signing.js'
 import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
 import type { TaskRecord } from './journal.js'
 import type { AnnouncedTask, Event as EventPb, Result, TaskBody } from './pb/task.js'
@@ -598,6 +598,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       }
       this.records.set(record.id, record)
     }
+    await this.applyStagedResults()
     for (const record of this.records.values()) {
       if (isTerminal(record.state)) {
         continue
@@ -621,6 +622,36 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (this.active.size > 0) {
       this.log('resumed %d unfinished tasks from the journal', this.active.size)
     }
+  }
+
+  /**
+   * Results that reached the journal (see `onSingleResult`) while their
+   * task's record did not: each is checked as when it arrived and completes
+   * its task. No event is sent for these, as for a task whose completion was
+   * written just before a crash: the completion is in the task's history.
+   */
+  private async applyStagedResults (): Promise<void> {
+    const self = this.components.peerId.toMultihash().bytes
+    const writes: Array<Promise<void>> = []
+    for (const { taskId, attempt, bytes } of await this.journal.stagedResults()) {
+      const record = this.records.get(taskId)
+      try {
+        const opened = await openRecord(bytes, this.domains.result)
+        const result = ResultBatch.decode(opened.payload, { limits: { results: C.RESULT_BATCH_COUNT } }).results.find(r => r.taskId === taskId && r.attempt === attempt)
+        if (record != null && result?.ok === true && !isTerminal(record.state) && uint8ArrayEquals(result.submitter, self)) {
+          const output = result.output == null ? null : decodeJson(result.output)
+          record.worker = opened.signer.toString()
+          record.attempts = Math.max(record.attempts, result.attempt)
+          this.complete(record, output)
+          writes.push(this.journal.saveInBackground(record, { unstage: attempt }))
+          continue
+        }
+      } catch (err: any) {
+        this.log('staged result for %s is not usable - %e', taskId, err)
+      }
+      this.journal.discardStaged(taskId, attempt)
+    }
+    await Promise.all(writes)
   }
 
   private activate (record: TaskRecord): void {
@@ -944,6 +975,14 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.drop('malformed')
       return
     }
+    // a busy journal writes in batches, and results come in batches too: this is for a task at a time
+    if (!this.journal.busy) {
+      const single = this.singleResult(worker, msg.record)
+      if (single != null) {
+        await this.onSingleResult(worker, msg.record, single)
+        return
+      }
+    }
     let batch: ResultBatch
     try {
       const opened = await openRecord(msg.record, this.domains.result)
@@ -966,9 +1005,62 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }))
   }
 
-  private async onOneResult (worker: PeerId, result: Result): Promise<void> {
+  /**
+   * The one successful result a batch holds, for a task leased to its
+   * sender, read before the signature is checked; undefined for anything else
+   */
+  private singleResult (worker: PeerId, bytes: Uint8Array): Result | undefined {
+    try {
+      const { envelope, signer } = readRecord(bytes)
+      if (signer == null || !signer.peerId.equals(worker)) {
+        return undefined
+      }
+      const batch = ResultBatch.decode(envelope.payload, { limits: { results: 1 } })
+      const result = batch.results[0]
+      if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.components.peerId.toMultihash().bytes)) {
+        return undefined
+      }
+      return this.leaseHolder(this.records.get(result.taskId), worker, result.attempt) ? result : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * One result, the case of a task at a time: its signature is checked on
+   * the thread pool while the record as received is written to the journal
+   * (staged), so the task is completed once both are done rather than one
+   * after the other. Its own journal entry follows in the background; after a
+   * crash in between, `resume()` completes it from the staged record.
+   */
+  private async onSingleResult (worker: PeerId, bytes: Uint8Array, result: Result): Promise<void> {
+    const staged = this.journal.stageResult(result.taskId, result.attempt, bytes)
+    try {
+      await openRecord(bytes, this.domains.result, { offThread: true })
+    } catch (err: any) {
+      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
+      // deleted once written, not before
+      await staged.catch(() => {})
+      this.journal.discardStaged(result.taskId, result.attempt)
+      return
+    }
+    let durable = true
+    try {
+      await staged
+    } catch (err: any) {
+      this.log.error('journal write failed for the result of %s - %e', result.taskId, err)
+      durable = false
+    }
+    await this.onOneResult(worker, result, durable)
+  }
+
+  /** `staged`: the result record is in the journal already (see `onSingleResult`) */
+  private async onOneResult (worker: PeerId, result: Result, staged = false): Promise<void> {
     // nothing waits for an acknowledgement but the worker's copy of the result: it rides with the next message
     const ack = (reason?: string): void => {
+      if (staged && reason != null) {
+        this.journal.discardStaged(result.taskId, result.attempt)
+      }
       if (this.started) {
         this.channels.sendLazy(worker, { type: Control.Type.ACK, taskId: result.taskId, attempt: result.attempt, leaseMs: 0, free: 0, reason }, C.ACK_DELAY_MS)
       }
@@ -999,10 +1091,34 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     try {
       output = result.output == null ? null : decodeJson(result.output)
     } catch {
+      if (staged) {
+        this.journal.discardStaged(result.taskId, result.attempt)
+      }
       this.failAttempt(record, 'malformed output: not JSON')
       ack()
       return
     }
+    this.complete(record, output)
+    if (staged) {
+      // the staged result makes the completion durable; the record follows, and the staged copy goes with it
+      this.journal.saveInBackground(record, { unstage: result.attempt }).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
+    } else {
+      this.settling.add(record.id)
+      try {
+        await this.journal.save(record)
+      } catch (err: any) {
+        this.log.error('journal write failed for %s - %e', record.id, err)
+      } finally {
+        this.settling.delete(record.id)
+      }
+    }
+    ack()
+    this.emitTask(record, 'task.completed', { result: output })
+    this.onChildEnded(record)
+  }
+
+  /** The record's state once a result is accepted (in memory) */
+  private complete (record: TaskRecord, output: unknown): void {
     const now = Date.now()
     record.state = 'completed'
     record.result = output
@@ -1013,17 +1129,6 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.pushHistory(record, { at: now, state: 'completed', attempt: record.attempts, worker: record.worker })
     this.active.delete(record.id)
     this.count('completed')
-    this.settling.add(record.id)
-    try {
-      await this.journal.save(record)
-    } catch (err: any) {
-      this.log.error('journal write failed for %s - %e', record.id, err)
-    } finally {
-      this.settling.delete(record.id)
-    }
-    ack()
-    this.emitTask(record, 'task.completed', { result: output })
-    this.onChildEnded(record)
   }
 
   private failAttempt (record: TaskRecord, reason: string): void {

@@ -111,6 +111,38 @@ describe('bad input', function () {
     assert.equal(s.stats().completed, 1)
   })
 
+  it('drops a result whose signature fails from the worker the task is assigned to, and takes it when sent again intact', async () => {
+    const ex = new TestExecutor(['echo'], echo)
+    const [submitter, worker] = await Promise.all([createNode(), createNode({ executor: ex })])
+    nodes.push(submitter, worker)
+    await connect(submitter, worker)
+    const s = submitter.services.tasks
+    // the worker's first result leaves with one bit of its signature flipped
+    const wChannels = (worker.services.tasks as any).channels
+    const original = wChannels.send.bind(wChannels)
+    let corrupted = 0
+    wChannels.send = async (peer: any, msg: Control) => {
+      if (msg.type === Control.Type.RESULT && msg.record != null && corrupted === 0) {
+        corrupted++
+        const record = msg.record.slice()
+        record[record.byteLength - 1] ^= 1
+        return original(peer, { ...msg, record })
+      }
+      return original(peer, msg)
+    }
+    const done = nextEvent(s, e => e.type === 'task.completed')
+    const { id } = await s.submit({ capability: 'echo', input: 'intact' })
+    await waitFor(() => s.stats().dropped.badSignature >= 1, 5000, 'bad signature counted')
+    // the worker holds its result until acknowledged and sends it again
+    await done
+    assert.equal(corrupted, 1)
+    assert.equal(s.get(id).result, 'intact')
+    assert.equal(s.stats().completed, 1)
+    const journal = (s as any).journal
+    await journal.flush()
+    assert.deepEqual(await journal.stagedResults(), [])
+  })
+
   it('rejects bad submissions with named errors', async () => {
     const [submitter] = await Promise.all([createNode({ init: { maxPayloadBytes: 1024 } })])
     nodes.push(submitter)

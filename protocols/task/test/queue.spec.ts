@@ -40,7 +40,9 @@ describe('task queue over real nodes', function () {
     assert.deepEqual(info.history.map(h => h.state), ['submitted', 'assigned', 'running', 'completed'])
     assert.deepEqual(events.filter(e => e.taskId === id).map(e => e.type), ['task.created', 'task.assigned', 'task.running', 'task.completed'])
     assert.equal(submitter.services.tasks.list({ state: 'completed' }).length, 1)
-    // the journal keeps the result of a completed task, not its input any more
+    // the journal keeps the result of a completed task, not its input any more (once written:
+    // with the result staged, the task's own entry follows in the background)
+    await (submitter.services.tasks as any).journal.flush()
     const stored = decodeRecord(await datastore.get(new Journal(datastore, JOURNAL_PREFIX).key(id)))
     assert.equal(stored.state, 'completed')
     assert.deepEqual(stored.result, { hello: 'world' })

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { MemoryDatastore } from 'datastore-core'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { DOMAIN_RESULT, JOURNAL_PREFIX } from '../src/constants.js'
+import { Journal } from '../src/journal.js'
+import { ResultBatch } from '../src/pb/task.js'
+import { sealRecord } from '../src/signing.js'
 import { TestExecutor, connect, createNode, rng, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
 import type { TaskService } from '../src/index.js'
@@ -20,6 +26,53 @@ describe('resilience', function () {
   afterEach(async () => {
     await Promise.all(nodes.map(async n => n.stop()))
     nodes = []
+  })
+
+  it('a restarted submitter completes tasks from results it had staged but not yet applied', async () => {
+    // the journal as a crash leaves it between staging a result and writing its task's record
+    const submitterKey = await generateKeyPair('Ed25519')
+    const workerKey = await generateKeyPair('Ed25519')
+    const worker = peerIdFromPrivateKey(workerKey)
+    const self = peerIdFromPrivateKey(submitterKey).toMultihash().bytes
+    const datastore = new MemoryDatastore()
+    const journal = new Journal(datastore, JOURNAL_PREFIX)
+    const assigned = (id: string): any => ({
+      id,
+      state: 'assigned',
+      capability: 'work',
+      payload: uint8ArrayFromString('1'),
+      maxAttempts: 5,
+      leaseMs: 30_000,
+      timeoutMs: 0,
+      deadline: 0,
+      createdAt: 1,
+      updatedAt: 1,
+      attempts: 1,
+      worker: worker.toString(),
+      round: 1,
+      history: [{ at: 1, state: 'submitted', attempt: 0 }, { at: 2, state: 'assigned', attempt: 1, worker: worker.toString() }]
+    })
+    const sealed = async (id: string, output: string): Promise<Uint8Array> =>
+      sealRecord(workerKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: self, ok: true, output: uint8ArrayFromString(JSON.stringify(output)) }] }))
+    await journal.save(assigned('good'))
+    await journal.save(assigned('forged'))
+    await journal.stageResult('good', 1, await sealed('good', 'done'))
+    const forged = await sealed('forged', 'evil')
+    forged[forged.byteLength - 1] ^= 1
+    await journal.stageResult('forged', 1, forged)
+
+    const node = await createNode({ privateKey: submitterKey, datastore })
+    nodes.push(node)
+    const tasks = node.services.tasks
+    const good = tasks.get('good')
+    assert.equal(good.state, 'completed')
+    assert.equal(good.result, 'done')
+    assert.deepEqual(good.history.map(h => h.state), ['submitted', 'assigned', 'completed'])
+    // a staged record whose signature fails completes nothing: that task is resumed as any other
+    assert.equal(tasks.get('forged').state, 'assigned')
+    await (tasks as any).journal.flush()
+    assert.deepEqual(await journal.stagedResults(), [])
+    assert.equal((await journal.load()).records.find(r => r.id === 'good')?.state, 'completed')
   })
 
   it('a submitter stopped with 100 tasks in flight resumes them from its journal', async () => {

@@ -114,6 +114,25 @@ describe('journal', () => {
     await held
   })
 
+  it('stages result records apart from task records and deletes them with the task record that supersedes them', async () => {
+    const ds = new MemoryDatastore()
+    const journal = new Journal(ds, '/aistack/tasks')
+    const bytes = uint8ArrayFromString('a result record')
+    await journal.stageResult('t1', 2, bytes)
+    await journal.stageResult('t2.0', 1, bytes)
+    assert.deepEqual((await journal.stagedResults()).map(r => [r.taskId, r.attempt]).sort(), [['t1', 2], ['t2.0', 1]])
+    // staged entries are not task records
+    assert.deepEqual((await journal.load()).records, [])
+    const r = record('t1')
+    r.state = 'completed'
+    const saved = journal.saveInBackground(r, { unstage: 2 })
+    journal.discardStaged('t2.0', 1)
+    await journal.flush()
+    await saved
+    assert.deepEqual(await journal.stagedResults(), [])
+    assert.equal((await journal.load()).records[0].state, 'completed')
+  })
+
   it('skips and counts corrupt entries', async () => {
     const ds = new MemoryDatastore()
     const journal = new Journal(ds, '/aistack/tasks')
