@@ -131,7 +131,7 @@ export async function sealRecord (privateKey: PrivateKey, domain: string, payloa
 }
 
 /** Verifies a record sealed for `domain`; throws `InvalidSignatureError` for anything that is not one */
-export async function openRecord (bytes: Uint8Array, domain: string, options: { offThread?: boolean } = {}): Promise<OpenedRecord> {
+export async function openRecord (bytes: Uint8Array, domain: string): Promise<OpenedRecord> {
   const unverified = readRecord(bytes)
   if (unverified.signer == null) {
     try {
@@ -149,9 +149,7 @@ export async function openRecord (bytes: Uint8Array, domain: string, options: { 
   let valid = false
   if (envelope.signature.byteLength > 0) {
     try {
-      valid = options.offThread === true
-        ? await verifyOffThread(data, signer.keyObject, envelope.signature)
-        : nodeVerify(null, data, signer.keyObject, envelope.signature)
+      valid = nodeVerify(null, data, signer.keyObject, envelope.signature)
     } catch {
       valid = false
     }
@@ -164,19 +162,6 @@ export async function openRecord (bytes: Uint8Array, domain: string, options: { 
     publicKey: signer.publicKey,
     payload: envelope.payload
   }
-}
-
-/** node:crypto's verify on the libuv thread pool, leaving this thread free meanwhile */
-async function verifyOffThread (data: Uint8Array, key: KeyObject, signature: Uint8Array): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    nodeVerify(null, data, key, signature, (err, valid) => {
-      if (err != null) {
-        reject(err)
-      } else {
-        resolve(valid)
-      }
-    })
-  })
 }
 
 /**

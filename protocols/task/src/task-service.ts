@@ -1027,16 +1027,18 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   /**
-   * One result, the case of a task at a time: its signature is checked on
-   * the thread pool while the record as received is written to the journal
-   * (staged), so the task is completed once both are done rather than one
-   * after the other. Its own journal entry follows in the background; after a
-   * crash in between, `resume()` completes it from the staged record.
+   * One result, the case of a task at a time: the record as received is
+   * written to the journal (staged, on the datastore's threads) while its
+   * signature is checked here, so the task is completed once both are done
+   * rather than one after the other. Its own journal entry follows in the
+   * background; after a crash in between, `resume()` completes it from the
+   * staged record.
    */
   private async onSingleResult (worker: PeerId, bytes: Uint8Array, result: Result): Promise<void> {
+    // the datastore takes the write before this thread turns to the signature
     const staged = this.journal.stageResult(result.taskId, result.attempt, bytes)
     try {
-      await openRecord(bytes, this.domains.result, { offThread: true })
+      await openRecord(bytes, this.domains.result)
     } catch (err: any) {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       // deleted once written, not before
