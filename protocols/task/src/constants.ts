@@ -80,3 +80,5 @@ export const MAX_BACKLOG = 10_000
 export const MAX_SEEN = 50_000
 /** Terminal tasks are removed from the journal after this long */
 export const DEFAULT_RETAIN_MS = 24 * 60 * 60_000
+/** finished tasks kept at most, in memory and in the journal */
+export const DEFAULT_MAX_RETAINED = 100_000

@@ -88,6 +88,8 @@ export class Journal {
   private dirty = new Map<string, TaskRecord>()
   /** staged result records (`${taskId}/${attempt}`) deleted with the next write */
   private unstaged = new Set<string>()
+  /** task records deleted with the next write */
+  private removed = new Set<string>()
   private waiters: Array<PromiseWithResolvers<void>> = []
   private writing?: Promise<void>
   /** a dirty record is waited for */
@@ -117,7 +119,7 @@ export class Journal {
   }
 
   private get pending (): number {
-    return this.dirty.size + this.unstaged.size
+    return this.dirty.size + this.unstaged.size + this.removed.size
   }
 
   /** Persist the current state of the record; resolves once it is written */
@@ -145,6 +147,13 @@ export class Journal {
    */
   async stageResult (taskId: string, attempt: number, bytes: Uint8Array): Promise<void> {
     await this.datastore.put(this.stagedKey(taskId, attempt), bytes)
+  }
+
+  /** Deletes a task's record with the next write, which may wait as `saveInBackground` does */
+  removeInBackground (id: string): void {
+    this.dirty.delete(id)
+    this.removed.add(id)
+    this.schedule()
   }
 
   /** Deletes a staged result record with the next write */
@@ -207,9 +216,11 @@ export class Journal {
   private async writeBatch (): Promise<void> {
     const records = [...this.dirty.values()]
     const unstaged = this.unstaged
+    const removed = this.removed
     const waiters = this.waiters
     this.dirty = new Map()
     this.unstaged = new Set()
+    this.removed = new Set()
     this.waiters = []
     try {
       const batch = this.datastore.batch()
@@ -218,6 +229,9 @@ export class Journal {
       }
       for (const id of unstaged) {
         batch.delete(new Key(`${this.stagedPrefix}/${id}`))
+      }
+      for (const id of removed) {
+        batch.delete(this.key(id))
       }
       await batch.commit()
       for (const w of waiters) {
@@ -228,10 +242,6 @@ export class Journal {
         w.reject(err)
       }
     }
-  }
-
-  async delete (id: string): Promise<void> {
-    await this.datastore.delete(this.key(id))
   }
 
   /** Write everything pending now, and wait for it */

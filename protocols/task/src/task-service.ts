@@ -81,8 +81,13 @@ export interface TaskQueueInit {
    * every other node's events
    */
   subscribeEvents?: boolean | 'on-demand'
-  /** terminal tasks older than this are removed from the journal at start */
+  /**
+   * how long a finished task (completed, dead, canceled) stays known, in
+   * memory and in the journal, after it ends (default 24 hours)
+   */
   retainMs?: number
+  /** at most this many finished tasks are kept; beyond it the oldest go first (default 100,000) */
+  maxRetained?: number
 }
 
 export interface TaskQueueEvents {
@@ -177,6 +182,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
 
   // submitter side
   private readonly records = new Map<string, TaskRecord>()
+  /** finished tasks, oldest first, with when they ended: forgotten after retainMs or beyond maxRetained */
+  private readonly finished = new Map<string, number>()
   private readonly active = new Set<string>()
   /** ready to assign, by spec key, in queue order */
   private readonly ready = new Map<string, Set<string>>()
@@ -249,7 +256,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       maxRecordAgeMs: init.maxRecordAgeMs ?? C.DEFAULT_MAX_RECORD_AGE_MS,
       publishEvents: init.publishEvents ?? true,
       subscribeEvents: init.subscribeEvents ?? 'on-demand',
-      retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS
+      retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
+      maxRetained: init.maxRetained ?? C.DEFAULT_MAX_RETAINED
     }
     this.journal = new Journal(components.datastore, C.JOURNAL_PREFIX)
     const maxFrameBytes = Math.max(this.opts.maxPayloadBytes, this.opts.maxOutputBytes) + 64 * 1024
@@ -593,12 +601,16 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     const parents: TaskRecord[] = []
     for (const record of records) {
       if (isTerminal(record.state) && now - record.updatedAt > this.opts.retainMs) {
-        await this.journal.delete(record.id).catch(() => {})
+        this.journal.removeInBackground(record.id)
         continue
       }
       this.records.set(record.id, record)
     }
     await this.applyStagedResults()
+    const ended = [...this.records.values()].filter(r => isTerminal(r.state)).sort((a, b) => a.updatedAt - b.updatedAt)
+    for (const record of ended) {
+      this.retire(record, record.updatedAt)
+    }
     for (const record of this.records.values()) {
       if (isTerminal(record.state)) {
         continue
@@ -1130,7 +1142,36 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     record.payload = undefined
     this.pushHistory(record, { at: now, state: 'completed', attempt: record.attempts, worker: record.worker })
     this.active.delete(record.id)
+    this.failedWorkers.delete(record.id)
     this.count('completed')
+    this.retire(record, now)
+  }
+
+  /**
+   * A task has ended: it is forgotten `retainMs` later, or sooner when more
+   * than `maxRetained` have ended since. The inputs of a map task go with
+   * their parent (which needs them until it ends), not on their own.
+   */
+  private retire (record: TaskRecord, at: number): void {
+    if (record.parent != null) {
+      return
+    }
+    this.finished.set(record.id, at)
+    for (let i = 0; i < (record.children ?? 0); i++) {
+      this.finished.set(`${record.id}.${i}`, at)
+    }
+  }
+
+  /** Forget the finished tasks whose time is up, oldest first */
+  private forgetFinished (now: number): void {
+    for (const [id, at] of this.finished) {
+      if (now - at <= this.opts.retainMs && this.finished.size <= this.opts.maxRetained) {
+        return
+      }
+      this.finished.delete(id)
+      this.records.delete(id)
+      this.journal.removeInBackground(id)
+    }
   }
 
   private failAttempt (record: TaskRecord, reason: string): void {
@@ -1182,6 +1223,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.active.delete(record.id)
     this.failedWorkers.delete(record.id)
     this.count(state === 'dead' ? 'dead' : 'canceled')
+    this.retire(record, now)
     this.save(record)
     this.emitTask(record, state === 'dead' ? 'task.dead' : 'task.canceled', { reason })
     if (notifyParent) {
@@ -1233,6 +1275,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.pushHistory(parent, { at: now, state: 'completed', attempt: 0 })
     this.active.delete(parent.id)
     this.count('completed')
+    this.retire(parent, now)
     this.save(parent)
     this.emitTask(parent, 'task.completed', { result: results })
   }
@@ -1265,6 +1308,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     this.announceReady(false)
     this.sweepWorker(now)
+    this.forgetFinished(now)
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {

@@ -49,6 +49,35 @@ describe('task queue over real nodes', function () {
     assert.equal(stored.payload, undefined)
   })
 
+  it('forgets finished tasks retainMs after they end, and beyond maxRetained the oldest first', async () => {
+    const datastore = new MemoryDatastore()
+    const [submitter, w] = await start({ datastore, init: { maxRetained: 2 } }, { executor: new TestExecutor(['echo'], echo) })
+    await connect(submitter, w)
+    const tasks = submitter.services.tasks
+    const journal = new Journal(datastore, JOURNAL_PREFIX)
+    const ids: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const done = nextEvent(tasks, e => e.type === 'task.completed')
+      ids.push((await tasks.submit({ capability: 'echo', input: i })).id)
+      await done
+    }
+    // the two oldest go at the next sweep, from memory and from the journal
+    await waitFor(() => tasks.list({ state: 'completed' }).length === 2, 5000, 'two tasks kept')
+    assert.throws(() => tasks.get(ids[0]), { name: 'TaskNotFoundError' })
+    assert.equal(tasks.get(ids[3]).result, 3)
+    await (tasks as any).journal.flush()
+    assert.deepEqual((await journal.load()).records.map(r => r.id).sort(), [ids[2], ids[3]].sort())
+
+    // and any finished task once retainMs has passed
+    const [short, w2] = await start({ init: { retainMs: 200 } }, { executor: new TestExecutor(['echo'], echo) })
+    await connect(short, w2)
+    const done = nextEvent(short.services.tasks, e => e.type === 'task.completed')
+    const { id } = await short.services.tasks.submit({ capability: 'echo', input: 'brief' })
+    await done
+    assert.equal(short.services.tasks.get(id).state, 'completed')
+    await waitFor(() => short.services.tasks.list().length === 0, 5000, 'the task forgotten')
+  })
+
   it('fetches inputs larger than 64 KiB over the task protocol', async () => {
     const worker = new TestExecutor(['len'], async (input: string) => input.length)
     const [submitter, w] = await start({}, { executor: worker })
