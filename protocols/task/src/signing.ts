@@ -130,17 +130,26 @@ export async function sealRecord (privateKey: PrivateKey, domain: string, payloa
   return SignedEnvelope.encode({ publicKey, payloadType, payload, signature })
 }
 
-/** Verifies a record sealed for `domain`; throws `InvalidSignatureError` for anything that is not one */
-export async function openRecord (bytes: Uint8Array, domain: string): Promise<OpenedRecord> {
-  const unverified = readRecord(bytes)
-  if (unverified.signer == null) {
+/** A record's parts and its Ed25519 signer (undefined for other key types), not verified yet */
+export interface ReadRecord {
+  bytes: Uint8Array
+  envelope: SignedEnvelope
+  signer?: { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId }
+}
+
+/**
+ * Verifies a record sealed for `domain`, given as bytes or as `readRecord`
+ * read it; throws `InvalidSignatureError` for anything that is not one
+ */
+export async function openRecord (record: Uint8Array | ReadRecord, domain: string): Promise<OpenedRecord> {
+  const { bytes, envelope, signer } = record instanceof Uint8Array ? readRecord(record) : record
+  if (signer == null) {
     try {
       return await openEnvelope(bytes, domain, { maxSize: Infinity })
     } catch (err: any) {
       throw new InvalidSignatureError(String(err?.message ?? err))
     }
   }
-  const { envelope, signer } = unverified
   const payloadType = payloadTypeFor(domain)
   if (!uint8ArrayEquals(envelope.payloadType, payloadType)) {
     throw new InvalidSignatureError('signed record has the wrong payload type')
@@ -166,13 +175,13 @@ export async function openRecord (bytes: Uint8Array, domain: string): Promise<Op
 
 /**
  * A record's parts and its Ed25519 signer, NOT verified: for a look at what a
- * record holds before its signature is checked (which `openRecord` does).
- * `signer` is undefined for other key types.
+ * record holds before its signature is checked (`openRecord` takes what this
+ * returns, and checks it)
  */
-export function readRecord (bytes: Uint8Array): { envelope: SignedEnvelope, signer?: { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId } } {
+export function readRecord (bytes: Uint8Array): ReadRecord {
   try {
     const envelope = SignedEnvelope.decode(bytes)
-    return { envelope, signer: ed25519Signer(envelope.publicKey) }
+    return { bytes, envelope, signer: ed25519Signer(envelope.publicKey) }
   } catch (err: any) {
     throw new InvalidSignatureError(`not a signed record: ${err?.message ?? err}`)
   }

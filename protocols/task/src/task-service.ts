@@ -12,6 +12,7 @@ import { Announce, Control, EventBatch, ResultBatch } from './pb/task.js'
 import { openRecord, readRecord, sealRecord } from './signing.js'
 import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
 import type { TaskRecord } from './journal.js'
+import type { ReadRecord } from './signing.js'
 import type { AnnouncedTask, Event as EventPb, Result, TaskBody } from './pb/task.js'
 import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskSpec, TaskState, TaskStats } from './types.js'
 import type { ComponentLogger, CounterGroup, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
@@ -991,7 +992,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (!this.journal.busy) {
       const single = this.singleResult(worker, msg.record)
       if (single != null) {
-        await this.onSingleResult(worker, msg.record, single)
+        await this.onSingleResult(worker, single)
         return
       }
     }
@@ -1021,9 +1022,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
    * The one successful result a batch holds, for a task leased to its
    * sender, read before the signature is checked; undefined for anything else
    */
-  private singleResult (worker: PeerId, bytes: Uint8Array): Result | undefined {
+  private singleResult (worker: PeerId, bytes: Uint8Array): { read: ReadRecord, result: Result } | undefined {
     try {
-      const { envelope, signer } = readRecord(bytes)
+      const read = readRecord(bytes)
+      const { envelope, signer } = read
       if (signer == null || !signer.peerId.equals(worker)) {
         return undefined
       }
@@ -1032,7 +1034,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.components.peerId.toMultihash().bytes)) {
         return undefined
       }
-      return this.leaseHolder(this.records.get(result.taskId), worker, result.attempt) ? result : undefined
+      return this.leaseHolder(this.records.get(result.taskId), worker, result.attempt) ? { read, result } : undefined
     } catch {
       return undefined
     }
@@ -1046,11 +1048,11 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
    * background; after a crash in between, `resume()` completes it from the
    * staged record.
    */
-  private async onSingleResult (worker: PeerId, bytes: Uint8Array, result: Result): Promise<void> {
+  private async onSingleResult (worker: PeerId, { read, result }: { read: ReadRecord, result: Result }): Promise<void> {
     // the datastore takes the write before this thread turns to the signature
-    const staged = this.journal.stageResult(result.taskId, result.attempt, bytes)
+    const staged = this.journal.stageResult(result.taskId, result.attempt, read.bytes)
     try {
-      await openRecord(bytes, this.domains.result)
+      await openRecord(read, this.domains.result)
     } catch (err: any) {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       // deleted once written, not before
