@@ -90,6 +90,7 @@ class SseStream {
   readonly closed: Promise<void>
   readonly controller = new AbortController()
   private seq = 0
+  private corked = false
 
   constructor (ctx: RouteContext) {
     this.res = ctx.res
@@ -124,12 +125,27 @@ class SseStream {
       this.end()
       return
     }
+    if (!this.corked) {
+      // events sent in the same turn leave in one write
+      this.corked = true
+      this.res.cork()
+      process.nextTick(() => { this.uncork() })
+    }
     this.res.write(`id: ${++this.seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  }
+
+  private uncork (): void {
+    if (this.corked) {
+      this.corked = false
+      this.res.uncork()
+    }
   }
 
   end (): void {
     clearInterval(this.keepalive)
     this.controller.abort()
+    // what is held back goes before the end of the stream
+    this.uncork()
     this.res.end()
   }
 }
