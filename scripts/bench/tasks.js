@@ -382,15 +382,15 @@ const ours = []
 if (ONLY !== 'nats') {
   const workers = await startWorkers()
   try {
-    if (MODES.includes('inproc')) ours.push(['submitter in this process, 4 worker processes', await benchInProcess(workers)])
-    if (MODES.includes('api')) ours.push(['submitter process via HTTP API, 4 worker processes', await benchApi(workers)])
+    if (MODES.includes('inproc')) ours.push([`submitter in this process, ${WORKERS} worker processes`, await benchInProcess(workers)])
+    if (MODES.includes('api')) ours.push([`submitter process via HTTP API, ${WORKERS} worker processes`, await benchApi(workers)])
   } finally {
     await Promise.all(workers.map(async w => w.stop()))
   }
   if (MODES.includes('oneprocess')) {
     const inProcess = await startInProcessWorkers()
     try {
-      ours.push(['all five nodes in this process (reference)', await benchInProcess(inProcess)])
+      ours.push([`all ${WORKERS + 1} nodes in this process (reference)`, await benchInProcess(inProcess)])
     } finally {
       await Promise.all(inProcess.map(async w => w.stop()))
     }
