@@ -4,7 +4,7 @@
 // published back to the submitter). Echo handler, 256-byte payloads.
 //
 //   npm run bench:tasks      (build first: npx tsc -b packages/node)
-//   TASKS=8000 SEQ=300 WARMUP=3000 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api,oneprocess ONLY=ours|nats
+//   TASKS=8000 SEQ=1000 WARMUP=3000 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api,oneprocess ONLY=ours|nats
 //
 // Our workers are four `aistack start` processes (the node binary, a builtin
 // echo capability in their config.json, TCP on 127.0.0.1). The submitter runs
@@ -30,7 +30,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { AckPolicy, RetentionPolicy, StorageType, connect as natsConnect } from 'nats'
 
 const TASKS = Number(process.env.TASKS ?? 8000)
-const SEQ = Number(process.env.SEQ ?? 300)
+const SEQ = Number(process.env.SEQ ?? 1000)
 const WORKERS = Number(process.env.WORKERS ?? 4)
 const SLOTS = Number(process.env.SLOTS ?? 16)
 const WINDOW = Number(process.env.WINDOW ?? 256)
@@ -129,6 +129,8 @@ async function measure (roundTrip, pids = []) {
     self: (cpu.user + cpu.system) / 1000 / TASKS,
     others: pids.map((pid, i) => (cpuMs(pid) - others0[i]) / TASKS)
   }
+  // the sequential run starts on quiet processes too, not in the wake of the saturation run
+  await settled([process.pid, ...pids])
   const lat = []
   for (let i = 0; i < SEQ; i++) {
     const s = performance.now()
