@@ -1115,6 +1115,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       return
     }
     this.complete(record, output)
+    this.preferWorker(worker)
     if (staged) {
       // the staged result makes the completion durable; the record follows, and the staged copy goes with it
       this.journal.saveInBackground(record, { unstage: result.attempt }).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
@@ -1131,6 +1132,21 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     ack()
     this.emitTask(record, 'task.completed', { result: output })
     this.onChildEnded(record)
+  }
+
+  /**
+   * A worker that has just delivered a result is first in line for the next
+   * task of each kind it has an open offer for: a task at a time keeps going
+   * to the same worker, whose code and data are still warm, while tasks
+   * assigned together still rotate over the workers (`assignFromCredit`)
+   */
+  private preferWorker (worker: PeerId): void {
+    for (const list of this.credits.values()) {
+      const i = list.findIndex(c => c.worker.equals(worker))
+      if (i > 0) {
+        list.unshift(...list.splice(i, 1))
+      }
+    }
   }
 
   /** The record's state once a result is accepted (in memory) */

@@ -78,6 +78,27 @@ describe('task queue over real nodes', function () {
     await waitFor(() => short.services.tasks.list().length === 0, 5000, 'the task forgotten')
   })
 
+  it('gives a task at a time to the worker that delivered the last result, and tasks submitted together to several', async () => {
+    const [submitter, a, b] = await start({}, { executor: new TestExecutor(['echo'], echo) }, { executor: new TestExecutor(['echo'], echo) })
+    await connect(submitter, a)
+    await connect(submitter, b)
+    const tasks = submitter.services.tasks
+    const workers: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const done = nextEvent(tasks, e => e.type === 'task.completed')
+      const { id } = await tasks.submit({ capability: 'echo', input: i })
+      await done
+      workers.push(tasks.get(id).worker ?? '')
+    }
+    // each worker's open offer is for 4 slots: runs of tasks on one worker, where taking
+    // turns would switch at (nearly) every task
+    const switches = workers.filter((w, i) => i > 0 && w !== workers[i - 1]).length
+    assert.ok(switches <= 5, `the worker changed ${switches} times in 12 tasks: ${workers.map(w => w.slice(-4)).join(' ')}`)
+    const ids = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await tasks.submit({ capability: 'echo', input: i })).id))
+    await waitFor(() => ids.every(id => tasks.get(id).state === 'completed'), 10_000, 'eight tasks completed')
+    assert.equal(new Set(ids.map(id => tasks.get(id).worker)).size, 2)
+  })
+
   it('fetches inputs larger than 64 KiB over the task protocol', async () => {
     const worker = new TestExecutor(['len'], async (input: string) => input.length)
     const [submitter, w] = await start({}, { executor: worker })
