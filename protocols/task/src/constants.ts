@@ -80,5 +80,7 @@ export const MAX_BACKLOG = 10_000
 export const MAX_SEEN = 50_000
 /** Terminal tasks are removed from the journal after this long */
 export const DEFAULT_RETAIN_MS = 24 * 60 * 60_000
+/** workers remembered for a bad result signature (their results are then checked before being staged) */
+export const MAX_BAD_SIGNERS = 1024
 /** finished tasks kept at most, in memory and in the journal */
 export const DEFAULT_MAX_RETAINED = 100_000

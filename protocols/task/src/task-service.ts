@@ -200,6 +200,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly credits = new Map<string, Credit[]>()
   /** completed tasks whose completion is being journaled (their event is not out yet) */
   private readonly settling = new Set<string>()
+  /** workers that sent a result whose signature failed on the staged path (newest last) */
+  private readonly badSigners = new Set<string>()
 
   // worker side
   private readonly backlog = new Map<string, BacklogEntry>()
@@ -1026,7 +1028,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     try {
       const read = readRecord(bytes)
       const { envelope, signer } = read
-      if (signer == null || !signer.peerId.equals(worker)) {
+      if (signer == null || !signer.peerId.equals(worker) || this.badSigners.has(worker.toString())) {
         return undefined
       }
       const batch = ResultBatch.decode(envelope.payload, { limits: { results: 1 } })
@@ -1055,6 +1057,11 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       await openRecord(read, this.domains.result)
     } catch (err: any) {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
+      // a peer that sent one gets its records checked before anything is written for them
+      this.badSigners.add(worker.toString())
+      if (this.badSigners.size > C.MAX_BAD_SIGNERS) {
+        this.badSigners.delete(this.badSigners.values().next().value as string)
+      }
       // deleted once written, not before
       await staged.catch(() => {})
       this.journal.discardStaged(result.taskId, result.attempt)

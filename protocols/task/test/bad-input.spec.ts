@@ -133,6 +133,8 @@ describe('bad input', function () {
     const done = nextEvent(s, e => e.type === 'task.completed')
     const { id } = await s.submit({ capability: 'echo', input: 'intact' })
     await waitFor(() => s.stats().dropped.badSignature >= 1, 5000, 'bad signature counted')
+    // from now on that worker's results are checked before anything is written for them
+    assert.equal((s as any).badSigners.has(worker.peerId.toString()), true)
     // the worker holds its result until acknowledged and sends it again
     await done
     assert.equal(corrupted, 1)
