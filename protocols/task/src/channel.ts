@@ -208,13 +208,12 @@ export class Channels {
       return
     }
     const frame = Control.encode(message)
+    const out = this.get(peer)
     // an open stream takes the frame now, so it is queued before what the caller does next
-    const open = this.outbound.get(peer.toString())
-    if (open?.open === true) {
-      return open.send(frame)
+    if (out instanceof Outbound) {
+      return out.send(frame)
     }
-    const out = await this.get(peer)
-    await out.send(frame)
+    await (await out).send(frame)
   }
 
   /**
@@ -228,12 +227,13 @@ export class Channels {
       return
     }
     const frame = Control.encode(message)
-    this.get(peer)
+    Promise.resolve(this.get(peer))
       .then(out => { out.sendLazy(frame, delayMs) })
       .catch(err => { this.init.log('message to %p failed - %e', peer, err) })
   }
 
-  private async get (peer: PeerId): Promise<Outbound> {
+  /** The open stream to the peer, or the promise of one being opened */
+  private get (peer: PeerId): Outbound | Promise<Outbound> {
     const key = peer.toString()
     const existing = this.outbound.get(key)
     if (existing?.open === true) {
@@ -250,7 +250,7 @@ export class Channels {
             this.outbound.delete(key)
           }
         })
-        // the remote never writes on this stream; drain anything it sends
+        // the remote never writes on this stream: nothing reads it
         this.outbound.set(key, out)
         return out
       })().finally(() => { this.opening.delete(key) })
