@@ -1074,16 +1074,20 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.log.error('journal write failed for the result of %s - %e', result.taskId, err)
       durable = false
     }
-    await this.onOneResult(worker, result, durable)
+    // a result that did not complete its task (it was a duplicate, the lease moved on meanwhile, …)
+    // leaves no staged copy behind
+    if (!await this.onOneResult(worker, result, durable)) {
+      this.journal.discardStaged(result.taskId, result.attempt)
+    }
   }
 
-  /** `staged`: the result record is in the journal already (see `onSingleResult`) */
-  private async onOneResult (worker: PeerId, result: Result, staged = false): Promise<void> {
+  /**
+   * Takes one result; resolves to whether it completed its task. `staged`: the
+   * result record is in the journal already (see `onSingleResult`).
+   */
+  private async onOneResult (worker: PeerId, result: Result, staged = false): Promise<boolean> {
     // nothing waits for an acknowledgement but the worker's copy of the result: it rides with the next message
     const ack = (reason?: string): void => {
-      if (staged && reason != null) {
-        this.journal.discardStaged(result.taskId, result.attempt)
-      }
       if (this.started) {
         this.channels.sendLazy(worker, { type: Control.Type.ACK, taskId: result.taskId, attempt: result.attempt, leaseMs: 0, free: 0, reason }, C.ACK_DELAY_MS)
       }
@@ -1092,40 +1096,37 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (record == null) {
       this.drop('unknownTask')
       ack('unknown task')
-      return
+      return false
     }
     if (record.state === 'completed' && record.worker === worker.toString() && record.attempts === result.attempt) {
       this.drop('duplicate')
       ack('duplicate')
-      return
+      return false
     }
     if (!this.leaseHolder(record, worker, result.attempt)) {
       this.drop('notAssigned')
       ack('not assigned to you')
-      return
+      return false
     }
     if (!result.ok) {
       const code = result.code != null ? `${result.code}: ` : ''
       this.failAttempt(record, `${code}${result.error ?? 'failed'}`.slice(0, 2048))
       ack()
-      return
+      return false
     }
     let output: unknown
     try {
       output = result.output == null ? null : decodeJson(result.output)
     } catch {
-      if (staged) {
-        this.journal.discardStaged(result.taskId, result.attempt)
-      }
       this.failAttempt(record, 'malformed output: not JSON')
       ack()
-      return
+      return false
     }
     this.complete(record, output)
     this.preferWorker(worker)
     if (staged) {
       // the staged result makes the completion durable; the record follows, and the staged copy goes with it
-      this.journal.saveInBackground(record, { unstage: result.attempt }).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
+      this.save(record, { unstage: result.attempt })
     } else {
       this.settling.add(record.id)
       try {
@@ -1139,6 +1140,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     ack()
     this.emitTask(record, 'task.completed', { result: output })
     this.onChildEnded(record)
+    return true
   }
 
   /**
@@ -2094,9 +2096,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     record.updatedAt = entry.at
   }
 
-  /** Journals the record in the background: nothing waits for these writes */
-  private save (record: TaskRecord): void {
-    this.journal.saveInBackground(record).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
+  /** Journals the record in the background: nothing waits for these writes (`unstage`: see `Journal.saveInBackground`) */
+  private save (record: TaskRecord, options: { unstage?: number } = {}): void {
+    this.journal.saveInBackground(record, options).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
   }
 
   private info (record: TaskRecord): TaskInfo {
