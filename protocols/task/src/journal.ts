@@ -68,7 +68,7 @@ export function decodeRecord (bytes: Uint8Array): TaskRecord {
 }
 
 /** how long a write nothing waits for may wait to be joined by others */
-export const BACKGROUND_WRITE_DELAY_MS = 10
+const BACKGROUND_WRITE_DELAY_MS = 10
 
 /**
  * The submitter's on-disk journal: one datastore entry per task, with group
@@ -86,8 +86,8 @@ export class Journal {
   private readonly prefix: string
   private readonly stagedPrefix: string
   private dirty = new Map<string, TaskRecord>()
-  /** staged result records (`${taskId}/${attempt}`) deleted with the next write */
-  private unstaged = new Set<string>()
+  /** staged result records deleted with the next write */
+  private unstaged: Key[] = []
   /** task records deleted with the next write */
   private removed = new Set<string>()
   private waiters: Array<PromiseWithResolvers<void>> = []
@@ -119,7 +119,7 @@ export class Journal {
   }
 
   private get pending (): number {
-    return this.dirty.size + this.unstaged.size + this.removed.size
+    return this.dirty.size + this.unstaged.length + this.removed.size
   }
 
   /** Persist the current state of the record; resolves once it is written */
@@ -134,7 +134,7 @@ export class Journal {
    */
   async saveInBackground (record: TaskRecord, options: { unstage?: number } = {}): Promise<void> {
     if (options.unstage != null) {
-      this.unstaged.add(`${record.id}/${options.unstage}`)
+      this.unstaged.push(this.stagedKey(record.id, options.unstage))
     }
     return this.enqueue(record, false)
   }
@@ -158,7 +158,7 @@ export class Journal {
 
   /** Deletes a staged result record with the next write */
   discardStaged (taskId: string, attempt: number): void {
-    this.unstaged.add(`${taskId}/${attempt}`)
+    this.unstaged.push(this.stagedKey(taskId, attempt))
     this.schedule()
   }
 
@@ -219,7 +219,7 @@ export class Journal {
     const removed = this.removed
     const waiters = this.waiters
     this.dirty = new Map()
-    this.unstaged = new Set()
+    this.unstaged = []
     this.removed = new Set()
     this.waiters = []
     try {
@@ -227,8 +227,8 @@ export class Journal {
       for (const record of records) {
         batch.put(this.key(record.id), encodeRecord(record))
       }
-      for (const id of unstaged) {
-        batch.delete(new Key(`${this.stagedPrefix}/${id}`))
+      for (const key of unstaged) {
+        batch.delete(key)
       }
       for (const id of removed) {
         batch.delete(this.key(id))
