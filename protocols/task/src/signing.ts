@@ -8,23 +8,21 @@
  * domains of `domainsFor(network)` (`<network>/1/task-record`,
  * `<network>/1/result-record`, `<network>/1/event-record`). Records are
  * handed to the handshake's functions, except that Ed25519 keys (every
- * aistack node's) take a faster path on node:crypto key objects built once and
- * cached, reading and writing the envelope protobuf directly (signers are
- * cached with their peer id): results are signed and verified on the way of
- * every task, and this path makes that about twice as cheap. Ed25519
- * signatures are deterministic, so the fast path yields exactly the bytes
- * `@aistack/handshake`'s `sealRecord` yields (a test checks it), and each side
- * opens the other's records.
+ * aistack node's) take a faster path: `./ed25519.js` (libsodium where it
+ * loads) on the raw keys, reading and writing the envelope protobuf directly,
+ * with signers cached with their peer id. Results are signed and verified on
+ * the way of every task. Ed25519 signatures are deterministic, so the fast
+ * path yields exactly the bytes `@aistack/handshake`'s `sealRecord` yields (a
+ * test checks it), and each side opens the other's records.
  */
-import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
 import { openRecord as openEnvelope, payloadTypeOf, sealRecord as sealEnvelope } from '@aistack/handshake'
 import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { ed25519 } from './ed25519.js'
 import { InvalidSignatureError } from './errors.js'
 import { SignedEnvelope } from './pb/task.js'
-import type { KeyObject } from 'node:crypto'
 import type { PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 
 export interface OpenedRecord {
@@ -36,11 +34,10 @@ export interface OpenedRecord {
 const payloadTypes = new Map<string, Uint8Array>()
 /** per domain: the bytes a signature covers before the payload's length and the payload */
 const signedPrefixes = new Map<string, Uint8Array>()
-const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
-const ED25519_PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
-const privateKeyObjects = new WeakMap<PrivateKey, { keyObject: KeyObject, publicKey: Uint8Array }>()
-/** Ed25519 signers seen, by their public key protobuf: the key object to verify with and who they are */
-const signers = new Map<string, { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId }>()
+/** our own keys' public key protobufs, which every envelope we seal carries */
+const ownPublicKeys = new WeakMap<PrivateKey, Uint8Array>()
+/** Ed25519 signers seen, by their public key protobuf: their key and who they are */
+const signers = new Map<string, Signer>()
 const MAX_CACHED_SIGNERS = 4096
 
 /** The envelope payload type of a domain (the handshake's: the domain in UTF-8), cached */
@@ -79,27 +76,22 @@ function signedData (domain: string, payloadType: Uint8Array, payload: Uint8Arra
   return out
 }
 
-function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength)
-  out.set(a, 0)
-  out.set(b, a.byteLength)
-  return out
+function ownPublicKey (key: PrivateKey): Uint8Array {
+  let publicKey = ownPublicKeys.get(key)
+  if (publicKey == null) {
+    publicKey = publicKeyToProtobuf(key.publicKey)
+    ownPublicKeys.set(key, publicKey)
+  }
+  return publicKey
 }
 
-function ed25519PrivateKey (key: PrivateKey): { keyObject: KeyObject, publicKey: Uint8Array } {
-  let entry = privateKeyObjects.get(key)
-  if (entry == null) {
-    entry = {
-      keyObject: createPrivateKey({ key: Buffer.from(concat(ED25519_PKCS8_PREFIX, key.raw.subarray(0, 32))), format: 'der', type: 'pkcs8' }),
-      publicKey: publicKeyToProtobuf(key.publicKey)
-    }
-    privateKeyObjects.set(key, entry)
-  }
-  return entry
+interface Signer {
+  publicKey: PublicKey
+  peerId: PeerId
 }
 
 /** The signer of an Ed25519 record, from its public key protobuf; undefined for other key types */
-function ed25519Signer (publicKeyProtobuf: Uint8Array): { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId } | undefined {
+function ed25519Signer (publicKeyProtobuf: Uint8Array): Signer | undefined {
   const id = Buffer.from(publicKeyProtobuf.buffer, publicKeyProtobuf.byteOffset, publicKeyProtobuf.byteLength).toString('hex')
   let signer = signers.get(id)
   if (signer == null) {
@@ -107,11 +99,7 @@ function ed25519Signer (publicKeyProtobuf: Uint8Array): { keyObject: KeyObject, 
     if (publicKey.type !== 'Ed25519') {
       return undefined
     }
-    signer = {
-      keyObject: createPublicKey({ key: Buffer.from(concat(ED25519_SPKI_PREFIX, publicKey.raw)), format: 'der', type: 'spki' }),
-      publicKey,
-      peerId: peerIdFromPublicKey(publicKey)
-    }
+    signer = { publicKey, peerId: peerIdFromPublicKey(publicKey) }
     if (signers.size >= MAX_CACHED_SIGNERS) {
       signers.delete(signers.keys().next().value as string)
     }
@@ -125,16 +113,15 @@ export async function sealRecord (privateKey: PrivateKey, domain: string, payloa
     return sealEnvelope(privateKey, domain, payload)
   }
   const payloadType = payloadTypeFor(domain)
-  const { keyObject, publicKey } = ed25519PrivateKey(privateKey)
-  const signature = nodeSign(null, signedData(domain, payloadType, payload), keyObject)
-  return SignedEnvelope.encode({ publicKey, payloadType, payload, signature })
+  const signature = ed25519.sign(signedData(domain, payloadType, payload), privateKey.raw)
+  return SignedEnvelope.encode({ publicKey: ownPublicKey(privateKey), payloadType, payload, signature })
 }
 
 /** A record's parts and its Ed25519 signer (undefined for other key types), not verified yet */
 export interface ReadRecord {
   bytes: Uint8Array
   envelope: SignedEnvelope
-  signer?: { keyObject: KeyObject, publicKey: PublicKey, peerId: PeerId }
+  signer?: Signer
 }
 
 /**
@@ -154,16 +141,7 @@ export async function openRecord (record: Uint8Array | ReadRecord, domain: strin
   if (!uint8ArrayEquals(envelope.payloadType, payloadType)) {
     throw new InvalidSignatureError('signed record has the wrong payload type')
   }
-  const data = signedData(domain, payloadType, envelope.payload)
-  let valid = false
-  if (envelope.signature.byteLength > 0) {
-    try {
-      valid = nodeVerify(null, data, signer.keyObject, envelope.signature)
-    } catch {
-      valid = false
-    }
-  }
-  if (!valid) {
+  if (!ed25519.verify(envelope.signature, signedData(domain, payloadType, envelope.payload), signer.publicKey.raw)) {
     throw new InvalidSignatureError('invalid signature on signed record')
   }
   return {

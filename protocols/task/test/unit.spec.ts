@@ -5,6 +5,7 @@ import { RecordEnvelope } from '@libp2p/peer-record'
 import { MemoryDatastore } from 'datastore-core'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { FrameDecoder } from '../src/channel.js'
+import { ed25519, nodeCryptoEd25519, sodiumEd25519 } from '../src/ed25519.js'
 import * as handshake from '@aistack/handshake'
 import { DOMAINS, domainsFor } from '@aistack/handshake'
 import { DOMAIN_EVENT, DOMAIN_RESULT, DOMAIN_TASK, recordDomains } from '../src/constants.js'
@@ -193,6 +194,71 @@ describe('wire messages and signatures', () => {
     assert.ok(opened.signer.equals(peerIdFromPrivateKey(secp)))
     await assert.rejects(openRecord(sealed, DOMAIN_TASK), { name: 'InvalidSignatureError' })
     assert.equal(Result.decode(Result.encode({ taskId: 'a', attempt: 1, submitter: new Uint8Array(2), ok: true })).ok, true)
+  })
+})
+
+describe('ed25519', () => {
+  const withPrebuilds = ['linux', 'darwin', 'win32'].includes(process.platform) && ['x64', 'arm64'].includes(process.arch)
+
+  it('signs with libsodium where its binary loads', () => {
+    if (withPrebuilds) {
+      assert.equal(ed25519.name, 'libsodium')
+    } else {
+      assert.ok(['libsodium', 'node:crypto'].includes(ed25519.name))
+    }
+  })
+
+  it('gives the same signatures with libsodium and node:crypto, and each checks the other\'s', async () => {
+    const sodium = sodiumEd25519()
+    if (sodium == null) {
+      assert.ok(!withPrebuilds, 'sodium-native does not load')
+      return
+    }
+    const node = nodeCryptoEd25519()
+    const key = await generateKeyPair('Ed25519')
+    for (const size of [0, 1, 300, 70_000]) {
+      const data = Uint8Array.from({ length: size }, (_, i) => (i * 31 + size) & 0xff)
+      const a = sodium.sign(data, key.raw)
+      const b = node.sign(data, key.raw)
+      assert.deepEqual(a, b)
+      assert.ok(node.verify(a, data, key.publicKey.raw))
+      assert.ok(sodium.verify(b, data, key.publicKey.raw))
+      // and matches libp2p's own Ed25519
+      assert.ok(await key.publicKey.verify(data, a))
+    }
+  })
+
+  it('refuses what does not check, without throwing', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const other = await generateKeyPair('Ed25519')
+    const data = uint8ArrayFromString('a result')
+    for (const impl of [sodiumEd25519(), nodeCryptoEd25519()]) {
+      if (impl == null) {
+        continue
+      }
+      const signature = impl.sign(data, key.raw)
+      assert.equal(impl.verify(signature, data, key.publicKey.raw), true, impl.name)
+      assert.equal(impl.verify(signature, uint8ArrayFromString('another result'), key.publicKey.raw), false, impl.name)
+      assert.equal(impl.verify(signature, data, other.publicKey.raw), false, impl.name)
+      const flipped = signature.slice()
+      flipped[10] ^= 1
+      assert.equal(impl.verify(flipped, data, key.publicKey.raw), false, impl.name)
+      assert.equal(impl.verify(signature.subarray(0, 63), data, key.publicKey.raw), false, impl.name)
+      assert.equal(impl.verify(new Uint8Array(0), data, key.publicKey.raw), false, impl.name)
+      assert.equal(impl.verify(signature, data, key.publicKey.raw.subarray(0, 31)), false, impl.name)
+      assert.equal(impl.verify(signature, data, new Uint8Array(32).fill(0xff)), false, impl.name)
+    }
+  })
+
+  it('refuses the small-order key whose neutral signature would fit every message', () => {
+    // the neutral point as the key, and R = the neutral point, S = 0
+    const identity = new Uint8Array(32)
+    identity[0] = 1
+    const signature = new Uint8Array(64)
+    signature[0] = 1
+    for (const impl of [sodiumEd25519(), nodeCryptoEd25519()]) {
+      assert.equal(impl?.verify(signature, uint8ArrayFromString('anything'), identity) ?? false, false, impl?.name)
+    }
   })
 })
 
