@@ -473,17 +473,17 @@ try {
   await natsSystem?.stop()
 }
 const fmt = (r) => `${r.throughput.toFixed(0).padStart(7)} tasks/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`
-console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}) in two turns, ${SEQ} sequential in turns of ${CHUNK}, each row of ours taking turns with NATS; ${WORKERS} workers x ${SLOTS} slots; echo handler, ${PAYLOAD_BYTES}-byte payloads`)
-console.log(`${'NATS JetStream (file storage)'.padEnd(60)}${fmt(nats)}`)
+console.log(`tasks: ${TASKS} at saturation (window ${WINDOW}) in two turns, ${SEQ} sequential in turns of ${CHUNK}${ONLY == null ? ', each row of ours taking turns with NATS' : ''}; ${WORKERS} workers x ${SLOTS} slots; echo handler, ${PAYLOAD_BYTES}-byte payloads`)
+if (natsSystem != null) console.log(`${'NATS JetStream (file storage)'.padEnd(60)}${fmt(nats)}`)
 for (const [name, r] of ours) console.log(`${('@aistack/task, ' + name).padEnd(60)}${fmt(r)}`)
 // CPU time per task at saturation: this process (the submitter or NATS client), then the others
 const cpuLine = (name, r) => r.cpuPerTask == null
   ? ''
   : `CPU per task, ${name}: this process ${r.cpuPerTask.self.toFixed(3)} ms, others ${r.cpuPerTask.others.map(x => x.toFixed(3)).join(' + ') || '-'} ms`
-console.log(cpuLine('NATS (server)', nats))
+if (natsSystem != null) console.log(cpuLine('NATS (server)', nats))
 for (const [name, r] of ours) console.log(cpuLine(name, r))
 // the bar is for the submitter in this process, as the NATS client is: the other rows are for reference
-for (const [name, r, natsTurns, mode] of ours) {
+for (const [name, r, natsTurns, mode] of natsSystem != null ? ours : []) {
   const tput = r.throughput / natsTurns.throughput
   const p50 = r.p50 / natsTurns.p50
   const p99 = r.p99 / natsTurns.p99
