@@ -30,13 +30,6 @@ const SECRET_KEY_BYTES = 64
 const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
 const PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
 
-function der (prefix: Uint8Array, key: Uint8Array): Buffer {
-  const out = Buffer.alloc(prefix.byteLength + key.byteLength)
-  out.set(prefix, 0)
-  out.set(key, prefix.byteLength)
-  return out
-}
-
 /**
  * node:crypto wants key objects, and building one costs as much as a
  * signature: they are kept for as long as the key's bytes are (the callers
@@ -55,8 +48,8 @@ function keyCache (make: (key: Uint8Array) => KeyObject): (key: Uint8Array) => K
 }
 
 export function nodeCryptoEd25519 (): Ed25519 {
-  const privateKey = keyCache(key => createPrivateKey({ key: der(PKCS8_PREFIX, key.subarray(0, 32)), format: 'der', type: 'pkcs8' }))
-  const publicKey = keyCache(key => createPublicKey({ key: der(SPKI_PREFIX, key), format: 'der', type: 'spki' }))
+  const privateKey = keyCache(key => createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, key.subarray(0, 32)]), format: 'der', type: 'pkcs8' }))
+  const publicKey = keyCache(key => createPublicKey({ key: Buffer.concat([SPKI_PREFIX, key]), format: 'der', type: 'spki' }))
   return {
     name: 'node:crypto',
     sign: (data, secretKey) => {
