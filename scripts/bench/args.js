@@ -2,15 +2,18 @@
 // and one line with exit status 2 for anything else.
 import { parseArgs } from 'node:util'
 
+/** A bad flag: the message and the usage on stderr, exit status 2 */
+export function failUsage (message, usage) {
+  console.error(`${message}\n${usage}`)
+  process.exit(2)
+}
+
 /**
  * Flags named after the keys of `defaults`; a flag whose default is a number takes a
  * positive number. Prints `usage` and exits for --help.
  */
 export function benchArgs (usage, defaults) {
-  const fail = (message) => {
-    console.error(`${message}\n${usage}`)
-    process.exit(2)
-  }
+  const fail = (message) => { failUsage(message, usage) }
   let values
   try {
     ({ values } = parseArgs({
@@ -45,8 +48,7 @@ export function lshConfigs (text, usage) {
   return text.split(',').map(config => {
     const parts = config.split('x').map(Number)
     if (parts.length < 3 || parts.length > 4 || parts.some(n => !Number.isInteger(n) || n < 1)) {
-      console.error(`bad config "${config}": tables x bits x probes [x answers], whole numbers\n${usage}`)
-      process.exit(2)
+      failUsage(`bad config "${config}": tables x bits x probes [x answers], whole numbers`, usage)
     }
     const [tables, bits, probes, answers = 1] = parts
     return { tables, bits, probes, answers }

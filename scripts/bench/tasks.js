@@ -3,19 +3,18 @@
 // pull workers on one durable consumer with explicit acks, each result
 // published back to the submitter). Echo handler, 256-byte payloads.
 //
-//   npm run bench:tasks      (build first: npx tsc -b packages/node)
-//   TASKS=8000 SEQ=1000 CHUNK=50 WARMUP=3000 WORKERS=4 SLOTS=16 WINDOW=256 MODES=inproc,api,oneprocess ONLY=ours|nats
+//   npm run bench:tasks -- --help
 //
 // Each system of ours is measured taking turns with NATS, both up: the speed
 // of a shared machine drifts by a factor of two within seconds, and turns give
-// both the same machine. Throughput: after a warm-up, `TASKS` round trips with
-// `WINDOW` in flight, in two turns per system (ours, NATS, NATS, ours).
-// Sequential latency: `SEQ` round trips one after the other, in turns of
-// `CHUNK` (ours, NATS, NATS, ours, ours, …).
+// both the same machine. Throughput: after a warm-up, `--tasks` round trips
+// with `--window` in flight, in two turns per system (ours, NATS, NATS, ours).
+// Sequential latency: `--seq` round trips one after the other, in turns of
+// `--chunk` (ours, NATS, NATS, ours, ours, …).
 //
 // Our workers are four `aistack start` processes (the node binary, a builtin
 // echo capability in their config.json, TCP on 127.0.0.1). The submitter runs
-// two ways (MODES):
+// three ways (`--modes`):
 //   inproc  an aistack node (createAgentNode, LevelDB journal on disk) inside
 //           this process, submitting through the task service's API, as the
 //           NATS client runs inside this process;
@@ -35,21 +34,49 @@ import { fileURLToPath } from 'node:url'
 import { createAgentNode } from '@aistack/node'
 import { multiaddr } from '@multiformats/multiaddr'
 import { AckPolicy, RetentionPolicy, StorageType, connect as natsConnect } from 'nats'
+import { benchArgs, failUsage } from './args.js'
 
-const TASKS = Number(process.env.TASKS ?? 8000)
-const SEQ = Number(process.env.SEQ ?? 1000)
+const ALL_MODES = ['inproc', 'api', 'oneprocess']
+const USAGE = `Usage: npm run bench:tasks -- [--tasks 8000] [--seq 1000] [--chunk 50] [--warmup 3000]
+  [--workers 4] [--slots 16] [--window 256] [--modes inproc,api,oneprocess] [--only ours|nats]
+  [--profile-dir DIR]
+--tasks: round trips at saturation per system, --window of them in flight, after --warmup;
+--seq: sequential round trips per system, in turns of --chunk with NATS;
+--slots: concurrency of each worker's echo capability;
+--modes: our submitter in this process (inproc, the row held to the bar), a fifth process
+  through the HTTP API (api), all nodes in this process (oneprocess);
+--only: measure one side alone; --profile-dir: CPU profiles of the node processes go there.`
+const args = benchArgs(USAGE, {
+  tasks: 8000,
+  seq: 1000,
+  chunk: 50,
+  warmup: 3000,
+  workers: 4,
+  slots: 16,
+  window: 256,
+  modes: ALL_MODES.join(','),
+  only: undefined,
+  'profile-dir': undefined
+})
+const TASKS = args.tasks
+const SEQ = args.seq
 /** sequential round trips per turn */
-const CHUNK = Number(process.env.CHUNK ?? 50)
-const WORKERS = Number(process.env.WORKERS ?? 4)
-const SLOTS = Number(process.env.SLOTS ?? 16)
-const WINDOW = Number(process.env.WINDOW ?? 256)
+const CHUNK = args.chunk
+const WORKERS = args.workers
+const SLOTS = args.slots
+const WINDOW = args.window
 const PAYLOAD_BYTES = 256
 /** round trips before measuring: the worker processes' code gets optimised by then */
-const WARMUP = Number(process.env.WARMUP ?? 3000)
-const MODES = (process.env.MODES ?? 'inproc,api,oneprocess').split(',')
+const WARMUP = args.warmup
+const MODES = args.modes.split(',')
+for (const mode of MODES) {
+  if (!ALL_MODES.includes(mode)) failUsage(`--modes: unknown mode "${mode}" (one or more of ${ALL_MODES.join(', ')})`, USAGE)
+}
+const ONLY = args.only
+if (ONLY != null && ONLY !== 'ours' && ONLY !== 'nats') failUsage(`--only takes ours or nats, not "${ONLY}"`, USAGE)
 const BIN = fileURLToPath(new URL('../../packages/node/dist/src/bin.js', import.meta.url))
-/** write CPU profiles of the worker processes here (they then stop with SIGINT, which writes them) */
-const PROFILE_DIR = process.env.PROFILE_DIR
+/** write CPU profiles of the node processes here (they then stop with SIGINT, which writes them) */
+const PROFILE_DIR = args['profile-dir']
 const CLOCK_TICKS = 100
 
 /** CPU time (user + system) of a process in ms, from /proc (Linux) */
@@ -432,15 +459,15 @@ async function startNats () {
 
 // ---------------------------------------------------------------- report
 
-const ONLY = process.env.ONLY
 const none = { throughput: NaN, p50: NaN, p99: NaN }
+/** rows of ours: [name, figures, NATS's figures from the same turns, mode] */
 const ours = []
 /** a system of ours, measured in turns with NATS */
 async function measureOurs (mode, name, start, natsSystem) {
   const system = await start()
   try {
     const [result, natsResult = none] = await compare(natsSystem != null ? [system, natsSystem] : [system])
-    ours.push([name, result, natsResult, mode])
+    return [name, result, natsResult, mode]
   } finally {
     await system.stop()
   }
@@ -451,15 +478,15 @@ try {
   if (ONLY !== 'nats') {
     const workers = await startWorkers()
     try {
-      if (MODES.includes('inproc')) await measureOurs('inproc', `submitter in this process, ${WORKERS} worker processes`, async () => startInProcessSubmitter(workers), natsSystem)
-      if (MODES.includes('api')) await measureOurs('api', `submitter process via HTTP API, ${WORKERS} worker processes`, async () => startApiSubmitter(workers), natsSystem)
+      if (MODES.includes('inproc')) ours.push(await measureOurs('inproc', `submitter in this process, ${WORKERS} worker processes`, async () => startInProcessSubmitter(workers), natsSystem))
+      if (MODES.includes('api')) ours.push(await measureOurs('api', `submitter process via HTTP API, ${WORKERS} worker processes`, async () => startApiSubmitter(workers), natsSystem))
     } finally {
       await Promise.all(workers.map(async w => w.stop()))
     }
     if (MODES.includes('oneprocess')) {
       const inProcess = await startInProcessWorkers()
       try {
-        await measureOurs('oneprocess', `all ${WORKERS + 1} nodes in this process (reference)`, async () => startInProcessSubmitter(inProcess), natsSystem)
+        ours.push(await measureOurs('oneprocess', `all ${WORKERS + 1} nodes in this process (reference)`, async () => startInProcessSubmitter(inProcess), natsSystem))
       } finally {
         await Promise.all(inProcess.map(async w => w.stop()))
       }
