@@ -173,6 +173,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   readonly domains: { task: string, result: string, event: string }
 
   private readonly components: TaskQueueComponents
+  /** this node's peer id as multihash bytes, as results and `to` name it */
+  private readonly ownId: Uint8Array
   private readonly log: Logger
   private readonly executor?: TaskExecutor
   private readonly resolveQuery?: TaskQueueInit['resolveQuery']
@@ -236,6 +238,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     super()
     const network = init.network ?? C.DEFAULT_NETWORK
     this.components = components
+    this.ownId = components.peerId.toMultihash().bytes
     this.log = components.logger.forComponent('aistack:task')
     this.executor = init.executor
     this.resolveQuery = init.resolveQuery
@@ -646,14 +649,13 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
    * written just before a crash: the completion is in the task's history.
    */
   private async applyStagedResults (): Promise<void> {
-    const self = this.components.peerId.toMultihash().bytes
     const writes: Array<Promise<void>> = []
     for (const { taskId, attempt, bytes } of await this.journal.stagedResults()) {
       const record = this.records.get(taskId)
       try {
         const opened = await openRecord(bytes, this.domains.result)
         const result = ResultBatch.decode(opened.payload, { limits: { results: C.RESULT_BATCH_COUNT } }).results.find(r => r.taskId === taskId && r.attempt === attempt)
-        if (record != null && result?.ok === true && !isTerminal(record.state) && uint8ArrayEquals(result.submitter, self)) {
+        if (record != null && result?.ok === true && !isTerminal(record.state) && uint8ArrayEquals(result.submitter, this.ownId)) {
           const output = result.output == null ? null : decodeJson(result.output)
           record.worker = opened.signer.toString()
           record.attempts = Math.max(record.attempts, result.attempt)
@@ -1010,9 +1012,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return
     }
-    const self = this.components.peerId.toMultihash().bytes
     await Promise.all(batch.results.map(async result => {
-      if (!uint8ArrayEquals(result.submitter, self) || result.taskId.length === 0) {
+      if (!uint8ArrayEquals(result.submitter, this.ownId) || result.taskId.length === 0) {
         this.drop('malformed')
         return
       }
@@ -1033,7 +1034,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       }
       const batch = ResultBatch.decode(envelope.payload, { limits: { results: 1 } })
       const result = batch.results[0]
-      if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.components.peerId.toMultihash().bytes)) {
+      if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.ownId)) {
         return undefined
       }
       return this.leaseHolder(this.records.get(result.taskId), worker, result.attempt) ? { read, result } : undefined
@@ -1464,7 +1465,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (body == null || this.executor == null || !this.started) {
       return
     }
-    if (body.to != null && !uint8ArrayEquals(body.to, this.components.peerId.toMultihash().bytes)) {
+    if (body.to != null && !uint8ArrayEquals(body.to, this.ownId)) {
       return
     }
     const deadline = Number(body.deadline)
