@@ -4,6 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { inBatches } from './batches.js'
 import { Channels } from './channel.js'
 import * as C from './constants.js'
 import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
@@ -822,25 +823,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.announceFlush = undefined
     const queue = this.announceQueue
     this.announceQueue = []
-    let batch: AnnouncedTask[] = []
-    let bytes = 0
-    const publish = (tasks: AnnouncedTask[]): void => {
+    for (const tasks of inBatches(queue, item => (item.task?.payload?.byteLength ?? 0) + 256, C.ANNOUNCE_BATCH_BYTES, C.ANNOUNCE_BATCH_COUNT)) {
       this.sealAnnounce(tasks)
         .then(async signed => this.components.pubsub.publish(this.tasksTopic, signed))
         .catch(err => { this.log('announcing %d tasks failed - %e', tasks.length, err) })
-    }
-    for (const item of queue) {
-      const size = (item.task?.payload?.byteLength ?? 0) + 256
-      if (batch.length > 0 && (bytes + size > C.ANNOUNCE_BATCH_BYTES || batch.length >= C.ANNOUNCE_BATCH_COUNT)) {
-        publish(batch)
-        batch = []
-        bytes = 0
-      }
-      batch.push(item)
-      bytes += size
-    }
-    if (batch.length > 0) {
-      publish(batch)
     }
   }
 
@@ -1782,19 +1768,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       for (const message of started) {
         this.channels.send(submitter, message).catch(() => {})
       }
-      let batch: Result[] = []
-      let bytes = 0
-      for (const result of results) {
-        const size = (result.output?.byteLength ?? 0) + (result.error?.length ?? 0) + 128
-        if (batch.length > 0 && (bytes + size > C.RESULT_BATCH_BYTES || batch.length >= C.RESULT_BATCH_COUNT)) {
-          this.sendResultBatch(submitter, batch)
-          batch = []
-          bytes = 0
-        }
-        batch.push(result)
-        bytes += size
-      }
-      if (batch.length > 0) {
+      for (const batch of inBatches(results, result => (result.output?.byteLength ?? 0) + (result.error?.length ?? 0) + 128, C.RESULT_BATCH_BYTES, C.RESULT_BATCH_COUNT)) {
         this.sendResultBatch(submitter, batch)
       }
     }

@@ -4,6 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { MemoryDatastore } from 'datastore-core'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { inBatches } from '../src/batches.js'
 import { FrameDecoder } from '../src/channel.js'
 import { ed25519, nodeCryptoEd25519, sodiumEd25519 } from '../src/ed25519.js'
 import * as handshake from '@aistack/handshake'
@@ -194,6 +195,16 @@ describe('wire messages and signatures', () => {
     assert.ok(opened.signer.equals(peerIdFromPrivateKey(secp)))
     await assert.rejects(openRecord(sealed, DOMAIN_TASK), { name: 'InvalidSignatureError' })
     assert.equal(Result.decode(Result.encode({ taskId: 'a', attempt: 1, submitter: new Uint8Array(2), ok: true })).ok, true)
+  })
+})
+
+describe('batches', () => {
+  it('cuts items into batches by count and by size, in order, an oversize item on its own', () => {
+    const size = (n: number): number => n
+    assert.deepEqual(inBatches([], size, 10, 3), [])
+    assert.deepEqual(inBatches([1, 1, 1, 1, 1, 1, 1], size, 100, 3), [[1, 1, 1], [1, 1, 1], [1]])
+    assert.deepEqual(inBatches([4, 4, 4, 2, 9], size, 10, 10), [[4, 4], [4, 2], [9]])
+    assert.deepEqual(inBatches([3, 50, 3], size, 10, 10), [[3], [50], [3]])
   })
 })
 
