@@ -3,6 +3,7 @@ import { ApiServer } from './api/server.js'
 import { capabilityRoutes } from './api/routes-capabilities.js'
 import { coreRoutes } from './api/routes.js'
 import { taskRoutes } from './api/routes-tasks.js'
+import { gatewayRoutes } from './api/routes-gateways.js'
 import { loadConfig } from './config.js'
 import { AlreadyRunningError } from './errors.js'
 import { CONFIG_FILE, initHome } from './home.js'
@@ -68,6 +69,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   const stop = async (): Promise<void> => {
     stopping ??= (async () => {
       log.info('stopping')
+      await gateways.close().catch(() => {})
       await api.stop().catch(err => { log.warn(`API stop: ${String(err.message ?? err)}`) })
       await node.stop().catch(err => { log.warn(`node stop: ${String(err.message ?? err)}`) })
       await removeRunFile(home)
@@ -79,6 +81,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   coreRoutes(api, { node, onStop: () => { stop().catch(err => { log.error(`stop failed: ${String(err.message ?? err)}`) }) } })
   capabilityRoutes(api, { node })
   taskRoutes(api, { node })
+  const gateways = gatewayRoutes(api)
   try {
     await api.start()
   } catch (err: any) {

@@ -354,6 +354,19 @@ export class SemanticAnycast implements Startable {
     return [...this.own.keys()].map(name => this.cache.get(this.components.peerId.toString(), name)).filter((r): r is CapabilityRecord => r != null)
   }
 
+  /**
+   * The live (unexpired, not withdrawn) records this node holds, its own and the network's, at
+   * most `limit` of them, in no particular order.
+   */
+  knownRecords (limit = 1000): CapabilityRecord[] {
+    const out: CapabilityRecord[] = []
+    for (const r of this.cache.values()) {
+      if (out.length >= limit) break
+      out.push(r)
+    }
+    return out
+  }
+
   private nextSeq (): bigint {
     const now = BigInt(Date.now()) * 1000n
     this.seq = now > this.seq ? now : this.seq + 1n

@@ -1,4 +1,4 @@
-import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
+import { askResponse, capabilitiesResponse, errorStatus, networkCapabilitiesResponse, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -20,6 +20,14 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
   api.route('DELETE', '/v1/capabilities/:name', mapped(({ params }) => {
     if (!node.capabilities.remove(params.name)) throw new HttpError(404, 'not_found', `no capability named "${params.name}"`)
     return { body: { removed: params.name } }
+  }))
+
+  // what this node knows of the network: its own records and those it has cached
+  api.route('GET', '/v1/capabilities/network', mapped(({ query }) => {
+    const raw = query.get('limit')
+    const limit = raw == null ? 1000 : Number(raw)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit must be an integer in 1..10000')
+    return { body: networkCapabilitiesResponse(node.libp2p.services.anycast.knownRecords(limit)) }
   }))
 
   api.route('GET', '/v1/capabilities/search', mapped(async ({ query }) => {

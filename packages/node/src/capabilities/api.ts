@@ -3,7 +3,7 @@
  * and the `find`/`ask` CLI commands; the routes themselves live in the API.
  */
 import type { RegisteredCapability } from './registry.js'
-import type { AskResult, Candidate } from '@aistack/semantic-anycast'
+import type { AskResult, Candidate, CapabilityRecord } from '@aistack/semantic-anycast'
 
 export class RequestValidationError extends Error {
   static override name = 'RequestValidationError'
@@ -52,6 +52,18 @@ export function searchResponse (candidates: Candidate[]): { results: Array<{ pee
 
 export function askResponse (r: AskResult): { output: unknown, peerId: string, capability: string, similarity: number, attempts: number, latencyMs: number } {
   return { output: r.output, peerId: r.peerId, capability: r.capability, similarity: round(r.similarity), attempts: r.attempts, latencyMs: round(r.latencyMs) }
+}
+
+/**
+ * `GET /v1/capabilities/network`: `{"capabilities": [{peerId, name, description, tags, examples,
+ * model, expiresAt}]}`, by name then owner.
+ */
+export function networkCapabilitiesResponse (records: CapabilityRecord[]): { capabilities: Array<{ peerId: string, name: string, description: string, tags: string[], examples: string[], model: string, expiresAt: number }> } {
+  return {
+    capabilities: records
+      .map(r => ({ peerId: r.owner, name: r.name, description: r.description, tags: r.tags, examples: r.examples, model: r.model, expiresAt: r.expiresAt }))
+      .sort((a, b) => a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId))
+  }
 }
 
 /** `GET /v1/capabilities` */
