@@ -77,10 +77,14 @@ export interface NodeApi {
   peerId: () => Promise<string>
 }
 
-/** A NodeApi over HTTP to the node described by `info` (run.json's `api.url` and `api.token`). */
-export function httpNodeApi (info: Pick<RunInfo, 'api'>): NodeApi {
+/**
+ * A NodeApi over HTTP to the node described by `info` (run.json's `api.url` and `api.token`), or
+ * by what `info()` returns at each call (for an API that learns its address when it listens).
+ */
+export function httpNodeApi (info: Pick<RunInfo, 'api'> | (() => Pick<RunInfo, 'api'>)): NodeApi {
+  const current = typeof info === 'function' ? info : () => info
   const call = async (method: string, path: string, body?: unknown, timeoutMs?: number): Promise<any> =>
-    await callApi(info as RunInfo, method, path, body, timeoutMs != null ? { timeoutMs } : undefined)
+    await callApi(current() as RunInfo, method, path, body, timeoutMs != null ? { timeoutMs } : undefined)
   let peerId: string | undefined
   return {
     search: async (query, k) => (await call('GET', `/v1/capabilities/search?q=${encodeURIComponent(query)}&k=${k}`)).results,
