@@ -234,12 +234,11 @@ export class NodeAgentExecutor implements AgentExecutor {
     }
   }
 
-  cancelTask = async (taskId: string, bus: ExecutionEventBus): Promise<void> => {
+  // the execute loop sees the node task canceled and publishes the final status on its bus
+  cancelTask = async (taskId: string): Promise<void> => {
     const nodeTask = this.running.get(taskId)
     if (nodeTask == null) return
-    // the execute loop sees the node task canceled and publishes the final status
     await this.api.cancelTask(nodeTask).catch(() => {})
-    void bus
   }
 }
 
