@@ -19,6 +19,7 @@ import { LevelDatastore } from 'datastore-level'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
+import { describeRemoteCapabilities } from './capabilities/describe.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { muxer } from './muxer.js'
 import { VERSION } from './version.js'
@@ -128,7 +129,8 @@ export class AgentNode {
 
     const embedder = createEmbedder(config.embedder)
     const capabilities = new CapabilityRegistry({ embedder })
-    config.capabilities.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
+    const specs = await describeRemoteCapabilities(config.capabilities)
+    specs.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
     // the task queue resolves queries with anycast, which exists once libp2p does
     let resolveWith: SemanticAnycast | undefined
 
@@ -200,6 +202,7 @@ export class AgentNode {
 
   async stop (): Promise<void> {
     await this.libp2p.stop()
+    await this.capabilities.close()
     if (this.datastore instanceof LevelDatastore) await this.datastore.close()
   }
 

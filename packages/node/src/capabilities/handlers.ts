@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeError } from './errors.js'
+import { a2aHandler, mcpHandler } from './remote.js'
 import type { HandlerSpec } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
 
@@ -196,5 +197,7 @@ export function createHandler (spec: HandlerSpec, ctx: HandlerContext): HandlerF
     case 'exec': return exec(spec, ctx)
     case 'http': return http(spec, ctx)
     case 'openai': return openai(spec, ctx)
+    case 'mcp': return mcpHandler(spec)
+    case 'a2a': return a2aHandler(spec)
   }
 }

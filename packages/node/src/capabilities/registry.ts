@@ -5,6 +5,7 @@ import {
 import { createHandler } from './handlers.js'
 import { limitsOf, validateCapabilitySpec } from './spec.js'
 import type { HandlerFn } from './handlers.js'
+import type { RemoteHandlerFn } from './remote.js'
 import type { CapabilitySpec, HandlerLimits, ValidateOptions } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { CapabilityAttributes, CapabilityProvider, LocalCapability } from '@aistack/semantic-anycast'
@@ -90,9 +91,16 @@ export class CapabilityRegistry implements CapabilityProvider {
 
   /** Remove a capability; returns false when there was none of that name */
   remove (name: string): boolean {
+    const entry = this.entries.get(name)
     const had = this.entries.delete(name)
     if (had) this.emit()
+    closeHandler(entry?.fn)
     return had
+  }
+
+  /** Closes the connections of handlers that keep one (MCP servers, A2A agents) */
+  async close (): Promise<void> {
+    await Promise.all([...this.entries.values()].map(async e => { await (e.fn as Partial<RemoteHandlerFn>).close?.().catch(() => {}) }))
   }
 
   has (name: string): boolean {
@@ -173,6 +181,10 @@ export class CapabilityRegistry implements CapabilityProvider {
       try { l() } catch {}
     }
   }
+}
+
+function closeHandler (fn?: HandlerFn): void {
+  (fn as Partial<RemoteHandlerFn> | undefined)?.close?.().catch(() => {})
 }
 
 function pickLimits (s: HandlerLimits): HandlerLimits {

@@ -22,6 +22,10 @@ export type HandlerSpec =
   | ({ type: 'exec', command: string[], cwd?: string, env?: Record<string, string> } & HandlerLimits)
   | ({ type: 'http', url: string, headers?: Record<string, string> } & HandlerLimits)
   | ({ type: 'openai', baseUrl: string, model: string, system?: string, apiKey?: string, maxTokens?: number, temperature?: number } & HandlerLimits)
+  /** one tool of an MCP server, started as a command (stdio) or reached at a Streamable HTTP URL */
+  | ({ type: 'mcp', tool: string, command?: string[], cwd?: string, env?: Record<string, string>, url?: string, headers?: Record<string, string> } & HandlerLimits)
+  /** a remote A2A agent (JSON-RPC binding), optionally one of its skills */
+  | ({ type: 'a2a', url: string, skill?: string, headers?: Record<string, string> } & HandlerLimits)
 
 export interface CapabilitySpec {
   name: string
@@ -90,7 +94,9 @@ export function validateCapabilitySpec (spec: unknown, path = 'capability', opti
   if (typeof spec.name !== 'string' || !CAPABILITY_NAME.test(spec.name)) {
     throw new CapabilitySpecError(`${path}.name`, 'must be 1-64 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
   }
-  str(spec.description, `${path}.description`, { max: LIMITS.maxDescriptionLength })
+  // a capability served over MCP or A2A may take its description from the tool or agent card
+  const remote = isObject(spec.handler) && (spec.handler.type === 'mcp' || spec.handler.type === 'a2a')
+  str(spec.description, `${path}.description`, { max: LIMITS.maxDescriptionLength, optional: remote })
   for (const [f, max, maxLen] of [['tags', LIMITS.maxTags, LIMITS.maxTagLength], ['examples', LIMITS.maxExamples, LIMITS.maxExampleLength]] as const) {
     const v = spec[f]
     if (v == null) continue
@@ -115,7 +121,7 @@ export function validateCapabilitySpec (spec: unknown, path = 'capability', opti
 
 export function validateHandlerSpec (h: unknown, path: string, options: ValidateOptions = {}): HandlerSpec {
   if (!isObject(h)) throw new CapabilitySpecError(path, 'must be an object with a "type"')
-  const types = ['builtin', 'exec', 'http', 'openai']
+  const types = ['builtin', 'exec', 'http', 'openai', 'mcp', 'a2a']
   if (typeof h.type !== 'string' || !types.includes(h.type)) throw new CapabilitySpecError(`${path}.type`, `must be one of ${types.join(', ')}`)
   if (options.allowedTypes != null && !options.allowedTypes.includes(h.type as HandlerSpec['type'])) {
     throw new CapabilitySpecError(`${path}.type`, `must be one of ${options.allowedTypes.join(', ')} here`)
@@ -147,6 +153,24 @@ export function validateHandlerSpec (h: unknown, path: string, options: Validate
       str(h.apiKey, `${path}.apiKey`, { optional: true })
       if (h.maxTokens != null && (!Number.isInteger(h.maxTokens) || (h.maxTokens as number) < 1)) throw new CapabilitySpecError(`${path}.maxTokens`, 'must be a positive integer')
       if (h.temperature != null && (typeof h.temperature !== 'number' || h.temperature < 0 || h.temperature > 2)) throw new CapabilitySpecError(`${path}.temperature`, 'must be a number in 0..2')
+      break
+    case 'mcp':
+      str(h.tool, `${path}.tool`, { max: 128 })
+      if ((h.command == null) === (h.url == null)) throw new CapabilitySpecError(path, 'must have exactly one of "command" (an MCP server started over stdio) or "url" (Streamable HTTP)')
+      if (h.command != null) {
+        if (!Array.isArray(h.command) || h.command.length === 0 || h.command.length > 256) throw new CapabilitySpecError(`${path}.command`, 'must be a non-empty array of strings (argv, no shell)')
+        h.command.forEach((a, i) => { if (typeof a !== 'string' || (i === 0 && a.length === 0) || a.includes('\0')) throw new CapabilitySpecError(`${path}.command[${i}]`, 'must be a string without NUL') })
+        str(h.cwd, `${path}.cwd`, { optional: true })
+        stringMap(h.env, `${path}.env`)
+      } else {
+        httpUrl(h.url, `${path}.url`)
+      }
+      stringMap(h.headers, `${path}.headers`)
+      break
+    case 'a2a':
+      httpUrl(h.url, `${path}.url`)
+      str(h.skill, `${path}.skill`, { optional: true, max: 256 })
+      stringMap(h.headers, `${path}.headers`)
       break
   }
   return h as unknown as HandlerSpec
