@@ -7,6 +7,8 @@ import type { CapabilitySpec } from './capabilities/spec.js'
 import type { EmbedderConfig } from '@aistack/embeddings'
 import type { PqMode } from '@aistack/handshake'
 import { ConfigError, UsageError } from './errors.js'
+import { checkA2aConfig } from './gateways/config.js'
+import type { A2aConfig } from './gateways/config.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 export type DhtMode = 'server' | 'client'
@@ -46,6 +48,8 @@ export interface AgentConfig {
   embedder: EmbedderConfig
   /** Capabilities this node serves, each with its handler. */
   capabilities: CapabilitySpec[]
+  /** The A2A agent card and endpoint (docs/a2a.md). */
+  a2a?: A2aConfig
 }
 
 export const DEFAULT_PORT = 4011
@@ -131,6 +135,7 @@ function configShape (): Record<string, Check> {
     pq: oneOf(PQ_MODES),
     embedder: (v, f) => { createEmbedder(v, f); return v },
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
+    a2a: checkA2aConfig,
     ...extensions
   }
 }

@@ -81,7 +81,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   coreRoutes(api, { node, onStop: () => { stop().catch(err => { log.error(`stop failed: ${String(err.message ?? err)}`) }) } })
   capabilityRoutes(api, { node })
   taskRoutes(api, { node })
-  const gateways = gatewayRoutes(api)
+  const gateways = gatewayRoutes(api, config.a2a)
   try {
     await api.start()
   } catch (err: any) {

@@ -50,7 +50,9 @@ describe('A2A gateway: the node as one A2A agent', function () {
       ]
     }))
     server = await startNodeProcess(home)
-    gateway = await startNodeProcess(await tempDir(), ['--bootstrap', server.run.multiaddrs[0]])
+    const gatewayHome = await tempDir()
+    await writeFile(join(gatewayHome, 'config.json'), JSON.stringify({ a2a: { skills: 'network' } }))
+    gateway = await startNodeProcess(gatewayHome, ['--bootstrap', server.run.multiaddrs[0]])
     const token = gateway.run.api.token
     authFetch = async (url, init) => {
       const headers = new Headers(init?.headers)
@@ -77,6 +79,8 @@ describe('A2A gateway: the node as one A2A agent', function () {
     assert.equal(card.supportedInterfaces[0].url, `${gateway.run.api.url}/a2a`)
     assert.equal(card.supportedInterfaces[0].protocolBinding, 'JSONRPC')
     assert.ok(JSON.stringify(card.securitySchemes).includes('Bearer'), JSON.stringify(card.securitySchemes))
+    // a2a.skills "network": the skills are the capabilities the node knows, not only its own
+    assert.ok(card.skills.some((s: any) => s.id === 'shout-text'), JSON.stringify(card.skills))
     const denied = await fetch(`${gateway.run.api.url}/a2a`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
     assert.equal(denied.status, 401)
   })

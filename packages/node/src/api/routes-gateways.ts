@@ -1,15 +1,10 @@
 import { a2aRoutes } from '../gateways/a2a-http.js'
 import { McpSessions, mcpRoutes } from '../gateways/mcp-http.js'
 import { httpNodeApi } from '../gateways/node-api.js'
-import type { SkillSource } from '../gateways/a2a.js'
+import type { A2aConfig } from '../gateways/config.js'
 import type { ApiServer } from './server.js'
 
-export interface GatewayRoutesInit {
-  /** the agent card's skills: this node's capabilities or the network's (default local) */
-  a2aSkills?: SkillSource
-  /** the URL clients reach the API at, when not the address it listens on (a reverse proxy) */
-  publicUrl?: string
-}
+export type GatewayRoutesInit = A2aConfig
 
 /**
  * The gateways on the node's API: MCP over Streamable HTTP at `/mcp` (docs/mcp.md), A2A's agent
@@ -20,6 +15,6 @@ export function gatewayRoutes (api: ApiServer, init: GatewayRoutesInit = {}): { 
   const nodeApi = httpNodeApi(() => ({ api: { url: api.url, token: api.token } }))
   const sessions = new McpSessions({ api: () => nodeApi })
   mcpRoutes(api, sessions)
-  a2aRoutes(api, { api: nodeApi, baseUrl: () => init.publicUrl ?? api.url, skills: init.a2aSkills })
+  a2aRoutes(api, { api: nodeApi, baseUrl: () => init.publicUrl ?? api.url, skills: init.skills, messageWaitMs: init.messageWaitMs })
   return { close: async () => { await sessions.close() } }
 }
