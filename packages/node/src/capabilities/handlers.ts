@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
 import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeError } from './errors.js'
+import { KILL_GRACE_MS, ProcessGroup } from './process-group.js'
 import type { HandlerSpec } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
 
@@ -77,21 +77,23 @@ function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext
     const env: Record<string, string> = {}
     for (const k of KEPT_ENV) if (process.env[k] != null) env[k] = process.env[k] as string
     Object.assign(env, spec.env)
-    const child = spawn(spec.command[0], spec.command.slice(1), {
+    // a group of its own: a timeout, a cancel or the node's stop ends every process the command started
+    const group = new ProcessGroup(spec.command[0], spec.command.slice(1), {
       cwd: spec.cwd,
       env,
       shell: false,
-      stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true
     })
+    const child = group.child
     return await new Promise<string>((resolve, reject) => {
       const out: Buffer[] = []
       let outBytes = 0
       let err = ''
       let failure: Error | undefined
+      let pipesTimer: ReturnType<typeof setTimeout> | undefined
       const kill = (e: Error): void => {
         failure ??= e
-        child.kill('SIGKILL')
+        group.kill().catch(() => {})
       }
       const onAbort = (): void => { kill(reasonOf(signal)) }
       signal.addEventListener('abort', onAbort, { once: true })
@@ -102,7 +104,17 @@ function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext
       })
       child.stderr.on('data', (b: Buffer) => { if (err.length < 4096) err += b.toString('utf8') })
       child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
+      child.once('exit', () => {
+        // the group is ended with its leader; a process that left the group may still hold the
+        // pipes open, and is not waited for past the grace period
+        pipesTimer = setTimeout(() => {
+          child.stdout.destroy()
+          child.stderr.destroy()
+        }, KILL_GRACE_MS)
+        pipesTimer.unref?.()
+      })
       child.on('close', (code, sig) => {
+        clearTimeout(pipesTimer)
         signal.removeEventListener('abort', onAbort)
         if (failure != null) reject(failure)
         else if (code !== 0) reject(new HandlerError(`${spec.command[0]} exited with ${code ?? sig}: ${err.trim().slice(-1024)}`))
