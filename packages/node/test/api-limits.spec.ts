@@ -4,7 +4,7 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 import { MemoryDatastore } from 'datastore-core'
 import { IdempotencyStore, canonicalJson, parseIdempotencyKey } from '../src/api/idempotency.js'
-import { ApiServer, allowedHosts, jsonDepth } from '../src/api/server.js'
+import { ApiServer, allowedHosts, hostName, jsonDepth } from '../src/api/server.js'
 import { runFilePath } from '../src/run-file.js'
 import { api, removeTempDirs, startNodeProcess, tempDir } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
@@ -36,11 +36,14 @@ describe('HTTP API limits', () => {
     assert.equal(jsonDepth(nested(100_000)), 100_000)
   })
 
-  it('allows the loopback names and the bound host, with the port', () => {
-    const hosts = allowedHosts('127.0.0.1', 5454, ['api.example:8443', 'box.lan'])
-    for (const h of ['127.0.0.1:5454', 'localhost:5454', '[::1]:5454', 'api.example:8443', 'box.lan:5454']) assert.ok(hosts.has(h), h)
-    for (const h of ['127.0.0.1', 'evil.example:5454', 'localhost:5455']) assert.ok(!hosts.has(h), h)
-    assert.ok(allowedHosts('::1', 80, []).has('[::1]'))
+  it('reads the host name of a Host header and allows localhost, the bound host and the configured names', () => {
+    assert.equal(hostName('LocalHost:5454'), 'localhost')
+    assert.equal(hostName('[::1]:5454'), '::1')
+    assert.equal(hostName('127.0.0.1'), '127.0.0.1')
+    assert.equal(hostName('box.lan.'), 'box.lan')
+    for (const bad of [undefined, '', 'a b', 'user@host', '[zz]:1', 'a:b:c']) assert.equal(hostName(bad), undefined, String(bad))
+    assert.deepEqual([...allowedHosts('node-0', ['api.example:8443', 'box.lan'])].sort(), ['api.example', 'box.lan', 'localhost', 'node-0'])
+    assert.deepEqual([...allowedHosts('0.0.0.0', [])], ['localhost'])
   })
 
   it('Idempotency-Key values are checked', () => {
@@ -106,12 +109,13 @@ describe('HTTP API limits', () => {
 
     it('answers a Host that does not name it with 421 on every route, /healthz included', async () => {
       const port = new URL(server.url).port
-      for (const host of [`evil.example:${port}`, `attacker.test:${port}`, 'localhost:1', `127.0.0.2:${port}`]) {
+      for (const host of [`evil.example:${port}`, `attacker.test:${port}`, `localhost.evil.example:${port}`, `127.0.0.1.nip.io:${port}`, 'x y']) {
         const res = await getWithHost(`${server.url}/healthz`, host)
         assert.equal(res.status, 421, host)
         assert.equal(res.body.error.code, 'misdirected_request')
       }
-      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `aistack.internal:${port}`]) {
+      // the port is not checked: forwarded and published ports keep working
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`, 'localhost:8080', `aistack.internal:${port}`]) {
         assert.equal((await getWithHost(`${server.url}/healthz`, host)).status, 200, host)
       }
     })

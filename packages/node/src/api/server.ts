@@ -111,7 +111,6 @@ export class ApiServer {
   private readonly routes: Route[] = []
   private server?: Server
   private hosts = new Set<string>()
-  private anyIpHost = false
   private inflight = 0
 
   constructor (init: ApiServerInit) {
@@ -154,23 +153,19 @@ export class ApiServer {
       })
     })
     this.server = server
-    const port = (server.address() as AddressInfo).port
-    this.hosts = allowedHosts(this.init.host, port, this.init.allowedHosts ?? [])
-    this.anyIpHost = isWildcard(this.init.host)
+    this.hosts = allowedHosts(this.init.host, this.init.allowedHosts ?? [])
   }
 
-  /** Whether a `Host` header names this API (DNS rebinding guard) */
+  /**
+   * Whether a `Host` header names this API (the guard against DNS rebinding): an IP address
+   * (v4, or v6 in brackets), `localhost`, the configured host or one of `allowedHosts`, with any
+   * port. A page that reaches the API through a DNS name its author controls sends that name and
+   * is refused; the port is not checked, so port forwarding and published container ports work.
+   */
   hostAllowed (header: string | undefined): boolean {
-    if (header == null || header === '') return false
-    const host = header.trim().toLowerCase()
-    if (this.hosts.has(host)) return true
-    if (!this.anyIpHost) return false
-    // bound to every interface: any IP literal with the API's port names it; a DNS name does not
-    const port = (this.server?.address() as AddressInfo | null)?.port
-    const m = /^(\[[0-9a-f:.]+\]|[0-9.]+):(\d+)$/.exec(host)
-    if (m == null || Number(m[2]) !== port) return false
-    const ip = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1]
-    return isIP(ip) !== 0
+    const name = hostName(header)
+    if (name == null) return false
+    return isIP(name) !== 0 || this.hosts.has(name)
   }
 
   async stop (): Promise<void> {
@@ -326,32 +321,27 @@ export function jsonDepth (text: string): number {
   return max
 }
 
-function isWildcard (host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '[::]' || host === ''
-}
-
-function hostWithPort (host: string, port: number): string {
-  const h = host.toLowerCase()
-  return isIP(h) === 6 ? `[${h}]:${port}` : `${h}:${port}`
+/**
+ * The host name of a `Host` header (RFC 9110 §7.2: `uri-host [":" port]`), lower-cased, without
+ * brackets, port or a final dot; undefined when absent or malformed.
+ */
+export function hostName (header: string | undefined): string | undefined {
+  if (header == null) return undefined
+  const m = /^\[([0-9a-f:.]+)\](?::\d*)?$/i.exec(header.trim()) ?? /^([^:[\]\s/@]+)(?::\d*)?$/.exec(header.trim())
+  if (m == null) return undefined
+  const name = m[1].toLowerCase().replace(/\.$/, '')
+  return name === '' ? undefined : name
 }
 
 /**
- * The `Host` values that name an API bound to `host`:`port`: the loopback names, the bound
- * host, and `extra` (a name alone allows it on the API's port; `name:port` as given). Port 80
- * also allows the names without a port, as browsers send them.
+ * The host names (not IP addresses, which are always allowed) the API answers to: `localhost`,
+ * the host it is bound to, and `extra` (names, or `name:port` of which the port is ignored).
  */
-export function allowedHosts (host: string, port: number, extra: string[]): Set<string> {
-  const names = ['127.0.0.1', 'localhost', '::1', ...(isWildcard(host) ? [] : [host.replace(/^\[|\]$/g, '')])]
-  const out = new Set<string>()
-  for (const name of names) {
-    out.add(hostWithPort(name, port))
-    if (port === 80) out.add(isIP(name) === 6 ? `[${name}]` : name)
-  }
-  for (const e of extra) {
-    const v = e.trim().toLowerCase()
-    if (v === '') continue
-    if (/:\d+$/.test(v) && (isIP(v) !== 6)) out.add(v)
-    else out.add(hostWithPort(v.replace(/^\[|\]$/g, ''), port))
+export function allowedHosts (host: string, extra: string[]): Set<string> {
+  const out = new Set<string>(['localhost'])
+  for (const h of [host, ...extra]) {
+    const name = hostName(h) ?? hostName(`[${h}]`)
+    if (name != null && isIP(name) === 0) out.add(name)
   }
   return out
 }
