@@ -1,5 +1,5 @@
 import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeError } from './errors.js'
-import { KILL_GRACE_MS, ProcessGroup } from './process-group.js'
+import { ProcessGroup } from './process-group.js'
 import type { HandlerSpec } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
 
@@ -14,6 +14,9 @@ export interface HandlerContext {
   /** output limit, enforced while reading */
   maxOutputBytes: number
 }
+
+/** How long an exec handler's pipes may stay open after the command has exited, in ms */
+const PIPE_GRACE_MS = 10_000
 
 /** Variables an exec handler inherits; everything else is dropped */
 const KEPT_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'SYSTEMROOT']
@@ -106,11 +109,12 @@ function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext
       child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
       child.once('exit', () => {
         // the group is ended with its leader; a process that left the group may still hold the
-        // pipes open, and is not waited for past the grace period
+        // pipes open: it is not waited for past PIPE_GRACE_MS, and the run fails (its output may be cut)
         pipesTimer = setTimeout(() => {
+          failure ??= new HandlerError(`a process started by ${spec.command[0]} kept its output open after it exited`)
           child.stdout.destroy()
           child.stderr.destroy()
-        }, KILL_GRACE_MS)
+        }, PIPE_GRACE_MS)
         pipesTimer.unref?.()
       })
       child.on('close', (code, sig) => {

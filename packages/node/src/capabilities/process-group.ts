@@ -49,9 +49,7 @@ export class ProcessGroup {
     this.child.once('exit', () => {
       this.exited = true
       // the leader is gone; what it left in its group (a backgrounded process) goes with it
-      if (this.pgid != null && signalGroup(this.pgid, 'SIGKILL')) {
-        // nothing: the kill is immediate
-      }
+      if (this.pgid != null) signalGroup(this.pgid, 'SIGKILL')
       this.finish()
     })
     this.child.once('error', () => { this.finish() })
