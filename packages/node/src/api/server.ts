@@ -219,7 +219,7 @@ export class ApiServer {
     try {
       if (!this.hostAllowed(req.headers.host)) {
         // a page on another origin that reaches the API through a rebound DNS name is refused
-        throw new ApiError(421, 'misdirected_request', `the Host header "${String(req.headers.host ?? '').slice(0, 100)}" does not name this API; use ${this.url} (or add the name to api.allowedHosts)`)
+        throw new ApiError(421, 'misdirected_request', `the Host header "${String(req.headers.host ?? '').slice(0, 100)}" does not name this API; use the URL in run.json (or add the name to api.allowedHosts)`)
       }
       if (this.inflight >= this.limits.maxConcurrentRequests) {
         res.setHeader('retry-after', '1')
