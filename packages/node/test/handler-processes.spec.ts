@@ -137,8 +137,9 @@ describe('handler processes of a running node', function () {
   it('an ask whose exec handler times out fails as a timeout and leaves no process', async () => {
     const run = (node as NodeProcess).run
     const res = await api(run, 'POST', '/v1/ask', { body: { query: 'A slow shell that times out', input: 'x', timeoutMs: 30_000 } })
-    assert.notEqual(res.status, 200, res.text)
-    assert.match(res.json.error.message, /timed out/)
+    assert.equal(res.status, 504, res.text)
+    assert.equal(res.json.error.code, 'timeout')
+    assert.match(res.json.error.message, /handler timed out/)
     const [started] = await runs(join(dir, 'ask'))
     await runGone(started)
   })
