@@ -6,7 +6,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { IdempotencyStore, canonicalJson, parseIdempotencyKey } from '../src/api/idempotency.js'
 import { ApiServer, allowedHosts, hostName, jsonDepth } from '../src/api/server.js'
 import { runFilePath } from '../src/run-file.js'
-import { api, removeTempDirs, startNodeProcess, tempDir } from './helpers.js'
+import { api, removeTempDirs, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 import type { RunInfo } from '../src/run-file.js'
 
@@ -127,6 +127,28 @@ describe('HTTP API limits', () => {
       assert.equal((await api(run, 'POST', '/v1/echo', { raw: `{"input":${nested(63)}}` })).status, 200)
     })
 
+    it('answers 503 busy past the requests it answers at once, and takes more once they end', async () => {
+      const small = new ApiServer({ host: '127.0.0.1', port: 0, maxBodyBytes: 1024, limits: { maxConcurrentRequests: 2 } })
+      const { promise: release, resolve } = Promise.withResolvers<void>()
+      let waiting = 0
+      small.route('GET', '/v1/slow', async () => { waiting++; await release; return { body: { ok: true } } })
+      await small.start()
+      try {
+        const r: RunInfo = { peerId: '', did: null, multiaddrs: [], pid: process.pid, api: { url: small.url, token: small.token } }
+        const held = [api(r, 'GET', '/v1/slow'), api(r, 'GET', '/v1/slow')]
+        await waitFor(() => waiting === 2, { what: 'two requests held' })
+        const refused = await api(r, 'GET', '/v1/slow')
+        assert.equal(refused.status, 503)
+        assert.equal(refused.json.error.code, 'busy')
+        resolve()
+        assert.deepEqual((await Promise.all(held)).map(x => x.status), [200, 200])
+        assert.equal((await api(r, 'GET', '/v1/slow')).status, 200)
+      } finally {
+        resolve()
+        await small.stop()
+      }
+    })
+
     it('has headers, request and keep-alive timeouts and a connection limit', () => {
       const limits = server.limits
       assert.ok(limits.headersTimeoutMs > 0 && limits.requestTimeoutMs >= limits.headersTimeoutMs)
@@ -182,6 +204,28 @@ describe('HTTP API of a running node: validation, run.json, Idempotency-Key', fu
       const res = await api(node.run, 'POST', path, { raw: `{"query":"echo","input":${nested(10_000)}}` })
       assert.equal(res.status, 400, `${path}: ${res.text.slice(0, 200)}`)
       assert.equal(res.json.error.code, 'too_deep')
+    }
+  })
+
+  it('opens at most 64 event streams at once', async () => {
+    const controllers: AbortController[] = []
+    try {
+      const open = async (): Promise<number> => {
+        const controller = new AbortController()
+        controllers.push(controller)
+        const res = await fetch(`${node.run.api.url}/v1/events`, { headers: { authorization: `Bearer ${node.run.api.token}` }, signal: controller.signal })
+        if (res.status !== 200) await res.text()
+        return res.status
+      }
+      const statuses = []
+      for (let i = 0; i < 64; i++) statuses.push(await open())
+      assert.deepEqual(new Set(statuses), new Set([200]))
+      assert.equal(await open(), 503)
+      // a closed stream frees its place
+      controllers[0].abort()
+      assert.equal(await waitFor(async () => { const s = await open(); return s === 200 ? s : undefined }, { what: 'a free stream' }), 200)
+    } finally {
+      for (const c of controllers) c.abort()
     }
   })
 
