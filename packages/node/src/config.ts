@@ -40,7 +40,12 @@ export interface AgentConfig {
   /** Discover peers on the LAN with mDNS. */
   mdns: boolean
   dht: { mode: DhtMode }
-  api: { host: string, port: number, maxBodyBytes: number }
+  /**
+   * HTTP API: address, largest body, further `Host` names it answers to (`allowedHosts`), and
+   * how long (`idempotencyWindowMs`) and how many (`idempotencyMaxKeys`) `Idempotency-Key`s of
+   * `POST /v1/tasks` are remembered (docs/api.md).
+   */
+  api: { host: string, port: number, maxBodyBytes: number, allowedHosts?: string[], idempotencyWindowMs?: number, idempotencyMaxKeys?: number }
   logLevel: LogLevel
   /** Post-quantum policy: `preferred` (hybrid with aistack peers), `required` (hybrid only, no QUIC) or `off`. */
   pq: PqMode
@@ -94,6 +99,10 @@ const isPort: Check = (v, f) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new Error(`${f} must be a port number from 0 to 65535`)
   return v
 }
+const inRange = (v: unknown, f: string, min: number, max: number): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`${f} must be an integer from ${min} to ${max}`)
+  return v
+}
 const isPositiveInt: Check = (v, f) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${f} must be a positive integer`)
   return v
@@ -130,7 +139,17 @@ function configShape (): Record<string, Check> {
     bootstrap: isMultiaddrList,
     mdns: isBoolean,
     dht: object({ mode: oneOf(['server', 'client']) }),
-    api: object({ host: isString, port: isPort, maxBodyBytes: isPositiveInt }),
+    api: object({
+      host: isString,
+      port: isPort,
+      maxBodyBytes: isPositiveInt,
+      allowedHosts: (v, f) => {
+        if (!Array.isArray(v) || v.length > 64) throw new Error(`${f} must be an array of at most 64 host names`)
+        return v.map((item, i) => isString(item, `${f}[${i}]`))
+      },
+      idempotencyWindowMs: (v, f) => inRange(v, f, 1000, 7 * 24 * 3_600_000),
+      idempotencyMaxKeys: (v, f) => inRange(v, f, 1, 1_000_000)
+    }),
     logLevel: oneOf(LOG_LEVELS),
     pq: oneOf(PQ_MODES),
     embedder: (v, f) => { createEmbedder(v, f); return v },

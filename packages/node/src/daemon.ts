@@ -1,9 +1,11 @@
 import { join } from 'node:path'
+import { IdempotencyStore } from './api/idempotency.js'
 import { ApiServer } from './api/server.js'
 import { capabilityRoutes } from './api/routes-capabilities.js'
 import { coreRoutes } from './api/routes.js'
 import { taskRoutes } from './api/routes-tasks.js'
 import { gatewayRoutes } from './api/routes-gateways.js'
+import { killAllProcessGroups, liveProcessGroups } from './capabilities/index.js'
 import { loadConfig } from './config.js'
 import { AlreadyRunningError } from './errors.js'
 import { CONFIG_FILE, initHome } from './home.js'
@@ -66,12 +68,18 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   const { promise: stopped, resolve: onStopped } = Promise.withResolvers<void>()
   let stopping: Promise<void> | undefined
   const api = new ApiServer(config.api)
+  const idempotency = new IdempotencyStore({ datastore: node.datastore, windowMs: config.api.idempotencyWindowMs, maxKeys: config.api.idempotencyMaxKeys })
+  await idempotency.load().catch(err => { log.warn(`the remembered Idempotency-Keys could not be read (${String(err.message ?? err)}); retried submissions may create new tasks`) })
   const stop = async (): Promise<void> => {
     stopping ??= (async () => {
       log.info('stopping')
       await gateways.close().catch(() => {})
       await api.stop().catch(err => { log.warn(`API stop: ${String(err.message ?? err)}`) })
+      // stopping the node cancels the handlers it runs; what is left of their processes ends here
       await node.stop().catch(err => { log.warn(`node stop: ${String(err.message ?? err)}`) })
+      const left = liveProcessGroups()
+      if (left > 0) log.info(`ending ${left} handler process group(s)`)
+      await killAllProcessGroups()
       await removeRunFile(home)
       log.info('stopped')
       onStopped()
@@ -80,7 +88,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   }
   coreRoutes(api, { node, onStop: () => { stop().catch(err => { log.error(`stop failed: ${String(err.message ?? err)}`) }) } })
   capabilityRoutes(api, { node })
-  taskRoutes(api, { node })
+  taskRoutes(api, { node, idempotency })
   const gateways = gatewayRoutes(api, config.a2a)
   try {
     await api.start()

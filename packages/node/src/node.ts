@@ -20,6 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { describeRemoteCapabilities } from './capabilities/describe.js'
+import { anycastProvider, capabilityExecutor } from './capabilities/adapters.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { muxer } from './muxer.js'
 import { VERSION } from './version.js'
@@ -28,7 +29,7 @@ import type { HandlerFn, ServeSpec } from './capabilities/index.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
-import type { TaskExecutor, TaskService } from '@aistack/task'
+import type { TaskService } from '@aistack/task'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -166,7 +167,7 @@ export class AgentNode {
           }),
           pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
-          anycast: semanticAnycast({ network: network.id, embedder, provider: capabilities }),
+          anycast: semanticAnycast({ network: network.id, embedder, provider: anycastProvider(capabilities) }),
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),
@@ -247,15 +248,6 @@ export class AgentNode {
   /** Dials a peer by multiaddr (with /p2p/). */
   async dial (addr: string): Promise<Connection> {
     return this.libp2p.dial(multiaddr(addr))
-  }
-}
-
-/** Runs tasks with the node's capability handlers. */
-function capabilityExecutor (capabilities: CapabilityRegistry): TaskExecutor {
-  return {
-    canRun: spec => spec.capability != null && capabilities.has(spec.capability),
-    capacity: () => capabilities.entriesList().reduce((free, c) => free + Math.max(0, c.limits.concurrency - c.running), 0),
-    run: async (spec, input, { signal, inputBytes }) => capabilities.invoke(spec.capability as string, input, { signal, inputBytes })
   }
 }
 

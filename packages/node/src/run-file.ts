@@ -1,4 +1,5 @@
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NotRunningError } from './errors.js'
 
@@ -17,8 +18,23 @@ export function runFilePath (home: string): string {
   return join(home, RUN_FILE)
 }
 
+/**
+ * Writes run.json readable by its owner only (mode 0600): into a new temporary file of that mode,
+ * renamed over the old one, so a run.json left with a wider mode (0644) is replaced rather than
+ * rewritten with the new token in it, and readers never see half a file.
+ */
 export async function writeRunFile (home: string, info: RunInfo): Promise<void> {
-  await writeFile(runFilePath(home), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 })
+  const path = runFilePath(home)
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  try {
+    // 'wx': a fresh file, so the mode given is the mode it gets (less the umask, which only narrows)
+    await writeFile(temp, JSON.stringify(info, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
+    await chmod(temp, 0o600)
+    await rename(temp, path)
+  } catch (err) {
+    await rm(temp, { force: true })
+    throw err
+  }
 }
 
 export async function removeRunFile (home: string): Promise<void> {

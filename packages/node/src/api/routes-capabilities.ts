@@ -3,8 +3,18 @@ import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
 
-// capability, handler and anycast errors answer with their own status
-const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler, errorStatus)
+/** Whether every candidate of a failed ask timed out (its handler, or the asker's wait) */
+function allTimedOut (err: unknown): boolean {
+  const failures = (err as { failures?: Array<{ error: string }> })?.failures
+  return Array.isArray(failures) && failures.length > 0 && failures.every(f => /^(RemoteError: handler timed out|TimeoutError)/.test(f.error))
+}
+
+// capability, handler and anycast errors answer with their own status; an ask whose every
+// candidate timed out is a timeout (504), not an upstream failure
+const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler, err => {
+  if ((err as Error)?.name === 'AllCandidatesFailedError' && allTimedOut(err)) return { status: 504, code: 'timeout' }
+  return errorStatus(err)
+})
 
 /** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {

@@ -1,5 +1,7 @@
-import { TASK_STATES, isTerminal } from '@aistack/task'
+import { MAX_MAP_INPUTS, TASK_STATES, isTerminal } from '@aistack/task'
+import { fingerprintOf, parseIdempotencyKey } from './idempotency.js'
 import { HttpError, withErrorStatus } from './server.js'
+import type { IdempotencyStore } from './idempotency.js'
 import type { ApiServer, RouteContext, RouteHandler } from './server.js'
 import type { AgentNode } from '../node.js'
 import type { SubmitRequest, TaskEvent, TaskInfo, TaskState } from '@aistack/task'
@@ -13,6 +15,16 @@ const MAX_SSE_BUFFER_BYTES = 4 * 1024 * 1024
 const SSE_KEEPALIVE_MS = 15_000
 const DEFAULT_LIST_LIMIT = 100
 const MAX_LIST_LIMIT = 10_000
+/** Most server-sent event streams open at once; more get 503 */
+export const MAX_SSE_STREAMS = 64
+/** Longest `query` (as for `/v1/ask` and search) and `capability`, in characters */
+const MAX_QUERY_LENGTH = 4096
+const MAX_CAPABILITY_LENGTH = 256
+/** A peer id in text is about 52 characters; anything much longer is not one */
+const MAX_PEER_ID_LENGTH = 128
+const MAX_REQUIREMENTS = 32
+const MAX_REQUIREMENT_KEY_LENGTH = 128
+const MAX_REQUIREMENT_VALUE_LENGTH = 1024
 
 /** The task queue's named errors and the HTTP answers they get. */
 const TASK_ERROR_STATUS: Record<string, { status: number, code: string }> = {
@@ -21,7 +33,10 @@ const TASK_ERROR_STATUS: Record<string, { status: number, code: string }> = {
   TaskNotFoundError: { status: 404, code: 'not_found' },
   InvalidTransitionError: { status: 409, code: 'conflict' },
   NotStartedError: { status: 503, code: 'unavailable' },
-  NoCandidatesError: { status: 404, code: 'no_capable_peer' }
+  NoCandidatesError: { status: 404, code: 'no_capable_peer' },
+  BadIdempotencyKeyError: { status: 400, code: 'bad_request' },
+  IdempotencyKeyInUseError: { status: 409, code: 'conflict' },
+  IdempotencyKeyMismatchError: { status: 422, code: 'idempotency_key_reused' }
 }
 
 const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler, err => {
@@ -43,20 +58,28 @@ export function parseSubmitBody (body: unknown): SubmitRequest {
   for (const key of Object.keys(body)) {
     if (!SUBMIT_FIELDS.includes(key)) throw bad(`body.${key} is not a known field (${SUBMIT_FIELDS.join(', ')})`)
   }
-  for (const key of ['capability', 'query', 'to'] as const) {
-    if (body[key] != null && (typeof body[key] !== 'string' || body[key] === '')) throw bad(`body.${key} must be a non-empty string`)
+  for (const [key, max] of [['capability', MAX_CAPABILITY_LENGTH], ['query', MAX_QUERY_LENGTH], ['to', MAX_PEER_ID_LENGTH]] as const) {
+    const v = body[key]
+    if (v == null) continue
+    if (typeof v !== 'string' || v.trim() === '') throw bad(`body.${key} must be a non-empty string`)
+    if (v.length > max) throw bad(`body.${key} must be at most ${max} characters (it has ${v.length})`)
   }
   if (body.capability == null && body.query == null) throw bad('body.capability or body.query is required')
   if (body.capability != null && body.query != null) throw bad('give body.capability or body.query, not both')
   if ((body.input !== undefined) === (body.inputs !== undefined)) throw bad('give exactly one of body.input or body.inputs')
   if (body.inputs !== undefined && !Array.isArray(body.inputs)) throw bad('body.inputs must be an array (one input per child task)')
+  if (Array.isArray(body.inputs) && body.inputs.length > MAX_MAP_INPUTS) throw bad(`body.inputs must have at most ${MAX_MAP_INPUTS} items (it has ${body.inputs.length})`)
   for (const key of ['maxAttempts', 'leaseMs', 'deadlineMs', 'timeoutMs'] as const) {
     if (body[key] != null && !Number.isInteger(body[key])) throw bad(`body.${key} must be an integer`)
   }
   if (body.requirements != null) {
     if (!isObject(body.requirements)) throw bad('body.requirements must be an object of strings')
-    for (const [k, v] of Object.entries(body.requirements)) {
+    const entries = Object.entries(body.requirements)
+    if (entries.length > MAX_REQUIREMENTS) throw bad(`body.requirements must have at most ${MAX_REQUIREMENTS} entries`)
+    for (const [k, v] of entries) {
+      if (k.length > MAX_REQUIREMENT_KEY_LENGTH) throw bad(`body.requirements keys must be at most ${MAX_REQUIREMENT_KEY_LENGTH} characters`)
       if (typeof v !== 'string') throw bad(`body.requirements.${k} must be a string`)
+      if (v.length > MAX_REQUIREMENT_VALUE_LENGTH) throw bad(`body.requirements.${k} must be at most ${MAX_REQUIREMENT_VALUE_LENGTH} characters`)
     }
   }
   const req: SubmitRequest = {}
@@ -162,11 +185,28 @@ async function pump (sse: SseStream, events: AsyncGenerator<TaskEvent>, until?: 
   }
 }
 
-export function taskRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
-  const tasks = (): AgentNode['libp2p']['services']['tasks'] => node.libp2p.services.tasks
+export interface TaskRoutesInit {
+  node: AgentNode
+  /** Remembers `Idempotency-Key`s of `POST /v1/tasks`; without it the header is refused */
+  idempotency?: IdempotencyStore
+}
 
-  api.route('POST', '/v1/tasks', mapped(async ({ json }) => {
-    const req = parseSubmitBody(await json())
+export function taskRoutes (api: ApiServer, { node, idempotency }: TaskRoutesInit): void {
+  const tasks = (): AgentNode['libp2p']['services']['tasks'] => node.libp2p.services.tasks
+  let sseStreams = 0
+  /** Opens a server-sent events stream, or answers 503 when there are too many */
+  const openSse = (ctx: RouteContext): SseStream => {
+    if (sseStreams >= MAX_SSE_STREAMS) {
+      ctx.res.setHeader('retry-after', '5')
+      throw new HttpError(503, 'busy', `${MAX_SSE_STREAMS} event streams are open already; close one or retry later`)
+    }
+    const sse = new SseStream(ctx)
+    sseStreams++
+    sse.closed.then(() => { sseStreams-- }, () => {})
+    return sse
+  }
+
+  const submit = async (req: SubmitRequest): Promise<{ id: string, state: TaskState }> => {
     if (req.query != null) {
       // resolved by meaning now; any peer serving the capability (or the one named by `to`) may then run it
       const to = typeof req.to === 'string' ? req.to : undefined
@@ -175,8 +215,36 @@ export function taskRoutes (api: ApiServer, { node }: { node: AgentNode }): void
       if (best == null) throw new HttpError(404, 'no_capable_peer', `no capability${to != null ? ` of peer ${to}` : ''} is near enough in meaning to the query "${req.query.slice(0, 80)}"`)
       req.capability = best.name
     }
-    const { id, state } = await tasks().submit(req)
-    return { status: 202, body: { id, state } }
+    return await tasks().submit(req)
+  }
+
+  api.route('POST', '/v1/tasks', mapped(async ({ req: httpReq, res, json }) => {
+    const key = parseIdempotencyKey(httpReq.headers['idempotency-key'])
+    const body = await json()
+    const req = parseSubmitBody(body)
+    if (key == null) {
+      const { id, state } = await submit(req)
+      return { status: 202, body: { id, state } }
+    }
+    if (idempotency == null) throw new HttpError(400, 'bad_request', 'this API does not take Idempotency-Key')
+    const fingerprint = fingerprintOf(body)
+    const known = await idempotency.begin(key, fingerprint)
+    if (known != null) {
+      // a retry: the task of the first request, as it is now
+      res.setHeader('idempotent-replayed', 'true')
+      let state: TaskState | null = null
+      try { state = tasks().get(known.taskId).state } catch {}
+      return { status: 200, body: { id: known.taskId, state } }
+    }
+    let created: { id: string, state: TaskState }
+    try {
+      created = await submit(req)
+    } catch (err) {
+      idempotency.release(key)
+      throw err
+    }
+    await idempotency.commit(key, fingerprint, created.id)
+    return { status: 202, body: { id: created.id, state: created.state } }
   }))
 
   api.route('GET', '/v1/tasks', mapped(({ query }) => {
@@ -200,7 +268,7 @@ export function taskRoutes (api: ApiServer, { node }: { node: AgentNode }): void
   api.route('GET', '/v1/tasks/:id/events', mapped((ctx) => {
     const id = ctx.params.id
     const first = tasks().get(id)
-    const sse = new SseStream(ctx)
+    const sse = openSse(ctx)
     // subscribe before the snapshot so no event falls between the two
     const events = tasks().events({ taskId: id, signal: sse.controller.signal })
     const started = events.next()
@@ -231,7 +299,8 @@ export function taskRoutes (api: ApiServer, { node }: { node: AgentNode }): void
   // every lifecycle event this node sees (its own and those published by other nodes)
   api.route('GET', '/v1/events', mapped((ctx) => {
     const types = ctx.query.getAll('type').flatMap(t => t.split(',')).filter(Boolean)
-    const sse = new SseStream(ctx)
+    if (types.length > 64) throw bad('give at most 64 event types')
+    const sse = openSse(ctx)
     const events = tasks().events({ signal: sse.controller.signal })
     ;(async () => {
       for await (const event of events) {

@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer } from 'node:http'
+import { isIP } from 'node:net'
 import { ApiError } from '../errors.js'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -56,18 +57,66 @@ export interface ApiServerInit {
   maxBodyBytes: number
   /** Bearer token; a random one when absent. */
   token?: string
+  /**
+   * Further names (`host` or `host:port`) the `Host` header may carry, e.g. the name of a
+   * reverse proxy; the API's own addresses are always allowed.
+   */
+  allowedHosts?: string[]
+  /** Overrides of the server limits (see API_LIMITS) */
+  limits?: Partial<ApiLimits>
 }
 
-/** A small JSON HTTP server: bearer-token auth, body limits and uniform errors. */
+/** The limits of the HTTP server; every one is documented in docs/security.md */
+export interface ApiLimits {
+  /** Deepest nesting of arrays and objects in a JSON body */
+  maxJsonDepth: number
+  /** Time to receive a request's headers, in ms (slow clients are cut off with 408) */
+  headersTimeoutMs: number
+  /** Time to receive a whole request, body included, in ms */
+  requestTimeoutMs: number
+  /** Idle time of a kept-alive connection, in ms */
+  keepAliveTimeoutMs: number
+  /** Largest size of the request line and headers, in bytes */
+  maxHeaderBytes: number
+  /** Most headers in one request */
+  maxHeadersCount: number
+  /** Most open connections; more are closed at once */
+  maxConnections: number
+  /** Most requests being answered at once (server-sent event streams not counted); more get 503 */
+  maxConcurrentRequests: number
+  /** Most requests on one kept-alive connection */
+  maxRequestsPerSocket: number
+}
+
+export const API_LIMITS: ApiLimits = {
+  maxJsonDepth: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxHeaderBytes: 16 * 1024,
+  maxHeadersCount: 100,
+  maxConnections: 512,
+  maxConcurrentRequests: 256,
+  maxRequestsPerSocket: 10_000
+}
+
+/**
+ * A small JSON HTTP server: bearer-token auth, `Host` check, body and time limits and uniform
+ * errors.
+ */
 export class ApiServer {
   readonly token: string
+  readonly limits: ApiLimits
   private readonly init: ApiServerInit
   private readonly routes: Route[] = []
   private server?: Server
+  private hosts = new Set<string>()
+  private inflight = 0
 
   constructor (init: ApiServerInit) {
     this.init = init
     this.token = init.token ?? randomBytes(32).toString('hex')
+    this.limits = { ...API_LIMITS, ...init.limits }
   }
 
   /** Adds a route; `pattern` segments starting with `:` are parameters. */
@@ -84,8 +133,18 @@ export class ApiServer {
   }
 
   async start (): Promise<void> {
-    const server = createServer((req, res) => { this.handle(req, res).catch(() => {}) })
-    server.keepAliveTimeout = 5000
+    const limits = this.limits
+    const server = createServer({
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requireHostHeader: true
+    }, (req, res) => { this.handle(req, res).catch(() => {}) })
+    server.maxHeadersCount = limits.maxHeadersCount
+    server.maxConnections = limits.maxConnections
+    server.maxRequestsPerSocket = limits.maxRequestsPerSocket
+    // a bad or slow request is answered 400 or 408 and its socket closed by Node's default clientError handling
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.init.port, this.init.host, () => {
@@ -94,6 +153,19 @@ export class ApiServer {
       })
     })
     this.server = server
+    this.hosts = allowedHosts(this.init.host, this.init.allowedHosts ?? [])
+  }
+
+  /**
+   * Whether a `Host` header names this API (the guard against DNS rebinding): an IP address
+   * (v4, or v6 in brackets), `localhost`, the configured host or one of `allowedHosts`, with any
+   * port. A page that reaches the API through a DNS name its author controls sends that name and
+   * is refused; the port is not checked, so port forwarding and published container ports work.
+   */
+  hostAllowed (header: string | undefined): boolean {
+    const name = hostName(header)
+    if (name == null) return false
+    return isIP(name) !== 0 || this.hosts.has(name)
   }
 
   async stop (): Promise<void> {
@@ -143,7 +215,19 @@ export class ApiServer {
   }
 
   private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let counted = false
     try {
+      if (!this.hostAllowed(req.headers.host)) {
+        // a page on another origin that reaches the API through a rebound DNS name is refused
+        throw new ApiError(421, 'misdirected_request', `the Host header "${String(req.headers.host ?? '').slice(0, 100)}" does not name this API; use the URL in run.json (or add the name to api.allowedHosts)`)
+      }
+      if (this.inflight >= this.limits.maxConcurrentRequests) {
+        res.setHeader('retry-after', '1')
+        throw new ApiError(503, 'busy', `the API is answering ${this.inflight} requests already; retry later`)
+      }
+      this.inflight++
+      counted = true
+      res.once('close', () => { if (counted) { counted = false; this.inflight-- } })
       const url = new URL(req.url ?? '/', 'http://localhost')
       const method = req.method ?? 'GET'
       const { route, params, pathKnown } = this.match(method, url.pathname)
@@ -156,6 +240,11 @@ export class ApiServer {
         throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token (see api.token in run.json)')
       }
       const result = await route.handler({ req, res, params, query: url.searchParams, json: async () => this.readJson(req) })
+      if (res.headersSent && counted) {
+        // a stream (server-sent events) does not hold a request slot while it lasts
+        counted = false
+        this.inflight--
+      }
       if (result == null || res.headersSent) return
       if ('text' in result) {
         res.writeHead(result.status ?? 200, { 'content-type': result.contentType })
@@ -195,12 +284,66 @@ export class ApiServer {
     }
     const text = Buffer.concat(chunks).toString('utf8')
     if (text.trim() === '') return {}
+    const depth = jsonDepth(text)
+    if (depth > this.limits.maxJsonDepth) {
+      throw new ApiError(400, 'too_deep', `the request body nests arrays and objects ${depth} deep; the limit is ${this.limits.maxJsonDepth}`)
+    }
     try {
       return JSON.parse(text)
     } catch (err: any) {
       throw new ApiError(400, 'bad_json', `the request body is not valid JSON (${String(err.message ?? err)})`)
     }
   }
+}
+
+/**
+ * The deepest nesting of `[` and `{` in a JSON text, counted outside strings in one pass and
+ * without recursion (so a body nested 100,000 deep costs no stack). Malformed text gives some
+ * number; JSON.parse rejects it afterwards.
+ */
+export function jsonDepth (text: string): number {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+    }
+  }
+  return max
+}
+
+/**
+ * The host name of a `Host` header (RFC 9110 §7.2: `uri-host [":" port]`), lower-cased, without
+ * brackets, port or a final dot; undefined when absent or malformed.
+ */
+export function hostName (header: string | undefined): string | undefined {
+  if (header == null) return undefined
+  const m = /^\[([0-9a-f:.]+)\](?::\d*)?$/i.exec(header.trim()) ?? /^([^:[\]\s/@]+)(?::\d*)?$/.exec(header.trim())
+  if (m == null) return undefined
+  const name = m[1].toLowerCase().replace(/\.$/, '')
+  return name === '' ? undefined : name
+}
+
+/**
+ * The host names (not IP addresses, which are always allowed) the API answers to: `localhost`,
+ * the host it is bound to, and `extra` (names, or `name:port` of which the port is ignored).
+ */
+export function allowedHosts (host: string, extra: string[]): Set<string> {
+  const out = new Set<string>(['localhost'])
+  for (const h of [host, ...extra]) {
+    const name = hostName(h) ?? hostName(`[${h}]`)
+    if (name != null && isIP(name) === 0) out.add(name)
+  }
+  return out
 }
 
 export function sendJson (res: ServerResponse, status: number, body: unknown): void {

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process'
 import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeError } from './errors.js'
 import { a2aHandler, mcpHandler } from './remote.js'
+import { ProcessGroup } from './process-group.js'
 import type { HandlerSpec } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
 
@@ -15,6 +15,9 @@ export interface HandlerContext {
   /** output limit, enforced while reading */
   maxOutputBytes: number
 }
+
+/** How long an exec handler's pipes may stay open after the command has exited, in ms */
+const PIPE_GRACE_MS = 10_000
 
 /** Variables an exec handler inherits; everything else is dropped */
 const KEPT_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'SYSTEMROOT']
@@ -78,21 +81,23 @@ function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext
     const env: Record<string, string> = {}
     for (const k of KEPT_ENV) if (process.env[k] != null) env[k] = process.env[k] as string
     Object.assign(env, spec.env)
-    const child = spawn(spec.command[0], spec.command.slice(1), {
+    // a group of its own: a timeout, a cancel or the node's stop ends every process the command started
+    const group = new ProcessGroup(spec.command[0], spec.command.slice(1), {
       cwd: spec.cwd,
       env,
       shell: false,
-      stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true
     })
+    const child = group.child
     return await new Promise<string>((resolve, reject) => {
       const out: Buffer[] = []
       let outBytes = 0
       let err = ''
       let failure: Error | undefined
+      let pipesTimer: ReturnType<typeof setTimeout> | undefined
       const kill = (e: Error): void => {
         failure ??= e
-        child.kill('SIGKILL')
+        group.kill().catch(() => {})
       }
       const onAbort = (): void => { kill(reasonOf(signal)) }
       signal.addEventListener('abort', onAbort, { once: true })
@@ -103,7 +108,18 @@ function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext
       })
       child.stderr.on('data', (b: Buffer) => { if (err.length < 4096) err += b.toString('utf8') })
       child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
+      child.once('exit', () => {
+        // the group is ended with its leader; a process that left the group may still hold the
+        // pipes open: it is not waited for past PIPE_GRACE_MS, and the run fails (its output may be cut)
+        pipesTimer = setTimeout(() => {
+          failure ??= new HandlerError(`a process started by ${spec.command[0]} kept its output open after it exited`)
+          child.stdout.destroy()
+          child.stderr.destroy()
+        }, PIPE_GRACE_MS)
+        pipesTimer.unref?.()
+      })
       child.on('close', (code, sig) => {
+        clearTimeout(pipesTimer)
         signal.removeEventListener('abort', onAbort)
         if (failure != null) reject(failure)
         else if (code !== 0) reject(new HandlerError(`${spec.command[0]} exited with ${code ?? sig}: ${err.trim().slice(-1024)}`))

@@ -14,9 +14,6 @@ import type { AgentCard } from '@a2a-js/sdk'
 import type { ApiServer, RouteContext } from '../api/server.js'
 import type { ServerResponse } from 'node:http'
 
-/** Largest JSON-RPC request body accepted at `/a2a`, bytes */
-export const A2A_MAX_BODY_BYTES = 1024 * 1024
-
 /** Adds `GET /.well-known/agent-card.json` and `POST /a2a` to the API */
 export function a2aRoutes (api: ApiServer, init: A2aGatewayInit): void {
   const executor = new NodeAgentExecutor(init)
@@ -27,11 +24,19 @@ export function a2aRoutes (api: ApiServer, init: A2aGatewayInit): void {
   const handler = new DefaultRequestHandler(card, new BoundedTaskStore(init.maxTasks), executor)
   const app = express()
   app.disable('x-powered-by')
-  app.use(express.json({ limit: A2A_MAX_BODY_BYTES }))
   app.use(`/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: cardOf, legacyCompat: { enabled: true } }))
   app.use('/a2a', jsonRpcHandler({ requestHandler: handler, userBuilder: UserBuilder.noAuthentication, legacyCompat: { enabled: true } }))
 
-  const viaExpress = async ({ req, res }: RouteContext): Promise<undefined> => {
+  const viaExpress = async ({ req, res, json }: RouteContext): Promise<undefined> => {
+    if (req.method === 'POST') {
+      // the API's reader bounds size and nesting; Express's parsers then see a consumed request
+      try {
+        (req as any).body = await json()
+      } catch (err: any) {
+        finalHandler({ type: err?.code === 'body_too_large' ? 'entity.too.large' : err?.code === 'too_deep' ? 'entity.too.deep' : 'entity.parse.failed' }, res)
+        return undefined
+      }
+    }
     await new Promise<void>(resolve => {
       res.once('close', resolve)
       res.once('finish', resolve)
@@ -44,8 +49,9 @@ export function a2aRoutes (api: ApiServer, init: A2aGatewayInit): void {
 }
 
 /**
- * What Express could not route or parse, as JSON-RPC error objects: -32700 for a body that is not
- * JSON, -32600 (status 413) for one over A2A_MAX_BODY_BYTES, 404 for an unknown path.
+ * What could not be routed or parsed, as JSON-RPC error objects: -32700 for a body that is not
+ * JSON, -32600 for one nested too deep or (status 413) over `api.maxBodyBytes`, 404 for an
+ * unknown path.
  */
 function finalHandler (err: any, res: ServerResponse): void {
   if (res.headersSent) {
@@ -58,7 +64,8 @@ function finalHandler (err: any, res: ServerResponse): void {
     res.end(body)
   }
   if (err?.type === 'entity.parse.failed') reply(200, -32700, 'Parse error: the request body is not valid JSON')
-  else if (err?.type === 'entity.too.large') reply(413, -32600, `Invalid Request: the body is over ${A2A_MAX_BODY_BYTES} bytes`)
+  else if (err?.type === 'entity.too.large') reply(413, -32600, 'Invalid Request: the body is over the API\'s limit (api.maxBodyBytes)')
+  else if (err?.type === 'entity.too.deep') reply(200, -32600, 'Invalid Request: the body nests arrays and objects deeper than 64 levels')
   else if (err != null) reply(500, -32603, 'Internal error')
   else reply(404, -32601, 'no A2A endpoint at this path')
 }
