@@ -133,6 +133,24 @@ describe('MCP gateway: the network as one MCP server', function () {
     }
   })
 
+  it('`aistack mcp` keeps serving when the node restarts on its home with a new address and token', async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp', '--home', client.home], stderr: 'pipe' })
+    const mcp = new Client({ name: 'test-restart', version: '1.0.0' })
+    await mcp.connect(transport)
+    try {
+      const before = await mcp.callTool({ name: 'find_capabilities', arguments: { query: 'capital letters' } })
+      assert.notEqual(before.isError, true, textOf(before))
+      await client.stop()
+      client = await startNodeProcess(client.home, ['--bootstrap', server.run.multiaddrs[0]])
+      const after = await mcp.callTool({ name: 'get_task', arguments: { id: 'no-such-task' } })
+      // answered by the restarted node (a 404 for the id), not "cannot reach the node"
+      assert.equal(after.isError, true)
+      assert.match(textOf(after), /get_task failed: .*no-such-task/)
+    } finally {
+      await mcp.close()
+    }
+  })
+
   it('`aistack mcp` with no node running says in one line how to start one', async () => {
     const home = await tempDir()
     const r = await runCli(['mcp', '--home', home])

@@ -2,7 +2,9 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { McpGateway } from '../gateways/mcp.js'
 import { httpNodeApi } from '../gateways/node-api.js'
 import { resolveHome } from '../paths.js'
-import { requireRunning } from '../run-file.js'
+import { readRunFile, requireRunning } from '../run-file.js'
+import { ApiError } from '../errors.js'
+import type { NodeApi } from '../gateways/node-api.js'
 import { parse, parseInteger } from './args.js'
 import { HOME_HELP } from './commands.js'
 
@@ -29,7 +31,17 @@ export async function mcpCommand (args: string[]): Promise<number> {
   const home = resolveHome(values.home as string | undefined)
   // fails at once, in one line, when no node runs on the home
   const info = await requireRunning(home)
-  const gateway = new McpGateway({ api: httpNodeApi(info), refreshMs })
+  // a node restarted on the home has a new address and token: read run.json again when the
+  // old ones stop working
+  let current = info
+  const api = httpNodeApi(() => current)
+  const refreshed = async (): Promise<boolean> => {
+    const next = await readRunFile(home)
+    if (next == null || (next.api.url === current.api.url && next.api.token === current.api.token)) return false
+    current = next
+    return true
+  }
+  const gateway = new McpGateway({ api: retrying(api, refreshed), refreshMs })
   const transport = new StdioServerTransport()
   const closed = new Promise<void>(resolve => {
     transport.onclose = () => { resolve() }
@@ -40,4 +52,22 @@ export async function mcpCommand (args: string[]): Promise<number> {
   await closed
   await gateway.close().catch(() => {})
   return 0
+}
+
+/** A NodeApi whose calls are tried once more after `refresh()` finds a new address or token */
+function retrying (api: NodeApi, refresh: () => Promise<boolean>): NodeApi {
+  const wrapped: Partial<NodeApi> = {}
+  for (const key of Object.keys(api) as Array<keyof NodeApi>) {
+    const call = api[key] as (...args: any[]) => Promise<any>
+    wrapped[key] = (async (...args: any[]) => {
+      try {
+        return await call(...args)
+      } catch (err) {
+        const stale = err instanceof ApiError && (err.status === 401 || err.code === 'unreachable')
+        if (stale && await refresh()) return await call(...args)
+        throw err
+      }
+    }) as any
+  }
+  return wrapped as NodeApi
 }
