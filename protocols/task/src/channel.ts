@@ -1,3 +1,5 @@
+import { Uint8ArrayList } from 'uint8arraylist'
+import { CONTROL_DECODE_LIMITS } from './limits.js'
 import { Control } from './pb/task.js'
 import type { Connection, Logger, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
 
@@ -31,9 +33,14 @@ export class FrameTooLargeError extends Error {
   override name = 'FrameTooLargeError'
 }
 
-/** Splits a byte stream into varint-length-prefixed frames */
+/**
+ * Splits a byte stream into varint-length-prefixed frames. The bytes of a
+ * frame that spans several chunks are kept as the chunks they came in and
+ * copied once, when the frame is complete (copying the partial frame at each
+ * chunk cost a 4 MiB frame in 64 KiB chunks some 130 MB of copies)
+ */
 export class FrameDecoder {
-  private buffer = new Uint8Array(0)
+  private readonly buffer = new Uint8ArrayList()
   private readonly maxFrameBytes: number
 
   constructor (maxFrameBytes: number) {
@@ -41,21 +48,16 @@ export class FrameDecoder {
   }
 
   push (chunk: Uint8Array): Uint8Array[] {
-    let buf = chunk
-    if (this.buffer.byteLength > 0) {
-      buf = new Uint8Array(this.buffer.byteLength + chunk.byteLength)
-      buf.set(this.buffer, 0)
-      buf.set(chunk, this.buffer.byteLength)
-    }
+    this.buffer.append(chunk)
     const frames: Uint8Array[] = []
-    let offset = 0
-    while (offset < buf.byteLength) {
+    while (this.buffer.byteLength > 0) {
+      const available = this.buffer.byteLength
       let length = 0
       let shift = 1
-      let i = offset
+      let i = 0
       let complete = false
-      while (i < buf.byteLength && i - offset < 5) {
-        const b = buf[i++]
+      while (i < available && i < 5) {
+        const b = this.buffer.get(i++)
         length += (b & 0x7f) * shift
         shift *= 128
         if ((b & 0x80) === 0) {
@@ -64,7 +66,7 @@ export class FrameDecoder {
         }
       }
       if (!complete) {
-        if (i - offset >= 5) {
+        if (i >= 5) {
           throw new FrameTooLargeError('frame length prefix too long')
         }
         break
@@ -72,13 +74,12 @@ export class FrameDecoder {
       if (length > this.maxFrameBytes) {
         throw new FrameTooLargeError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`)
       }
-      if (i + length > buf.byteLength) {
+      if (i + length > available) {
         break
       }
-      frames.push(buf.subarray(i, i + length))
-      offset = i + length
+      frames.push(this.buffer.subarray(i, i + length))
+      this.buffer.consume(i + length)
     }
-    this.buffer = offset === buf.byteLength ? new Uint8Array(0) : buf.slice(offset)
     return frames
   }
 }
@@ -282,7 +283,7 @@ export class Channels {
       for (const frame of frames) {
         let message: Control
         try {
-          message = Control.decode(frame)
+          message = Control.decode(frame, { limits: CONTROL_DECODE_LIMITS })
         } catch {
           this.init.onBadFrame(peer, 'malformed')
           continue

@@ -8,8 +8,11 @@ import { inBatches } from './batches.js'
 import { Channels } from './channel.js'
 import * as C from './constants.js'
 import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
+import { HeldResults } from './held-results.js'
 import { Journal } from './journal.js'
+import { ANNOUNCE_DECODE_LIMITS, attemptTimeout, bodyWithinLimits, clamp, controlWithinLimits, eventWithinLimits, resultWithinLimits, wireLease } from './limits.js'
 import { Announce, Control, EventBatch, ResultBatch } from './pb/task.js'
+import { RoundTrips } from './round-trips.js'
 import { openRecord, readRecord, sealRecord } from './signing.js'
 import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
 import type { TaskRecord } from './journal.js'
@@ -90,6 +93,13 @@ export interface TaskQueueInit {
   retainMs?: number
   /** at most this many finished tasks are kept; beyond it the oldest go first (default 100,000) */
   maxRetained?: number
+  /**
+   * results a worker holds until acknowledged, per submitter (default 4,096);
+   * past it, or past `maxHeldBytes`, that submitter's new assignments are refused
+   */
+  maxHeldResults?: number
+  /** bytes of output a worker holds until acknowledged, per submitter (default 64 MiB) */
+  maxHeldBytes?: number
 }
 
 export interface TaskQueueEvents {
@@ -126,14 +136,6 @@ interface RunningTask {
   attempt: number
   controller: AbortController
   canceled: boolean
-}
-
-/** A result sent and not yet acknowledged: sent again until it is */
-interface HeldResult {
-  submitter: PeerId
-  result: Result
-  since: number
-  lastSent: number
 }
 
 /** Tasks with the same key are interchangeable for a worker */
@@ -205,6 +207,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly settling = new Set<string>()
   /** workers that sent a result whose signature failed on the staged path (newest last) */
   private readonly badSigners = new Set<string>()
+  /** when the current attempt's ASSIGN went out, until the worker's first report: a round trip */
+  private readonly assignSent = new Map<string, number>()
+  private readonly roundTrips = new RoundTrips()
 
   // worker side
   private readonly backlog = new Map<string, BacklogEntry>()
@@ -212,7 +217,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private reserved = 0
   private pumpScheduled = false
   private readonly running = new Map<string, RunningTask>()
-  private readonly held = new Map<string, HeldResult>()
+  private readonly held: HeldResults
   /** start reports and results of this tick, by submitter: the results go out under one signature */
   private outgoing = new Map<string, { submitter: PeerId, started: Control[], results: Result[] }>()
   private outgoingScheduled = false
@@ -248,7 +253,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.eventsTopic = C.eventsTopic(network)
     this.domains = C.recordDomains(network)
     this.opts = {
-      defaultLeaseMs: init.defaultLeaseMs ?? C.DEFAULT_LEASE_MS,
+      defaultLeaseMs: clamp(init.defaultLeaseMs ?? C.DEFAULT_LEASE_MS, C.MIN_LEASE_MS, C.MAX_LEASE_MS),
       defaultMaxAttempts: init.defaultMaxAttempts ?? C.DEFAULT_MAX_ATTEMPTS,
       backoffMs: init.backoffMs ?? C.DEFAULT_BACKOFF_MS,
       maxBackoffMs: init.maxBackoffMs ?? C.DEFAULT_MAX_BACKOFF_MS,
@@ -264,8 +269,16 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       publishEvents: init.publishEvents ?? true,
       subscribeEvents: init.subscribeEvents ?? 'on-demand',
       retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
-      maxRetained: init.maxRetained ?? C.DEFAULT_MAX_RETAINED
+      maxRetained: init.maxRetained ?? C.DEFAULT_MAX_RETAINED,
+      maxHeldResults: init.maxHeldResults ?? C.DEFAULT_MAX_HELD_RESULTS,
+      maxHeldBytes: init.maxHeldBytes ?? C.DEFAULT_MAX_HELD_BYTES
     }
+    this.held = new HeldResults({
+      perSubmitter: this.opts.maxHeldResults,
+      bytesPerSubmitter: this.opts.maxHeldBytes,
+      total: Math.max(C.MAX_HELD_RESULTS_TOTAL, this.opts.maxHeldResults),
+      bytesTotal: Math.max(C.MAX_HELD_BYTES_TOTAL, this.opts.maxHeldBytes)
+    })
     this.journal = new Journal(components.datastore, C.JOURNAL_PREFIX)
     const maxFrameBytes = Math.max(this.opts.maxPayloadBytes, this.opts.maxOutputBytes) + 64 * 1024
     this.channels = new Channels({
@@ -393,6 +406,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.credits.clear()
     this.settling.clear()
     this.failedWorkers.clear()
+    this.assignSent.clear()
     this.agents.clear()
   }
 
@@ -539,11 +553,11 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       throw new InvalidTaskError('a task request must be an object')
     }
     let { capability, query } = req
-    if (capability != null && (typeof capability !== 'string' || capability.length === 0 || capability.length > 256)) {
-      throw new InvalidTaskError('capability must be a non-empty string of at most 256 characters')
+    if (capability != null && (typeof capability !== 'string' || capability.length === 0 || capability.length > C.MAX_CAPABILITY_LENGTH)) {
+      throw new InvalidTaskError(`capability must be a non-empty string of at most ${C.MAX_CAPABILITY_LENGTH} characters`)
     }
-    if (query != null && (typeof query !== 'string' || query.length === 0 || query.length > 4096)) {
-      throw new InvalidTaskError('query must be a non-empty string of at most 4096 characters')
+    if (query != null && (typeof query !== 'string' || query.length === 0 || query.length > C.MAX_QUERY_LENGTH)) {
+      throw new InvalidTaskError(`query must be a non-empty string of at most ${C.MAX_QUERY_LENGTH} characters`)
     }
     if (capability == null && query == null) {
       throw new InvalidTaskError('a task needs a capability or a query')
@@ -556,9 +570,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     for (const [name, value, min, max] of [
       ['maxAttempts', req.maxAttempts, 1, 100],
-      ['leaseMs', req.leaseMs, 50, 24 * 3600_000],
-      ['deadlineMs', req.deadlineMs, 1, 30 * 24 * 3600_000],
-      ['timeoutMs', req.timeoutMs, 1, 24 * 3600_000]
+      ['leaseMs', req.leaseMs, C.MIN_LEASE_MS, C.MAX_LEASE_MS],
+      ['deadlineMs', req.deadlineMs, 1, C.MAX_DEADLINE_MS],
+      ['timeoutMs', req.timeoutMs, 1, C.MAX_TASK_TIMEOUT_MS]
     ] as const) {
       if (value != null && (!Number.isInteger(value) || value < min || value > max)) {
         throw new InvalidTaskError(`${name} must be an integer between ${min} and ${max}`)
@@ -566,6 +580,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     if (req.requirements != null && (typeof req.requirements !== 'object' || Object.values(req.requirements).some(v => typeof v !== 'string'))) {
       throw new InvalidTaskError('requirements must map names to strings')
+    }
+    if (req.requirements != null && (Object.keys(req.requirements).length > C.MAX_REQUIREMENTS ||
+      Object.entries(req.requirements).some(([k, v]) => k.length > C.MAX_REQUIREMENT_LENGTH || v.length > C.MAX_REQUIREMENT_LENGTH))) {
+      throw new InvalidTaskError(`requirements may have at most ${C.MAX_REQUIREMENTS} entries, names and values of at most ${C.MAX_REQUIREMENT_LENGTH} characters`)
     }
     let to: string | undefined
     if (req.to != null) {
@@ -627,6 +645,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         parents.push(record)
         continue
       }
+      // journals of older versions may hold leases under today's minimum
+      record.leaseMs = Math.max(record.leaseMs, C.MIN_LEASE_MS)
       if (isLeased(record.state)) {
         // the worker may still be running it: give it a fresh lease to report back
         record.leaseUntil = now + record.leaseMs
@@ -911,6 +931,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     record.progress = undefined
     this.pushHistory(record, { at: now, state: 'assigned', attempt: record.attempts, worker: record.worker })
     this.save(record)
+    this.assignSent.set(record.id, now)
     const attempt = record.attempts
     this.channels.send(worker, {
       type: Control.Type.ASSIGN,
@@ -958,6 +979,12 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     const now = Date.now()
     record.leaseUntil = now + record.leaseMs
+    const sent = this.assignSent.get(record.id)
+    if (sent != null) {
+      // the worker's first report of the attempt: the round trip it took is allowed for before its leases expire
+      this.assignSent.delete(record.id)
+      this.roundTrips.sample(worker.toString(), now - sent)
+    }
     if (record.state === 'assigned') {
       record.state = 'running'
       this.pushHistory(record, { at: now, state: 'running', attempt: record.attempts, worker: record.worker })
@@ -1003,6 +1030,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         this.drop('malformed')
         return
       }
+      if (!resultWithinLimits(result, this.opts.maxOutputBytes)) {
+        this.drop('oversize')
+        return
+      }
       await this.onOneResult(worker, result)
     }))
   }
@@ -1020,7 +1051,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       }
       const batch = ResultBatch.decode(envelope.payload, { limits: { results: 1 } })
       const result = batch.results[0]
-      if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.ownId)) {
+      if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.ownId) || !resultWithinLimits(result, this.opts.maxOutputBytes)) {
         return undefined
       }
       return this.leaseHolder(this.records.get(result.taskId), worker, result.attempt) ? { read, result } : undefined
@@ -1157,6 +1188,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.pushHistory(record, { at: now, state: 'completed', attempt: record.attempts, worker: record.worker })
     this.active.delete(record.id)
     this.failedWorkers.delete(record.id)
+    this.assignSent.delete(record.id)
     this.count('completed')
     this.retire(record, now)
   }
@@ -1208,6 +1240,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     record.state = 'failed'
     record.error = reason
     record.leaseUntil = undefined
+    this.assignSent.delete(record.id)
     this.pushHistory(record, { at: now, state: 'failed', attempt: record.attempts, worker, reason })
     this.emitTask(record, 'task.failed', { reason })
     if (record.attempts >= record.maxAttempts) {
@@ -1236,6 +1269,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.pushHistory(record, { at: now, state, attempt: record.attempts, worker: record.worker, reason })
     this.active.delete(record.id)
     this.failedWorkers.delete(record.id)
+    this.assignSent.delete(record.id)
     this.count(state === 'dead' ? 'dead' : 'canceled')
     this.retire(record, now)
     this.save(record)
@@ -1310,7 +1344,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
         continue
       }
       if (isLeased(record.state)) {
-        if ((record.leaseUntil ?? 0) < now) {
+        // a lease expires once its time and the round trip to its worker have passed
+        if ((record.leaseUntil ?? 0) + this.roundTrips.grace(record.worker) < now) {
           this.failAttempt(record, 'lease expired')
         }
         continue
@@ -1414,7 +1449,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     try {
       const opened = await openRecord(bytes, this.domains.task)
       submitter = opened.signer
-      announce = Announce.decode(opened.payload, { limits: { tasks: C.ANNOUNCE_BATCH_COUNT } })
+      announce = Announce.decode(opened.payload, { limits: ANNOUNCE_DECODE_LIMITS })
     } catch (err: any) {
       this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return
@@ -1432,8 +1467,12 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     let fresh = 0
     for (const item of announce.tasks) {
-      if (item.task == null || item.task.id.length === 0 || item.task.id.length > 128) {
+      if (item.task == null || item.task.id.length === 0) {
         this.drop('malformed')
+        continue
+      }
+      if (!bodyWithinLimits(item.task, C.INLINE_PAYLOAD_BYTES)) {
+        this.drop('oversize')
         continue
       }
       if (this.seenBefore(`a/${submitter.toString()}/${item.task.id}/${item.round}`, issuedAt)) {
@@ -1599,18 +1638,24 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       this.running.delete(key)
     }
     this.held.delete(key)
+    // a refusal is sent once and not held: an assignment nobody asked for costs the worker no memory or
+    // work later on (if the refusal is lost, the submitter's lease expires)
     const spec = this.specOf(body)
     if (this.executor == null || !this.executor.canRun(spec)) {
-      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'this worker cannot run the task' })
+      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'this worker cannot run the task' }, false)
       return
     }
     if (!reserved && this.free() <= 0) {
-      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'no free capacity' })
+      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'no free capacity' }, false)
+      return
+    }
+    if (!this.held.hasRoom(sub)) {
+      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'too many unacknowledged results' }, false)
       return
     }
     const run: RunningTask = { submitter, taskId: msg.taskId, attempt: msg.attempt, controller: new AbortController(), canceled: false }
     this.running.set(key, run)
-    this.execute(run, body, msg.leaseMs > 0 ? msg.leaseMs : this.opts.defaultLeaseMs)
+    this.execute(run, body, wireLease(msg.leaseMs, this.opts.defaultLeaseMs))
       .catch(err => { this.log.error('task %s failed unexpectedly - %e', msg.taskId, err) })
       .finally(() => {
         if (this.running.get(key) === run) {
@@ -1670,7 +1715,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
     // the start report goes out with the results of this tick: a quick task's PROGRESS and RESULT share one write
     this.queueOutgoing(submitter, { started: progressMsg() })
-    const heartbeat = setInterval(beat, Math.max(20, Math.floor(leaseMs / 3)))
+    // renewed every third of the lease: two renewals in a row may be late or lost before it runs out
+    const heartbeat = setInterval(beat, Math.floor(leaseMs / 3))
     let lastProgress = 0
     const onProgress = (p: { progress?: number, message?: string }): void => {
       const now = Date.now()
@@ -1680,11 +1726,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       lastProgress = now
       this.channels.send(submitter, progressMsg(typeof p?.progress === 'number' ? p.progress : undefined, typeof p?.message === 'string' ? p.message.slice(0, 1024) : undefined)).catch(() => {})
     }
-    const deadline = Number(body.deadline)
-    let timeoutMs = body.timeoutMs > 0 ? body.timeoutMs : this.opts.taskTimeoutMs
-    if (deadline > 0) {
-      timeoutMs = Math.max(1, Math.min(timeoutMs, deadline - Date.now()))
-    }
+    // clamped: a timeout or deadline from the wire never overflows the timer
+    const timeoutMs = attemptTimeout(body.timeoutMs, body.deadline, this.opts.taskTimeoutMs)
     let timer: ReturnType<typeof setTimeout> | undefined
     let outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }
     try {
@@ -1718,7 +1761,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.sendResult(submitter, taskId, attempt, outcome)
   }
 
-  private sendResult (submitter: PeerId, taskId: string, attempt: number, outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }): void {
+  /** Sends a result; `hold`: keep it and send it again until it is acknowledged */
+  private sendResult (submitter: PeerId, taskId: string, attempt: number, outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }, hold = true): void {
     const result: Result = {
       taskId,
       attempt,
@@ -1728,8 +1772,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       code: outcome.ok ? undefined : outcome.code,
       error: outcome.ok ? undefined : outcome.error
     }
-    const now = Date.now()
-    this.held.set(`${submitter.toString()}/${taskId}`, { submitter, result, since: now, lastSent: now })
+    if (hold) {
+      const now = Date.now()
+      this.held.set(`${submitter.toString()}/${taskId}`, { submitter, result, since: now, lastSent: now })
+    }
     this.queueOutgoing(submitter, { result })
   }
 
@@ -1808,10 +1854,21 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   private sweepWorker (now: number): void {
-    for (const [key, held] of this.held) {
+    const connected = new Map<string, boolean>()
+    const isConnected = (peer: PeerId): boolean => {
+      const key = peer.toString()
+      let up = connected.get(key)
+      if (up == null) {
+        up = this.components.connectionManager.getConnections(peer).length > 0
+        connected.set(key, up)
+      }
+      return up
+    }
+    for (const [key, held] of this.held.entries()) {
       if (now - held.since > C.DEFAULT_RESULT_HOLD_MS) {
         this.held.delete(key)
-      } else if (now - held.lastSent >= this.opts.resultRetryMs) {
+      } else if (now - held.lastSent >= this.opts.resultRetryMs && isConnected(held.submitter)) {
+        // sent again while the submitter is connected; one that went away gets its results when it is back (onPeerConnect)
         held.lastSent = now
         this.queueOutgoing(held.submitter, { result: held.result })
       }
@@ -1834,6 +1891,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
 
   private onControl (peer: PeerId, msg: Control): void {
     if (!this.started) {
+      return
+    }
+    if (!controlWithinLimits(msg)) {
+      this.drop('oversize')
       return
     }
     switch (msg.type) {
@@ -1971,6 +2032,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       return
     }
     for (const pb of batch.events) {
+      if (!eventWithinLimits(pb)) {
+        this.drop('oversize')
+        continue
+      }
       const event = this.decodeEvent(origin, pb)
       if (event != null) {
         this.safeDispatch(event)
