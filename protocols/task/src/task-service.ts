@@ -1,25 +1,27 @@
 import { randomUUID } from 'node:crypto'
 import { TypedEventEmitter } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { inBatches } from './batches.js'
 import { Channels } from './channel.js'
+import { Worker } from './worker.js'
+import { DropCounter } from './counters.js'
+import { EventBus } from './event-bus.js'
 import * as C from './constants.js'
-import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
-import { HeldResults } from './held-results.js'
+import { InvalidTaskError, NotStartedError, PayloadTooLargeError, TaskNotFoundError } from './errors.js'
 import { Journal } from './journal.js'
-import { ANNOUNCE_DECODE_LIMITS, attemptTimeout, bodyWithinLimits, clamp, controlWithinLimits, eventWithinLimits, resultWithinLimits, wireLease } from './limits.js'
-import { Announce, Control, EventBatch, ResultBatch } from './pb/task.js'
+import { clamp, controlWithinLimits, resultWithinLimits } from './limits.js'
+import { Announce, Control, ResultBatch } from './pb/task.js'
 import { RoundTrips } from './round-trips.js'
+import { decodeJson, encodeJson, specKey } from './spec.js'
 import { openRecord, readRecord, sealRecord } from './signing.js'
 import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
 import type { TaskRecord } from './journal.js'
+import type { LocalEvent } from './event-bus.js'
 import type { ReadRecord } from './signing.js'
-import type { AnnouncedTask, Event as EventPb, Result, TaskBody } from './pb/task.js'
-import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskSpec, TaskState, TaskStats } from './types.js'
-import type { ComponentLogger, CounterGroup, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
+import type { AnnouncedTask, Result, TaskBody } from './pb/task.js'
+import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskState, TaskStats } from './types.js'
+import type { ComponentLogger, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
 /** The slice of gossipsub this module uses */
@@ -106,59 +108,12 @@ export interface TaskQueueEvents {
   event: CustomEvent<TaskEvent>
 }
 
-/** "this submitter has work of this kind": a worker pulls from it while it has free slots */
-interface BacklogEntry {
-  submitter: PeerId
-  /** the newest announced task of the kind, named in offers */
-  taskId: string
-  at: number
-  deadline: number
-}
-
 /** Slots a worker offered for a kind of work that no ready task used yet */
 interface Credit {
   worker: PeerId
   ref: string
   slots: number
   until: number
-}
-
-interface Reservation {
-  slots: number
-  timer: ReturnType<typeof setTimeout>
-  backlogKey: string
-  sentAt: number
-}
-
-interface RunningTask {
-  submitter: PeerId
-  taskId: string
-  attempt: number
-  controller: AbortController
-  canceled: boolean
-}
-
-/** Tasks with the same key are interchangeable for a worker */
-function specKey (r: { capability?: string, query?: string, requirements?: Record<string, string>, to?: string }): string {
-  const req = r.requirements == null ? '' : JSON.stringify(Object.entries(r.requirements).sort())
-  return `${r.capability ?? ''}\u0000${r.query ?? ''}\u0000${req}\u0000${r.to ?? ''}`
-}
-
-function bodyKey (body: TaskBody): string {
-  return specKey({
-    capability: body.capability,
-    query: body.query,
-    requirements: body.requirements.size > 0 ? Object.fromEntries(body.requirements) : undefined,
-    to: body.to != null ? uint8ArrayToString(body.to, 'base64') : undefined
-  })
-}
-
-function encodeJson (value: unknown): Uint8Array {
-  return uint8ArrayFromString(JSON.stringify(value === undefined ? null : value))
-}
-
-function decodeJson (bytes: Uint8Array): unknown {
-  return JSON.parse(uint8ArrayToString(bytes))
 }
 
 const EMPTY_DROPPED = (): TaskStats['dropped'] => ({ badSignature: 0, oversize: 0, malformed: 0, unknownTask: 0, notAssigned: 0, replayed: 0, duplicate: 0 })
@@ -197,8 +152,6 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly groupAnnounced = new Map<string, number>()
   private announceQueue: AnnouncedTask[] = []
   private announceFlush?: ReturnType<typeof setImmediate>
-  private eventQueue: EventPb[] = []
-  private eventFlush?: ReturnType<typeof setTimeout>
   private readonly failedWorkers = new Map<string, Map<string, number>>()
   private readonly readySince = new Map<string, number>()
   /** open offers by kind of work: new tasks of that kind are assigned at once */
@@ -211,34 +164,17 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly assignSent = new Map<string, number>()
   private readonly roundTrips = new RoundTrips()
 
-  // worker side
-  private readonly backlog = new Map<string, BacklogEntry>()
-  private readonly reservations = new Map<string, Reservation>()
-  private reserved = 0
-  private pumpScheduled = false
-  private readonly running = new Map<string, RunningTask>()
-  private readonly held: HeldResults
-  /** start reports and results of this tick, by submitter: the results go out under one signature */
-  private outgoing = new Map<string, { submitter: PeerId, started: Control[], results: Result[] }>()
-  private outgoingScheduled = false
-  private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
-
-  // replay windows
-  private readonly seen = new Map<string, number>()
   /** peers seen on the tasks topic */
   private readonly agents = new Set<string>()
-  /** subscribed to the events topic (see `subscribeEvents`) */
-  private eventsSubscribed = false
-  private eventSeq = BigInt(Date.now()) * 1000n
+  private readonly bus: EventBus
+  private readonly worker: Worker
+  private readonly dropped: DropCounter
 
   private sweepTimer?: ReturnType<typeof setInterval>
   private reannounceTimer?: ReturnType<typeof setTimeout>
   private readonly statsData: TaskStats = {
     submitted: 0, completed: 0, failedAttempts: 0, dead: 0, canceled: 0, executed: 0, offersSent: 0, announced: 0, eventBatches: 0, dropped: EMPTY_DROPPED()
   }
-
-  private readonly droppedMetric?: CounterGroup
-  private readonly lifecycleMetric?: CounterGroup
 
   constructor (components: TaskQueueComponents, init: TaskQueueInit = {}) {
     super()
@@ -273,12 +209,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       maxHeldResults: init.maxHeldResults ?? C.DEFAULT_MAX_HELD_RESULTS,
       maxHeldBytes: init.maxHeldBytes ?? C.DEFAULT_MAX_HELD_BYTES
     }
-    this.held = new HeldResults({
-      perSubmitter: this.opts.maxHeldResults,
-      bytesPerSubmitter: this.opts.maxHeldBytes,
-      total: Math.max(C.MAX_HELD_RESULTS_TOTAL, this.opts.maxHeldResults),
-      bytesTotal: Math.max(C.MAX_HELD_BYTES_TOTAL, this.opts.maxHeldBytes)
-    })
+
     this.journal = new Journal(components.datastore, C.JOURNAL_PREFIX)
     const maxFrameBytes = Math.max(this.opts.maxPayloadBytes, this.opts.maxOutputBytes) + 64 * 1024
     this.channels = new Channels({
@@ -290,10 +221,33 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       onMessage: (peer, message) => { this.onControl(peer, message) },
       onBadFrame: (_peer, reason) => { this.drop(reason) }
     })
-    if (components.metrics != null) {
-      this.droppedMetric = components.metrics.registerCounterGroup('aistack_task_dropped_total', { label: 'reason', help: 'task protocol messages dropped, by reason' })
-      this.lifecycleMetric = components.metrics.registerCounterGroup('aistack_task_lifecycle_total', { label: 'event', help: 'task lifecycle transitions on this node' })
-    }
+    this.dropped = new DropCounter(components.metrics)
+    this.worker = new Worker({
+      self: components.peerId,
+      privateKey: components.privateKey,
+      executor: init.executor,
+      channels: this.channels,
+      isConnected: (peer) => components.connectionManager.getConnections(peer).length > 0,
+      domains: this.domains,
+      options: this.opts,
+      log: this.log,
+      drop: (reason) => { this.drop(reason) }
+    })
+    this.bus = new EventBus({
+      self: components.peerId,
+      privateKey: components.privateKey,
+      pubsub: components.pubsub,
+      topic: this.eventsTopic,
+      domain: this.domains.event,
+      publish: this.opts.publishEvents,
+      subscribe: this.opts.subscribeEvents,
+      maxRecordAgeMs: this.opts.maxRecordAgeMs,
+      log: this.log,
+      lifecycleMetric: components.metrics?.registerCounterGroup('aistack_task_lifecycle_total', { label: 'event', help: 'task lifecycle transitions on this node' }),
+      deliver: (event) => { this.safeDispatch(event) },
+      listeners: () => this.listenerCount('event'),
+      drop: (reason) => { this.drop(reason) }
+    })
   }
 
   readonly [Symbol.toStringTag] = '@aistack/task'
@@ -305,31 +259,14 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   override addEventListener<K extends keyof TaskQueueEvents>(type: K, listener: EventHandler<TaskQueueEvents[K]> | null, options?: boolean | AddEventListenerOptions): void {
     super.addEventListener(type, listener, options)
     if (type === 'event') {
-      this.updateEventsSubscription()
+      this.bus.updateSubscription()
     }
   }
 
   override removeEventListener<K extends keyof TaskQueueEvents>(type: K, listener?: EventHandler<TaskQueueEvents[K]> | null, options?: boolean | EventListenerOptions): void {
     super.removeEventListener(type, listener, options)
     if (type === 'event') {
-      this.updateEventsSubscription()
-    }
-  }
-
-  /** Subscribe to the events topic when events are wanted (always, or while someone listens) */
-  private updateEventsSubscription (): void {
-    if (!this.started) {
-      return
-    }
-    const want = this.opts.subscribeEvents === 'on-demand' ? this.listenerCount('event') > 0 : this.opts.subscribeEvents
-    if (want === this.eventsSubscribed) {
-      return
-    }
-    this.eventsSubscribed = want
-    if (want) {
-      this.components.pubsub.subscribe(this.eventsTopic)
-    } else {
-      this.components.pubsub.unsubscribe(this.eventsTopic)
+      this.bus.updateSubscription()
     }
   }
 
@@ -351,7 +288,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.sweepTimer = setInterval(() => { this.sweep() }, this.opts.sweepIntervalMs)
     this.sweepTimer.unref?.()
     this.started = true
-    this.updateEventsSubscription()
+    this.worker.start()
+    this.bus.start()
     this.emitEvent({ type: 'agent.joined' })
     this.announceReady(true)
   }
@@ -369,32 +307,14 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     try {
       pubsub.unsubscribe(this.tasksTopic)
-      pubsub.unsubscribe(this.eventsTopic)
     } catch {}
-    this.eventsSubscribed = false
     this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
-    for (const run of this.running.values()) {
-      run.canceled = true
-      run.controller.abort(new Error('worker stopped'))
-    }
-    this.running.clear()
-    for (const r of this.reservations.values()) {
-      clearTimeout(r.timer)
-    }
-    this.reservations.clear()
-    this.reserved = 0
+    this.worker.stop()
     clearImmediate(this.announceFlush)
     this.announceFlush = undefined
     this.announceQueue = []
-    this.flushEvents()
-    for (const f of this.fetches.values()) {
-      f.reject(new Error('worker stopped'))
-    }
-    this.fetches.clear()
-    this.backlog.clear()
-    this.held.clear()
-    this.outgoing.clear()
+    this.bus.stop()
     await this.components.registrar.unhandle(this.protocol)
     this.channels.closeAll()
     await this.journal.flush()
@@ -543,7 +463,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   stats (): TaskStats {
-    return { ...this.statsData, dropped: { ...this.statsData.dropped } }
+    return { ...this.statsData, executed: this.worker.executed, offersSent: this.worker.offersSent, eventBatches: this.bus.batches, dropped: this.dropped.snapshot() }
   }
 
   // ------------------------------------------------------------------ submitter
@@ -621,7 +541,9 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   /** Load the journal and take every unfinished task up again */
   private async resume (): Promise<void> {
     const { records, corrupt } = await this.journal.load()
-    this.statsData.dropped.malformed += corrupt
+    if (corrupt > 0) {
+      this.dropped.drop('malformed', corrupt)
+    }
     const now = Date.now()
     const parents: TaskRecord[] = []
     for (const record of records) {
@@ -776,7 +698,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     const to = record.to != null ? peerIdFromString(record.to) : undefined
     // our own executor gets a look too
     if (this.executor != null && (to == null || to.equals(this.components.peerId))) {
-      this.considerAnnounce(this.components.peerId, item.task)
+      this.worker.considerAnnounce(this.components.peerId, item.task)
     }
     if (to?.equals(this.components.peerId) === true) {
       return
@@ -1356,7 +1278,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       }
     }
     this.announceReady(false)
-    this.sweepWorker(now)
+    this.worker.sweep(now)
     this.forgetFinished(now)
   }
 
@@ -1416,477 +1338,6 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.reply(worker, { type: Control.Type.PAYLOAD, taskId: msg.taskId, attempt: msg.attempt, payload: record.payload })
   }
 
-  // ------------------------------------------------------------------ worker
-
-  private free (): number {
-    if (this.executor == null) {
-      return 0
-    }
-    return this.executor.capacity() - this.reserved
-  }
-
-  private specOf (body: TaskBody): TaskSpec {
-    const spec: TaskSpec = {}
-    if (body.capability != null) {
-      spec.capability = body.capability
-    }
-    if (body.query != null) {
-      spec.query = body.query
-    }
-    if (body.requirements.size > 0) {
-      spec.requirements = Object.fromEntries(body.requirements)
-    }
-    return spec
-  }
-
-  private async onAnnounceRecord (bytes: Uint8Array, via: PeerId | undefined, publisher?: PeerId): Promise<void> {
-    if (bytes.byteLength > C.MAX_ANNOUNCE_BYTES) {
-      this.drop('oversize')
-      return
-    }
-    let submitter: PeerId
-    let announce: Announce
-    try {
-      const opened = await openRecord(bytes, this.domains.task)
-      submitter = opened.signer
-      announce = Announce.decode(opened.payload, { limits: ANNOUNCE_DECODE_LIMITS })
-    } catch (err: any) {
-      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
-      return
-    }
-    if ((via != null && !via.equals(submitter)) || (publisher != null && !publisher.equals(submitter))) {
-      this.drop('badSignature')
-      return
-    }
-    if (submitter.equals(this.components.peerId)) {
-      return
-    }
-    const issuedAt = Number(announce.issuedAt)
-    if (!this.fresh(issuedAt)) {
-      return
-    }
-    let fresh = 0
-    for (const item of announce.tasks) {
-      if (item.task == null || item.task.id.length === 0) {
-        this.drop('malformed')
-        continue
-      }
-      if (!bodyWithinLimits(item.task, C.INLINE_PAYLOAD_BYTES)) {
-        this.drop('oversize')
-        continue
-      }
-      if (this.seenBefore(`a/${submitter.toString()}/${item.task.id}/${item.round}`, issuedAt)) {
-        continue
-      }
-      fresh++
-      this.considerAnnounce(submitter, item.task)
-    }
-    if (fresh === 0 && announce.tasks.length > 0) {
-      this.drop('replayed')
-    }
-  }
-
-  private considerAnnounce (submitter: PeerId, body: TaskBody | undefined): void {
-    if (body == null || this.executor == null || !this.started) {
-      return
-    }
-    if (body.to != null && !uint8ArrayEquals(body.to, this.ownId)) {
-      return
-    }
-    const deadline = Number(body.deadline)
-    if (deadline > 0 && deadline < Date.now()) {
-      return
-    }
-    if (!this.executor.canRun(this.specOf(body))) {
-      return
-    }
-    const key = `${submitter.toString()}/${body.id}`
-    if (this.running.has(key) || this.held.has(key) || this.reservations.has(key)) {
-      return
-    }
-    const backlogKey = `${submitter.toString()}/${bodyKey(body)}`
-    this.backlog.delete(backlogKey)
-    this.backlog.set(backlogKey, { submitter, taskId: body.id, at: Date.now(), deadline })
-    if (this.backlog.size > C.MAX_BACKLOG) {
-      const oldest = this.backlog.keys().next().value
-      if (oldest != null) {
-        this.backlog.delete(oldest)
-      }
-    }
-    if (this.free() > 0) {
-      this.pump()
-    }
-  }
-
-  private schedulePump (): void {
-    if (!this.pumpScheduled) {
-      this.pumpScheduled = true
-      setImmediate(() => {
-        this.pumpScheduled = false
-        this.pump()
-      })
-    }
-  }
-
-  /** Offer our free slots for the kinds of work we know are waiting, newest first */
-  private pump (): void {
-    if (!this.started) {
-      return
-    }
-    const now = Date.now()
-    const entries = [...this.backlog].reverse()
-    for (const [backlogKey, entry] of entries) {
-      const free = this.free()
-      if (free <= 0) {
-        return
-      }
-      if ((entry.deadline > 0 && entry.deadline < now) || now - entry.at > this.opts.maxRecordAgeMs) {
-        this.backlog.delete(backlogKey)
-        continue
-      }
-      const key = `${entry.submitter.toString()}/${entry.taskId}`
-      if (this.reservations.has(key)) {
-        continue
-      }
-      this.offer(entry.submitter, entry.taskId, backlogKey, free)
-    }
-  }
-
-  private offer (submitter: PeerId, taskId: string, backlogKey: string, slots: number): void {
-    const key = `${submitter.toString()}/${taskId}`
-    this.reservations.set(key, {
-      slots,
-      backlogKey,
-      sentAt: Date.now(),
-      timer: setTimeout(() => {
-        this.release(key)
-        this.pump()
-      }, this.opts.offerTimeoutMs)
-    })
-    this.reserved += slots
-    this.statsData.offersSent++
-    this.channels.send(submitter, { type: Control.Type.OFFER, taskId, attempt: 0, leaseMs: this.opts.offerTimeoutMs, free: slots })
-      .catch(err => {
-        this.log('offer for %s to %p failed - %e', taskId, submitter, err)
-        this.release(key)
-        this.backlog.delete(backlogKey)
-      })
-  }
-
-  /** Give back what is left of a reservation */
-  private release (key: string): Reservation | undefined {
-    const r = this.reservations.get(key)
-    if (r == null) {
-      return undefined
-    }
-    clearTimeout(r.timer)
-    this.reservations.delete(key)
-    this.reserved -= r.slots
-    return r
-  }
-
-  /** One slot of a reservation turns into a running task */
-  private consume (key: string): boolean {
-    const r = this.reservations.get(key)
-    if (r == null) {
-      return false
-    }
-    r.slots--
-    this.reserved--
-    if (r.slots <= 0) {
-      clearTimeout(r.timer)
-      this.reservations.delete(key)
-    }
-    return true
-  }
-
-  private onDecline (submitter: PeerId, msg: Control): void {
-    const r = this.release(`${submitter.toString()}/${msg.ref ?? msg.taskId}`)
-    if (r == null) {
-      return
-    }
-    // nothing more of that kind is waiting, unless it was announced after we offered
-    const entry = this.backlog.get(r.backlogKey)
-    if (entry != null && entry.at <= r.sentAt) {
-      this.backlog.delete(r.backlogKey)
-    }
-    this.schedulePump()
-  }
-
-  private onAssign (submitter: PeerId, msg: Control): void {
-    const body = msg.task
-    if (body == null || body.id !== msg.taskId || msg.attempt < 1) {
-      this.drop('malformed')
-      return
-    }
-    const sub = submitter.toString()
-    const key = `${sub}/${msg.taskId}`
-    const reserved = this.consume(`${sub}/${msg.ref ?? msg.taskId}`)
-    // work of this kind keeps coming: keep offering for it
-    const entry = this.backlog.get(`${sub}/${bodyKey(body)}`)
-    if (entry != null) {
-      entry.at = Date.now()
-    }
-    const existing = this.running.get(key)
-    if (existing != null) {
-      if (existing.attempt === msg.attempt) {
-        this.drop('duplicate')
-        return
-      }
-      existing.canceled = true
-      existing.controller.abort(new Error('superseded by a new attempt'))
-      this.running.delete(key)
-    }
-    this.held.delete(key)
-    // a refusal is sent once and not held: an assignment nobody asked for costs the worker no memory or
-    // work later on (if the refusal is lost, the submitter's lease expires)
-    const spec = this.specOf(body)
-    if (this.executor == null || !this.executor.canRun(spec)) {
-      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'this worker cannot run the task' }, false)
-      return
-    }
-    if (!reserved && this.free() <= 0) {
-      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'no free capacity' }, false)
-      return
-    }
-    if (!this.held.hasRoom(sub)) {
-      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'too many unacknowledged results' }, false)
-      return
-    }
-    const run: RunningTask = { submitter, taskId: msg.taskId, attempt: msg.attempt, controller: new AbortController(), canceled: false }
-    this.running.set(key, run)
-    this.execute(run, body, wireLease(msg.leaseMs, this.opts.defaultLeaseMs))
-      .catch(err => { this.log.error('task %s failed unexpectedly - %e', msg.taskId, err) })
-      .finally(() => {
-        if (this.running.get(key) === run) {
-          this.running.delete(key)
-        }
-        this.schedulePump()
-      })
-  }
-
-  private async fetchPayload (run: RunningTask): Promise<Uint8Array> {
-    const key = `${run.submitter.toString()}/${run.taskId}`
-    const pending = Promise.withResolvers<Uint8Array>()
-    this.fetches.set(key, pending)
-    const timer = setTimeout(() => { pending.reject(new Error('fetching the input timed out')) }, 30_000)
-    try {
-      await this.channels.send(run.submitter, { type: Control.Type.FETCH, taskId: run.taskId, attempt: run.attempt, leaseMs: 0, free: 0 })
-      return await pending.promise
-    } finally {
-      clearTimeout(timer)
-      if (this.fetches.get(key) === pending) {
-        this.fetches.delete(key)
-      }
-    }
-  }
-
-  private onPayload (submitter: PeerId, msg: Control): void {
-    const pending = this.fetches.get(`${submitter.toString()}/${msg.taskId}`)
-    if (pending == null) {
-      this.drop('unknownTask')
-      return
-    }
-    if (msg.payload == null) {
-      pending.reject(new Error(msg.reason ?? 'the submitter refused to send the input'))
-      return
-    }
-    if (msg.payload.byteLength > this.opts.maxPayloadBytes) {
-      this.drop('oversize')
-      pending.reject(new PayloadTooLargeError('input exceeds the limit'))
-      return
-    }
-    pending.resolve(msg.payload)
-  }
-
-  private async execute (run: RunningTask, body: TaskBody, leaseMs: number): Promise<void> {
-    const executor = this.executor
-    if (executor == null) {
-      return
-    }
-    const { submitter, taskId, attempt, controller } = run
-    const progressMsg = (progress?: number, message?: string): Control => ({
-      type: Control.Type.PROGRESS, taskId, attempt, leaseMs: 0, free: 0, progress, message
-    })
-    const beat = (): void => {
-      if (!run.canceled) {
-        this.channels.send(submitter, progressMsg()).catch(() => {})
-      }
-    }
-    // the start report goes out with the results of this tick: a quick task's PROGRESS and RESULT share one write
-    this.queueOutgoing(submitter, { started: progressMsg() })
-    // renewed every third of the lease: two renewals in a row may be late or lost before it runs out
-    const heartbeat = setInterval(beat, Math.floor(leaseMs / 3))
-    let lastProgress = 0
-    const onProgress = (p: { progress?: number, message?: string }): void => {
-      const now = Date.now()
-      if (run.canceled || now - lastProgress < 100) {
-        return
-      }
-      lastProgress = now
-      this.channels.send(submitter, progressMsg(typeof p?.progress === 'number' ? p.progress : undefined, typeof p?.message === 'string' ? p.message.slice(0, 1024) : undefined)).catch(() => {})
-    }
-    // clamped: a timeout or deadline from the wire never overflows the timer
-    const timeoutMs = attemptTimeout(body.timeoutMs, body.deadline, this.opts.taskTimeoutMs)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }
-    try {
-      const payload = body.payload ?? await this.fetchPayload(run)
-      const input = decodeJson(payload)
-      this.statsData.executed++
-      // one promise for the handler, its timeout and cancellation: the timer aborts the run
-      const value = await new Promise<unknown>((resolve, reject) => {
-        controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
-        timer = setTimeout(() => {
-          controller.abort(new TaskTimeoutError(`the handler ran past its timeout of ${timeoutMs} ms`))
-        }, timeoutMs)
-        executor.run(this.specOf(body), input, { signal: controller.signal, onProgress, taskId, submitter, attempt, inputBytes: payload.byteLength })
-          .then(resolve, reject)
-      })
-      const output = encodeJson(value)
-      if (output.byteLength > this.opts.maxOutputBytes) {
-        throw new OutputTooLargeError(`output of ${output.byteLength} bytes exceeds the limit of ${this.opts.maxOutputBytes}`)
-      }
-      outcome = { ok: true, output }
-    } catch (err: any) {
-      const code = err?.name === 'TaskTimeoutError' ? 'timeout' : err?.name === 'OutputTooLargeError' ? 'output-too-large' : 'handler-error'
-      outcome = { ok: false, code, error: String(err?.message ?? err).slice(0, 1024) }
-    } finally {
-      clearTimeout(timer)
-      clearInterval(heartbeat)
-    }
-    if (run.canceled || this.running.get(`${submitter.toString()}/${taskId}`) !== run) {
-      return
-    }
-    this.sendResult(submitter, taskId, attempt, outcome)
-  }
-
-  /** Sends a result; `hold`: keep it and send it again until it is acknowledged */
-  private sendResult (submitter: PeerId, taskId: string, attempt: number, outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }, hold = true): void {
-    const result: Result = {
-      taskId,
-      attempt,
-      submitter: submitter.toMultihash().bytes,
-      ok: outcome.ok,
-      output: outcome.ok ? outcome.output : undefined,
-      code: outcome.ok ? undefined : outcome.code,
-      error: outcome.ok ? undefined : outcome.error
-    }
-    if (hold) {
-      const now = Date.now()
-      this.held.set(`${submitter.toString()}/${taskId}`, { submitter, result, since: now, lastSent: now })
-    }
-    this.queueOutgoing(submitter, { result })
-  }
-
-  /**
-   * Start reports and results for one submitter queued in the same tick go
-   * out together, start reports first, the results signed as one batch
-   */
-  private queueOutgoing (submitter: PeerId, item: { started?: Control, result?: Result }): void {
-    const key = submitter.toString()
-    let queue = this.outgoing.get(key)
-    if (queue == null) {
-      queue = { submitter, started: [], results: [] }
-      this.outgoing.set(key, queue)
-    }
-    if (item.started != null) {
-      queue.started.push(item.started)
-    }
-    if (item.result != null) {
-      queue.results.push(item.result)
-    }
-    if (!this.outgoingScheduled) {
-      this.outgoingScheduled = true
-      // a tick callback queued from a promise job runs once the job queue is empty: by then
-      // every task of this turn that finishes without waiting on I/O has finished, and the
-      // batch still goes out in this turn of the event loop (queued from a promise job
-      // even when called from an event handler, where a tick callback would run first)
-      queueMicrotask(() => { process.nextTick(() => { this.flushOutgoing() }) })
-    }
-  }
-
-  private flushOutgoing (): void {
-    this.outgoingScheduled = false
-    const queues = this.outgoing
-    this.outgoing = new Map()
-    for (const { submitter, started, results } of queues.values()) {
-      for (const message of started) {
-        this.channels.send(submitter, message).catch(() => {})
-      }
-      for (const batch of inBatches(results, result => (result.output?.byteLength ?? 0) + (result.error?.length ?? 0) + 128, C.RESULT_BATCH_BYTES, C.RESULT_BATCH_COUNT)) {
-        this.sendResultBatch(submitter, batch)
-      }
-    }
-  }
-
-  private sendResultBatch (submitter: PeerId, results: Result[]): void {
-    sealRecord(this.components.privateKey, this.domains.result, ResultBatch.encode({ results }))
-      .then(async record => {
-        if (!this.started) {
-          return
-        }
-        await this.channels.send(submitter, { type: Control.Type.RESULT, taskId: results[0].taskId, attempt: results[0].attempt, leaseMs: 0, free: 0, record })
-      })
-      .catch(err => { this.log('%d results for %p not delivered yet - %e', results.length, submitter, err) })
-  }
-
-  private onAck (submitter: PeerId, msg: Control): void {
-    const key = `${submitter.toString()}/${msg.taskId}`
-    const held = this.held.get(key)
-    if (held != null && held.result.attempt === msg.attempt) {
-      this.held.delete(key)
-    }
-  }
-
-  private onCancel (submitter: PeerId, msg: Control): void {
-    const key = `${submitter.toString()}/${msg.taskId}`
-    const run = this.running.get(key)
-    if (run != null && (msg.attempt === 0 || run.attempt === msg.attempt)) {
-      run.canceled = true
-      run.controller.abort(new Error(msg.reason ?? 'canceled'))
-      this.running.delete(key)
-    }
-    const held = this.held.get(key)
-    if (held != null && held.result.attempt === msg.attempt) {
-      this.held.delete(key)
-    }
-  }
-
-  private sweepWorker (now: number): void {
-    const connected = new Map<string, boolean>()
-    const isConnected = (peer: PeerId): boolean => {
-      const key = peer.toString()
-      let up = connected.get(key)
-      if (up == null) {
-        up = this.components.connectionManager.getConnections(peer).length > 0
-        connected.set(key, up)
-      }
-      return up
-    }
-    for (const [key, held] of this.held.entries()) {
-      if (now - held.since > C.DEFAULT_RESULT_HOLD_MS) {
-        this.held.delete(key)
-      } else if (now - held.lastSent >= this.opts.resultRetryMs && isConnected(held.submitter)) {
-        // sent again while the submitter is connected; one that went away gets its results when it is back (onPeerConnect)
-        held.lastSent = now
-        this.queueOutgoing(held.submitter, { result: held.result })
-      }
-    }
-    this.schedulePump()
-  }
-
-  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
-    const peer = evt.detail
-    const now = Date.now()
-    for (const held of this.held.values()) {
-      if (held.submitter.equals(peer)) {
-        held.lastSent = now
-        this.queueOutgoing(held.submitter, { result: held.result })
-      }
-    }
-  }
-
   // ------------------------------------------------------------------ dispatch
 
   private onControl (peer: PeerId, msg: Control): void {
@@ -1903,19 +1354,19 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
           this.drop('malformed')
           return
         }
-        this.onAnnounceRecord(msg.record, peer).catch(err => { this.log.error('announce handling failed - %e', err) })
+        this.worker.onAnnounceRecord(msg.record, peer).catch(err => { this.log.error('announce handling failed - %e', err) })
         return
       case Control.Type.OFFER: this.onOffer(peer, msg); return
-      case Control.Type.ASSIGN: this.onAssign(peer, msg); return
-      case Control.Type.DECLINE: this.onDecline(peer, msg); return
+      case Control.Type.ASSIGN: this.worker.onAssign(peer, msg); return
+      case Control.Type.DECLINE: this.worker.onDecline(peer, msg); return
       case Control.Type.PROGRESS: this.onProgress(peer, msg); return
       case Control.Type.RESULT:
         this.onResult(peer, msg).catch(err => { this.log.error('result handling failed - %e', err) })
         return
-      case Control.Type.ACK: this.onAck(peer, msg); return
-      case Control.Type.CANCEL: this.onCancel(peer, msg); return
+      case Control.Type.ACK: this.worker.onAck(peer, msg); return
+      case Control.Type.CANCEL: this.worker.onCancel(peer, msg); return
       case Control.Type.FETCH: this.onFetch(peer, msg); return
-      case Control.Type.PAYLOAD: this.onPayload(peer, msg); return
+      case Control.Type.PAYLOAD: this.worker.onPayload(peer, msg); return
       default:
         this.drop('malformed')
     }
@@ -1930,12 +1381,16 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     })
   }
 
+  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
+    this.worker.onPeerConnect(evt.detail)
+  }
+
   private readonly onPubSubMessage = (evt: CustomEvent<{ type: string, topic: string, data: Uint8Array, from?: PeerId }>): void => {
     const msg = evt.detail
     if (msg.topic === this.tasksTopic) {
-      this.onAnnounceRecord(msg.data, undefined, msg.from).catch(err => { this.log.error('announce handling failed - %e', err) })
-    } else if (msg.topic === this.eventsTopic && this.eventsSubscribed) {
-      this.onRemoteEvent(msg.data, msg.from).catch(err => { this.log.error('event handling failed - %e', err) })
+      this.worker.onAnnounceRecord(msg.data, undefined, msg.from).catch(err => { this.log.error('announce handling failed - %e', err) })
+    } else if (msg.topic === this.eventsTopic) {
+      this.bus.onMessage(msg.data, msg.from).catch(err => { this.log.error('event handling failed - %e', err) })
     }
   }
 
@@ -1953,20 +1408,8 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     })
   }
 
-  private emitEvent (partial: Omit<TaskEvent, 'origin' | 'local' | 'at'> & { at?: number }, publish = true): void {
-    const event = { origin: this.components.peerId.toString(), local: true, at: Date.now() } as TaskEvent
-    // fields that are undefined are left out (events are serialised as they are)
-    for (const k in partial) {
-      const value = partial[k as keyof typeof partial]
-      if (value !== undefined) {
-        (event as any)[k] = value
-      }
-    }
-    this.lifecycleMetric?.increment({ [event.type]: true })
-    this.safeDispatch(event)
-    if (publish && this.opts.publishEvents && event.type !== 'task.running') {
-      this.publishEvent(event)
-    }
+  private emitEvent (partial: LocalEvent, publish = true): void {
+    this.bus.emit(partial, publish)
   }
 
   private safeDispatch (event: TaskEvent): void {
@@ -1977,148 +1420,10 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     }
   }
 
-  private publishEvent (event: TaskEvent): void {
-    // nobody subscribed: nobody to sign and send them for
-    if (this.components.pubsub.getSubscribers(this.eventsTopic).length === 0) {
-      return
-    }
-    const { type, taskId, at, origin, local, result, ...data } = event
-    this.eventQueue.push({
-      type,
-      taskId,
-      at: BigInt(at),
-      seq: ++this.eventSeq,
-      data: Object.keys(data).length > 0 ? JSON.stringify(data) : undefined
-    })
-    if (this.eventQueue.length >= 256) {
-      this.flushEvents()
-    } else {
-      this.eventFlush ??= setTimeout(() => { this.flushEvents() }, C.EVENT_FLUSH_MS)
-    }
-  }
-
-  /** Sign the queued events as one batch and publish it */
-  private flushEvents (): void {
-    clearTimeout(this.eventFlush)
-    this.eventFlush = undefined
-    const events = this.eventQueue
-    this.eventQueue = []
-    if (events.length === 0) {
-      return
-    }
-    this.statsData.eventBatches++
-    sealRecord(this.components.privateKey, this.domains.event, EventBatch.encode({ events }))
-      .then(async bytes => this.components.pubsub.publish(this.eventsTopic, bytes))
-      .catch(err => { this.log.trace('publishing events failed - %e', err) })
-  }
-
-  private async onRemoteEvent (bytes: Uint8Array, publisher?: PeerId): Promise<void> {
-    if (bytes.byteLength > C.MAX_EVENT_BATCH_BYTES) {
-      this.drop('oversize')
-      return
-    }
-    let origin: PeerId
-    let batch: EventBatch
-    try {
-      const opened = await openRecord(bytes, this.domains.event)
-      origin = opened.signer
-      batch = EventBatch.decode(opened.payload, { limits: { events: 1024 } })
-    } catch (err: any) {
-      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
-      return
-    }
-    if (publisher != null && !publisher.equals(origin)) {
-      this.drop('badSignature')
-      return
-    }
-    for (const pb of batch.events) {
-      if (!eventWithinLimits(pb)) {
-        this.drop('oversize')
-        continue
-      }
-      const event = this.decodeEvent(origin, pb)
-      if (event != null) {
-        this.safeDispatch(event)
-      }
-    }
-  }
-
-  private decodeEvent (origin: PeerId, pb: EventPb): TaskEvent | undefined {
-    const at = Number(pb.at)
-    if (!this.fresh(at)) {
-      return
-    }
-    if (this.seenBefore(`e/${origin.toString()}/${pb.seq}`, at)) {
-      this.drop('replayed')
-      return
-    }
-    const allowed: Array<TaskEvent['type']> = ['task.created', 'task.assigned', 'task.running', 'task.progress', 'task.completed', 'task.failed', 'task.dead', 'task.canceled', 'agent.joined', 'agent.left']
-    if (!allowed.includes(pb.type as TaskEvent['type'])) {
-      this.drop('malformed')
-      return
-    }
-    let data: Record<string, unknown> = {}
-    if (pb.data != null) {
-      try {
-        const parsed = JSON.parse(pb.data)
-        if (parsed != null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-          data = parsed
-        }
-      } catch {
-        this.drop('malformed')
-        return
-      }
-    }
-    const event: TaskEvent = { type: pb.type as TaskEvent['type'], origin: origin.toString(), local: false, at }
-    if (pb.taskId != null) {
-      event.taskId = pb.taskId
-    }
-    for (const k of ['parent', 'state', 'worker', 'reason', 'message', 'peer'] as const) {
-      if (typeof data[k] === 'string') {
-        (event as any)[k] = data[k]
-      }
-    }
-    for (const k of ['attempt', 'progress'] as const) {
-      if (typeof data[k] === 'number') {
-        (event as any)[k] = data[k]
-      }
-    }
-    return event
-  }
-
   // ------------------------------------------------------------------ helpers
 
-  /** false (and counted as a replay) if a record is too old or from the future */
-  private fresh (issuedAt: number): boolean {
-    const now = Date.now()
-    if (!Number.isFinite(issuedAt) || issuedAt < now - this.opts.maxRecordAgeMs || issuedAt > now + 60_000) {
-      this.drop('replayed')
-      return false
-    }
-    return true
-  }
-
-  /** Remember a record's key for the replay window; true if it was seen already */
-  private seenBefore (key: string, issuedAt: number): boolean {
-    if (this.seen.has(key)) {
-      return true
-    }
-    this.seen.set(key, issuedAt)
-    if (this.seen.size > C.MAX_SEEN) {
-      const now = Date.now()
-      for (const [k, at] of this.seen) {
-        if (this.seen.size <= C.MAX_SEEN * 0.9 && at >= now - this.opts.maxRecordAgeMs) {
-          break
-        }
-        this.seen.delete(k)
-      }
-    }
-    return false
-  }
-
   private drop (reason: keyof TaskStats['dropped']): void {
-    this.statsData.dropped[reason]++
-    this.droppedMetric?.increment({ [reason]: true })
+    this.dropped.drop(reason)
   }
 
   private count (what: 'submitted' | 'completed' | 'failedAttempts' | 'dead' | 'canceled'): void {
