@@ -3,10 +3,13 @@
  * of the same kind are interchangeable for a worker), its spec as the
  * executor sees it, and its JSON input and output as bytes.
  */
-import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import * as C from './constants.js'
+import type { TaskRecord } from './journal.js'
 import type { TaskBody } from './pb/task.js'
-import type { TaskSpec } from './types.js'
+import type { HistoryEntry, TaskEvent, TaskSpec } from './types.js'
 
 /** Tasks with the same key are interchangeable for a worker */
 export function specKey (r: { capability?: string, query?: string, requirements?: Record<string, string>, to?: string }): string {
@@ -47,4 +50,52 @@ export function encodeJson (value: unknown): Uint8Array {
 /** The value of JSON bytes; throws a `SyntaxError` for bytes that are not JSON */
 export function decodeJson (bytes: Uint8Array): unknown {
   return JSON.parse(uint8ArrayToString(bytes))
+}
+
+/** A task's description as workers see it; the input inline if `withPayload` and it fits (`INLINE_PAYLOAD_BYTES`) */
+export function taskBody (record: TaskRecord, withPayload: boolean): TaskBody {
+  const payload = record.payload ?? new Uint8Array(0)
+  const body: TaskBody = {
+    id: record.id,
+    capability: record.capability,
+    query: record.query,
+    requirements: new Map(Object.entries(record.requirements ?? {})),
+    deadline: BigInt(record.deadline),
+    timeoutMs: record.timeoutMs,
+    payloadSize: payload.byteLength,
+    parent: record.parent,
+    index: record.index ?? 0
+  }
+  if (withPayload && payload.byteLength <= C.INLINE_PAYLOAD_BYTES) {
+    body.payload = payload
+  }
+  if (record.to != null) {
+    body.to = peerIdFromString(record.to).toMultihash().bytes
+  }
+  return body
+}
+
+/** The event of a step in a task's life, from its record (`extra`: what the step adds) */
+export function taskEvent (record: TaskRecord, type: TaskEvent['type'], extra: Partial<TaskEvent> = {}): Omit<TaskEvent, 'origin' | 'local' | 'at'> {
+  return {
+    type,
+    taskId: record.id,
+    parent: record.parent,
+    state: record.state,
+    attempt: record.attempts,
+    worker: record.worker,
+    ...extra
+  }
+}
+
+/** Adds a step to a task's history (fields left undefined are left out) and dates the record by it */
+export function pushHistory (record: TaskRecord, entry: HistoryEntry): void {
+  if (entry.worker === undefined) {
+    delete entry.worker
+  }
+  if (entry.reason === undefined) {
+    delete entry.reason
+  }
+  record.history.push(entry)
+  record.updatedAt = entry.at
 }

@@ -66,9 +66,9 @@ describe('leases under CPU load', function () {
     const ids = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await tasks.submit({ capability: 'work', input: i, leaseMs: MIN_LEASE_MS })).id))
     await waitFor(() => ids.every(id => ['completed', 'dead'].includes(tasks.get(id).state)), 90_000, 'the tasks to end')
     const gaps = [...renewals.values()].flatMap(times => times.slice(1).map((t, i) => t - times[i]))
-    const rtt = (tasks as any).roundTrips.srtt(worker.peerId.toString())
+    const rtt = (tasks as any).submitter.roundTrips.srtt(worker.peerId.toString())
     console.log(`      load average ${load.toFixed(1)}: ${gaps.length} renewals, the longest gap ${Math.max(...gaps)} ms (lease ${MIN_LEASE_MS} ms), ` +
-      `round trip to the worker ${Math.round(rtt)} ms, grace ${(tasks as any).roundTrips.grace(worker.peerId.toString())} ms`)
+      `round trip to the worker ${Math.round(rtt)} ms, grace ${(tasks as any).submitter.roundTrips.grace(worker.peerId.toString())} ms`)
     for (const [i, id] of ids.entries()) {
       const info = tasks.get(id)
       assert.equal(info.state, 'completed', `task ${i}: ${info.error ?? ''}`)
