@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import * as C from '../src/constants.js'
+import { FrameDecoder } from '../src/channel.js'
 import { HeldResults } from '../src/held-results.js'
 import { attemptTimeout, bodyWithinLimits, controlWithinLimits, eventWithinLimits, resultWithinLimits, wireLease } from '../src/limits.js'
 import { Control } from '../src/pb/task.js'
@@ -58,6 +59,22 @@ describe('wire limits', () => {
     assert.equal(wireLease(0, 30_000), 30_000)
     assert.equal(wireLease(1, 30_000), C.MIN_LEASE_MS)
     assert.equal(wireLease(2 ** 32 - 1, 30_000), C.MAX_LEASE_MS)
+  })
+})
+
+describe('frame decoder with large frames', () => {
+  it('reassembles a frame of 1 MiB sent in 64 KiB chunks, and the frames around it', () => {
+    const big = new Uint8Array(1024 * 1024).map((_, i) => i % 251)
+    const wire = Uint8Array.from([1, 7, 0x80, 0x80, 0x40, ...big, 2, 8, 9])
+    const d = new FrameDecoder(2 * 1024 * 1024)
+    const frames: Uint8Array[] = []
+    for (let at = 0; at < wire.byteLength; at += 64 * 1024) {
+      frames.push(...d.push(wire.subarray(at, at + 64 * 1024)))
+    }
+    assert.equal(frames.length, 3)
+    assert.deepEqual(frames[0], Uint8Array.from([7]))
+    assert.deepEqual(frames[1], big)
+    assert.deepEqual(frames[2], Uint8Array.from([8, 9]))
   })
 })
 
