@@ -1,3 +1,5 @@
+import { Uint8ArrayList } from 'uint8arraylist'
+import { CONTROL_DECODE_LIMITS } from './limits.js'
 import { Control } from './pb/task.js'
 import type { Connection, Logger, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
 
@@ -31,9 +33,17 @@ export class FrameTooLargeError extends Error {
   override name = 'FrameTooLargeError'
 }
 
-/** Splits a byte stream into varint-length-prefixed frames */
+/**
+ * Splits a byte stream into varint-length-prefixed frames. A chunk that
+ * holds whole frames is read in place; the bytes of a frame that spans
+ * several chunks are kept as the chunks they came in and joined once, when
+ * the frame is complete (joining the partial frame at each chunk cost a
+ * 4 MiB frame in 64 KiB chunks some 130 MB of copies).
+ */
 export class FrameDecoder {
-  private buffer = new Uint8Array(0)
+  private pending = new Uint8ArrayList()
+  /** bytes the pending frame needs in all (prefix included), once its prefix is known; 0 before */
+  private needed = 0
   private readonly maxFrameBytes: number
 
   constructor (maxFrameBytes: number) {
@@ -41,13 +51,17 @@ export class FrameDecoder {
   }
 
   push (chunk: Uint8Array): Uint8Array[] {
-    let buf = chunk
-    if (this.buffer.byteLength > 0) {
-      buf = new Uint8Array(this.buffer.byteLength + chunk.byteLength)
-      buf.set(this.buffer, 0)
-      buf.set(chunk, this.buffer.byteLength)
-    }
     const frames: Uint8Array[] = []
+    let buf = chunk
+    if (this.pending.byteLength > 0) {
+      this.pending.append(chunk)
+      if (this.pending.byteLength < this.needed) {
+        return frames
+      }
+      buf = this.pending.subarray()
+      this.pending = new Uint8ArrayList()
+      this.needed = 0
+    }
     let offset = 0
     while (offset < buf.byteLength) {
       let length = 0
@@ -73,12 +87,15 @@ export class FrameDecoder {
         throw new FrameTooLargeError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`)
       }
       if (i + length > buf.byteLength) {
+        this.needed = i + length - offset
         break
       }
       frames.push(buf.subarray(i, i + length))
       offset = i + length
     }
-    this.buffer = offset === buf.byteLength ? new Uint8Array(0) : buf.slice(offset)
+    if (offset < buf.byteLength) {
+      this.pending.append(buf.slice(offset))
+    }
     return frames
   }
 }
@@ -282,7 +299,7 @@ export class Channels {
       for (const frame of frames) {
         let message: Control
         try {
-          message = Control.decode(frame)
+          message = Control.decode(frame, { limits: CONTROL_DECODE_LIMITS })
         } catch {
           this.init.onBadFrame(peer, 'malformed')
           continue

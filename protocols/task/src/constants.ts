@@ -84,3 +84,50 @@ export const DEFAULT_RETAIN_MS = 24 * 60 * 60_000
 export const MAX_BAD_SIGNERS = 1024
 /** finished tasks kept at most, in memory and in the journal */
 export const DEFAULT_MAX_RETAINED = 100_000
+
+/**
+ * Shortest lease a task may have. A worker renews its leases every third of
+ * the lease, and the submitter waits a lease plus the worker's grace (see
+ * `RoundTrips`) past the last renewal. Beside three CPU-bound processes on
+ * two cores (load average 15), the longest gap between a worker's renewals
+ * was 990 ms and its first report came 535 ms after the assignment
+ * (test/lease-load.spec.ts): 1 s plus the grace holds; 50 ms, the minimum
+ * before, expired leases of healthy workers under load.
+ */
+export const MIN_LEASE_MS = 1_000
+export const MAX_LEASE_MS = 24 * 3600_000
+/** longest per-attempt timeout (and what a timeout from the wire is clamped to) */
+export const MAX_TASK_TIMEOUT_MS = 24 * 3600_000
+/** longest relative deadline of a task */
+export const MAX_DEADLINE_MS = 30 * 24 * 3600_000
+/** how long past a lease the submitter waits for a worker whose round trip it has not measured yet */
+export const INITIAL_LEASE_GRACE_MS = 1_000
+/** the least and the most the measured round trip may add to a lease before it expires */
+export const MIN_LEASE_GRACE_MS = 500
+export const MAX_LEASE_GRACE_MS = 10_000
+/** workers whose round trip the submitter remembers */
+export const MAX_ROUND_TRIPS = 4096
+
+/** Longest task id accepted from the wire (the submitter's ids are 36-42 characters) */
+export const MAX_TASK_ID_LENGTH = 128
+export const MAX_CAPABILITY_LENGTH = 256
+export const MAX_QUERY_LENGTH = 4096
+/** requirements of a task: at most this many, each name and value at most MAX_REQUIREMENT_LENGTH characters */
+export const MAX_REQUIREMENTS = 32
+export const MAX_REQUIREMENT_LENGTH = 256
+/** reasons, progress messages and error texts from the wire */
+export const MAX_TEXT_LENGTH = 4096
+/** error codes in results */
+export const MAX_CODE_LENGTH = 64
+/** the JSON details of one event */
+export const MAX_EVENT_DATA_LENGTH = 8192
+/** a peer id as multihash bytes */
+export const MAX_PEER_ID_BYTES = 64
+
+/** results a worker holds until acknowledged, per submitter: past it, the submitter's new assignments are refused */
+export const DEFAULT_MAX_HELD_RESULTS = 4096
+/** bytes of output a worker holds until acknowledged, per submitter */
+export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024
+/** results and bytes of output a worker holds for all submitters together */
+export const MAX_HELD_RESULTS_TOTAL = 16_384
+export const MAX_HELD_BYTES_TOTAL = 256 * 1024 * 1024

@@ -1,22 +1,18 @@
-import { randomUUID } from 'node:crypto'
 import { TypedEventEmitter } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
-import { inBatches } from './batches.js'
 import { Channels } from './channel.js'
 import * as C from './constants.js'
-import { InvalidTaskError, NotStartedError, OutputTooLargeError, PayloadTooLargeError, TaskNotFoundError, TaskTimeoutError } from './errors.js'
+import { DropCounter } from './counters.js'
+import { NotStartedError } from './errors.js'
+import { EventBus } from './event-bus.js'
 import { Journal } from './journal.js'
-import { Announce, Control, EventBatch, ResultBatch } from './pb/task.js'
-import { openRecord, readRecord, sealRecord } from './signing.js'
-import { assertTransition, backoffDelay, isLeased, isPending, isTerminal } from './state.js'
-import type { TaskRecord } from './journal.js'
-import type { ReadRecord } from './signing.js'
-import type { AnnouncedTask, Event as EventPb, Result, TaskBody } from './pb/task.js'
-import type { HistoryEntry, SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskSpec, TaskState, TaskStats } from './types.js'
-import type { ComponentLogger, CounterGroup, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
+import { clamp, controlWithinLimits } from './limits.js'
+import { Control } from './pb/task.js'
+import { Submitter } from './submitter.js'
+import { Worker } from './worker.js'
+import type { DropReason } from './counters.js'
+import type { ResolveQuery } from './requests.js'
+import type { SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskState, TaskStats } from './types.js'
+import type { ComponentLogger, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
 /** The slice of gossipsub this module uses */
@@ -56,7 +52,7 @@ export interface TaskQueueInit {
   /** runs tasks on this node; without one the node only submits */
   executor?: TaskExecutor
   /** resolves a query to a capability name and/or a peer (e.g. with semantic anycast) at submit time */
-  resolveQuery?(query: string, options: { signal?: AbortSignal }): Promise<{ capability?: string, peer?: PeerId | string } | undefined>
+  resolveQuery?: ResolveQuery
   defaultLeaseMs?: number
   defaultMaxAttempts?: number
   /** first retry delay; doubles on every failed attempt */
@@ -90,81 +86,28 @@ export interface TaskQueueInit {
   retainMs?: number
   /** at most this many finished tasks are kept; beyond it the oldest go first (default 100,000) */
   maxRetained?: number
+  /**
+   * results a worker holds until acknowledged, per submitter (default 4,096);
+   * past it, or past `maxHeldBytes`, that submitter's new assignments are refused
+   */
+  maxHeldResults?: number
+  /** bytes of output a worker holds until acknowledged, per submitter (default 64 MiB) */
+  maxHeldBytes?: number
 }
 
 export interface TaskQueueEvents {
   event: CustomEvent<TaskEvent>
 }
 
-/** "this submitter has work of this kind": a worker pulls from it while it has free slots */
-interface BacklogEntry {
-  submitter: PeerId
-  /** the newest announced task of the kind, named in offers */
-  taskId: string
-  at: number
-  deadline: number
-}
-
-/** Slots a worker offered for a kind of work that no ready task used yet */
-interface Credit {
-  worker: PeerId
-  ref: string
-  slots: number
-  until: number
-}
-
-interface Reservation {
-  slots: number
-  timer: ReturnType<typeof setTimeout>
-  backlogKey: string
-  sentAt: number
-}
-
-interface RunningTask {
-  submitter: PeerId
-  taskId: string
-  attempt: number
-  controller: AbortController
-  canceled: boolean
-}
-
-/** A result sent and not yet acknowledged: sent again until it is */
-interface HeldResult {
-  submitter: PeerId
-  result: Result
-  since: number
-  lastSent: number
-}
-
-/** Tasks with the same key are interchangeable for a worker */
-function specKey (r: { capability?: string, query?: string, requirements?: Record<string, string>, to?: string }): string {
-  const req = r.requirements == null ? '' : JSON.stringify(Object.entries(r.requirements).sort())
-  return `${r.capability ?? ''}\u0000${r.query ?? ''}\u0000${req}\u0000${r.to ?? ''}`
-}
-
-function bodyKey (body: TaskBody): string {
-  return specKey({
-    capability: body.capability,
-    query: body.query,
-    requirements: body.requirements.size > 0 ? Object.fromEntries(body.requirements) : undefined,
-    to: body.to != null ? uint8ArrayToString(body.to, 'base64') : undefined
-  })
-}
-
-function encodeJson (value: unknown): Uint8Array {
-  return uint8ArrayFromString(JSON.stringify(value === undefined ? null : value))
-}
-
-function decodeJson (bytes: Uint8Array): unknown {
-  return JSON.parse(uint8ArrayToString(bytes))
-}
-
-const EMPTY_DROPPED = (): TaskStats['dropped'] => ({ badSignature: 0, oversize: 0, malformed: 0, unknownTask: 0, notAssigned: 0, replayed: 0, duplicate: 0 })
-
 /**
- * A durable work queue without a server. The submitter journals each task,
- * announces it, assigns it to a worker that offered, watches the lease and
- * retries with backoff; workers run tasks with the node's executor.
+ * A durable work queue without a server, composed of its roles (each a
+ * class of its own file, see docs/protocols/task.md): the `Submitter` (with
+ * its `Dispatcher` and `ResultIntake`) owns this node's tasks, the `Worker`
+ * (with its `ResultOutbox`) runs other nodes' tasks with the executor, the
+ * `EventBus` carries lifecycle events, and the wire is `Channels` (control
+ * frames) and gossipsub. This class wires them: it routes control frames
+ * and topic messages to the role they are for, runs the sweep, and keeps
+ * the public API.
  */
 export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   readonly protocol: string
@@ -174,81 +117,31 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   readonly domains: { task: string, result: string, event: string }
 
   private readonly components: TaskQueueComponents
-  /** this node's peer id as multihash bytes, as results and `to` name it */
-  private readonly ownId: Uint8Array
   private readonly log: Logger
-  private readonly executor?: TaskExecutor
-  private readonly resolveQuery?: TaskQueueInit['resolveQuery']
+  private readonly opts: Required<Omit<TaskQueueInit, 'network' | 'executor' | 'resolveQuery'>>
   private readonly journal: Journal
   private readonly channels: Channels
-  private readonly opts: Required<Omit<TaskQueueInit, 'network' | 'executor' | 'resolveQuery'>>
-  private started = false
-
-  // submitter side
-  private readonly records = new Map<string, TaskRecord>()
-  /** finished tasks, oldest first, with when they ended: forgotten after retainMs or beyond maxRetained */
-  private readonly finished = new Map<string, number>()
-  private readonly active = new Set<string>()
-  /** ready to assign, by spec key, in queue order */
-  private readonly ready = new Map<string, Set<string>>()
-  /** when each group of ready tasks was last announced */
-  private readonly groupAnnounced = new Map<string, number>()
-  private announceQueue: AnnouncedTask[] = []
-  private announceFlush?: ReturnType<typeof setImmediate>
-  private eventQueue: EventPb[] = []
-  private eventFlush?: ReturnType<typeof setTimeout>
-  private readonly failedWorkers = new Map<string, Map<string, number>>()
-  private readonly readySince = new Map<string, number>()
-  /** open offers by kind of work: new tasks of that kind are assigned at once */
-  private readonly credits = new Map<string, Credit[]>()
-  /** completed tasks whose completion is being journaled (their event is not out yet) */
-  private readonly settling = new Set<string>()
-  /** workers that sent a result whose signature failed on the staged path (newest last) */
-  private readonly badSigners = new Set<string>()
-
-  // worker side
-  private readonly backlog = new Map<string, BacklogEntry>()
-  private readonly reservations = new Map<string, Reservation>()
-  private reserved = 0
-  private pumpScheduled = false
-  private readonly running = new Map<string, RunningTask>()
-  private readonly held = new Map<string, HeldResult>()
-  /** start reports and results of this tick, by submitter: the results go out under one signature */
-  private outgoing = new Map<string, { submitter: PeerId, started: Control[], results: Result[] }>()
-  private outgoingScheduled = false
-  private readonly fetches = new Map<string, PromiseWithResolvers<Uint8Array>>()
-
-  // replay windows
-  private readonly seen = new Map<string, number>()
+  private readonly dropped: DropCounter
+  private readonly submitter: Submitter
+  private readonly worker: Worker
+  private readonly bus: EventBus
   /** peers seen on the tasks topic */
   private readonly agents = new Set<string>()
-  /** subscribed to the events topic (see `subscribeEvents`) */
-  private eventsSubscribed = false
-  private eventSeq = BigInt(Date.now()) * 1000n
-
+  private started = false
   private sweepTimer?: ReturnType<typeof setInterval>
   private reannounceTimer?: ReturnType<typeof setTimeout>
-  private readonly statsData: TaskStats = {
-    submitted: 0, completed: 0, failedAttempts: 0, dead: 0, canceled: 0, executed: 0, offersSent: 0, announced: 0, eventBatches: 0, dropped: EMPTY_DROPPED()
-  }
-
-  private readonly droppedMetric?: CounterGroup
-  private readonly lifecycleMetric?: CounterGroup
 
   constructor (components: TaskQueueComponents, init: TaskQueueInit = {}) {
     super()
     const network = init.network ?? C.DEFAULT_NETWORK
     this.components = components
-    this.ownId = components.peerId.toMultihash().bytes
     this.log = components.logger.forComponent('aistack:task')
-    this.executor = init.executor
-    this.resolveQuery = init.resolveQuery
     this.protocol = C.protocolId(network)
     this.tasksTopic = C.tasksTopic(network)
     this.eventsTopic = C.eventsTopic(network)
     this.domains = C.recordDomains(network)
     this.opts = {
-      defaultLeaseMs: init.defaultLeaseMs ?? C.DEFAULT_LEASE_MS,
+      defaultLeaseMs: clamp(init.defaultLeaseMs ?? C.DEFAULT_LEASE_MS, C.MIN_LEASE_MS, C.MAX_LEASE_MS),
       defaultMaxAttempts: init.defaultMaxAttempts ?? C.DEFAULT_MAX_ATTEMPTS,
       backoffMs: init.backoffMs ?? C.DEFAULT_BACKOFF_MS,
       maxBackoffMs: init.maxBackoffMs ?? C.DEFAULT_MAX_BACKOFF_MS,
@@ -264,23 +157,67 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       publishEvents: init.publishEvents ?? true,
       subscribeEvents: init.subscribeEvents ?? 'on-demand',
       retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
-      maxRetained: init.maxRetained ?? C.DEFAULT_MAX_RETAINED
+      maxRetained: init.maxRetained ?? C.DEFAULT_MAX_RETAINED,
+      maxHeldResults: init.maxHeldResults ?? C.DEFAULT_MAX_HELD_RESULTS,
+      maxHeldBytes: init.maxHeldBytes ?? C.DEFAULT_MAX_HELD_BYTES
     }
+
     this.journal = new Journal(components.datastore, C.JOURNAL_PREFIX)
-    const maxFrameBytes = Math.max(this.opts.maxPayloadBytes, this.opts.maxOutputBytes) + 64 * 1024
+    this.dropped = new DropCounter(components.metrics)
+    const drop = (reason: DropReason, n?: number): void => { this.dropped.drop(reason, n) }
     this.channels = new Channels({
       self: components.peerId,
       protocol: this.protocol,
-      maxFrameBytes,
+      maxFrameBytes: Math.max(this.opts.maxPayloadBytes, this.opts.maxOutputBytes) + 64 * 1024,
       connectionManager: components.connectionManager,
       log: this.log,
       onMessage: (peer, message) => { this.onControl(peer, message) },
-      onBadFrame: (_peer, reason) => { this.drop(reason) }
+      onBadFrame: (_peer, reason) => { drop(reason) }
     })
-    if (components.metrics != null) {
-      this.droppedMetric = components.metrics.registerCounterGroup('aistack_task_dropped_total', { label: 'reason', help: 'task protocol messages dropped, by reason' })
-      this.lifecycleMetric = components.metrics.registerCounterGroup('aistack_task_lifecycle_total', { label: 'event', help: 'task lifecycle transitions on this node' })
-    }
+    const isStarted = (): boolean => this.started
+    this.worker = new Worker({
+      self: components.peerId,
+      privateKey: components.privateKey,
+      executor: init.executor,
+      channels: this.channels,
+      isConnected: (peer) => components.connectionManager.getConnections(peer).length > 0,
+      domains: this.domains,
+      options: this.opts,
+      log: this.log,
+      drop
+    })
+    this.bus = new EventBus({
+      self: components.peerId,
+      privateKey: components.privateKey,
+      pubsub: components.pubsub,
+      topic: this.eventsTopic,
+      domain: this.domains.event,
+      publish: this.opts.publishEvents,
+      subscribe: this.opts.subscribeEvents,
+      maxRecordAgeMs: this.opts.maxRecordAgeMs,
+      log: this.log,
+      lifecycleMetric: components.metrics?.registerCounterGroup('aistack_task_lifecycle_total', { label: 'event', help: 'task lifecycle transitions on this node' }),
+      deliver: (event) => { this.safeDispatch(event) },
+      listeners: () => this.listenerCount('event'),
+      drop
+    })
+    this.submitter = new Submitter({
+      self: components.peerId,
+      privateKey: components.privateKey,
+      domains: this.domains,
+      journal: this.journal,
+      channels: this.channels,
+      publish: async (data) => components.pubsub.publish(this.tasksTopic, data),
+      localWorker: init.executor != null,
+      considerLocally: (body) => { this.worker.considerAnnounce(components.peerId, body) },
+      reply: (peer, msg) => { this.reply(peer, msg) },
+      emit: (event) => { this.bus.emit(event) },
+      resolveQuery: init.resolveQuery,
+      isStarted,
+      options: this.opts,
+      log: this.log,
+      drop
+    })
   }
 
   readonly [Symbol.toStringTag] = '@aistack/task'
@@ -289,34 +226,22 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     return this.started
   }
 
+  /** workers whose result signature failed on the staged path (see `ResultIntake`) */
+  private get badSigners (): ReadonlySet<string> {
+    return this.submitter.intake.badSigners
+  }
+
   override addEventListener<K extends keyof TaskQueueEvents>(type: K, listener: EventHandler<TaskQueueEvents[K]> | null, options?: boolean | AddEventListenerOptions): void {
     super.addEventListener(type, listener, options)
     if (type === 'event') {
-      this.updateEventsSubscription()
+      this.bus.updateSubscription()
     }
   }
 
   override removeEventListener<K extends keyof TaskQueueEvents>(type: K, listener?: EventHandler<TaskQueueEvents[K]> | null, options?: boolean | EventListenerOptions): void {
     super.removeEventListener(type, listener, options)
     if (type === 'event') {
-      this.updateEventsSubscription()
-    }
-  }
-
-  /** Subscribe to the events topic when events are wanted (always, or while someone listens) */
-  private updateEventsSubscription (): void {
-    if (!this.started) {
-      return
-    }
-    const want = this.opts.subscribeEvents === 'on-demand' ? this.listenerCount('event') > 0 : this.opts.subscribeEvents
-    if (want === this.eventsSubscribed) {
-      return
-    }
-    this.eventsSubscribed = want
-    if (want) {
-      this.components.pubsub.subscribe(this.eventsTopic)
-    } else {
-      this.components.pubsub.unsubscribe(this.eventsTopic)
+      this.bus.updateSubscription()
     }
   }
 
@@ -324,7 +249,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     if (this.started) {
       return
     }
-    await this.resume()
+    await this.submitter.resume()
     await this.components.registrar.handle(this.protocol, this.channels.handle, {
       maxInboundStreams: 64,
       maxOutboundStreams: 64
@@ -338,16 +263,17 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     this.sweepTimer = setInterval(() => { this.sweep() }, this.opts.sweepIntervalMs)
     this.sweepTimer.unref?.()
     this.started = true
-    this.updateEventsSubscription()
-    this.emitEvent({ type: 'agent.joined' })
-    this.announceReady(true)
+    this.worker.start()
+    this.bus.start()
+    this.bus.emit({ type: 'agent.joined' })
+    this.submitter.dispatcher.announceReady(true)
   }
 
   async stop (): Promise<void> {
     if (!this.started) {
       return
     }
-    this.emitEvent({ type: 'agent.left' })
+    this.bus.emit({ type: 'agent.left' })
     this.started = false
     clearInterval(this.sweepTimer)
     clearTimeout(this.reannounceTimer)
@@ -356,145 +282,46 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     try {
       pubsub.unsubscribe(this.tasksTopic)
-      pubsub.unsubscribe(this.eventsTopic)
     } catch {}
-    this.eventsSubscribed = false
     this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
-    for (const run of this.running.values()) {
-      run.canceled = true
-      run.controller.abort(new Error('worker stopped'))
-    }
-    this.running.clear()
-    for (const r of this.reservations.values()) {
-      clearTimeout(r.timer)
-    }
-    this.reservations.clear()
-    this.reserved = 0
-    clearImmediate(this.announceFlush)
-    this.announceFlush = undefined
-    this.announceQueue = []
-    this.flushEvents()
-    for (const f of this.fetches.values()) {
-      f.reject(new Error('worker stopped'))
-    }
-    this.fetches.clear()
-    this.backlog.clear()
-    this.held.clear()
-    this.outgoing.clear()
+    this.worker.stop()
+    // nothing more is announced; what the submitter knows is forgotten once the journal is written
+    this.submitter.dispatcher.stop()
+    this.bus.stop()
     await this.components.registrar.unhandle(this.protocol)
     this.channels.closeAll()
     await this.journal.flush()
-    this.records.clear()
-    this.active.clear()
-    this.ready.clear()
-    this.readySince.clear()
-    this.groupAnnounced.clear()
-    this.credits.clear()
-    this.settling.clear()
-    this.failedWorkers.clear()
+    this.submitter.stop()
     this.agents.clear()
   }
 
   // ------------------------------------------------------------------ public API
 
+  /**
+   * Submit a task (or a map task, with `inputs`): resolves once it is in the
+   * journal. Throws `NotStartedError`, `InvalidTaskError`, `PayloadTooLargeError`.
+   */
   async submit (req: SubmitRequest): Promise<{ id: string, state: TaskState }> {
     if (!this.started) {
       throw new NotStartedError('the task service is not started')
     }
-    const spec = await this.validate(req)
-    const now = Date.now()
-    const maxAttempts = req.maxAttempts ?? this.opts.defaultMaxAttempts
-    const leaseMs = req.leaseMs ?? this.opts.defaultLeaseMs
-    const base = {
-      capability: spec.capability,
-      query: spec.query,
-      requirements: req.requirements,
-      to: spec.to,
-      maxAttempts,
-      leaseMs,
-      timeoutMs: req.timeoutMs ?? 0,
-      deadline: req.deadlineMs != null ? now + req.deadlineMs : 0,
-      createdAt: now,
-      updatedAt: now,
-      attempts: 0,
-      round: 0,
-      state: 'submitted' as TaskState
-    }
-    const id = randomUUID()
-    if (req.inputs == null) {
-      const record: TaskRecord = { ...base, id, payload: spec.payloads[0], history: [{ at: now, state: 'submitted', attempt: 0 }] }
-      this.records.set(id, record)
-      await this.journal.save(record)
-      this.count('submitted')
-      this.activate(record)
-      this.emitTask(record, 'task.created')
-      this.announce(record)
-      return { id, state: record.state }
-    }
-    const parent: TaskRecord = { ...base, id, children: spec.payloads.length, history: [{ at: now, state: 'submitted', attempt: 0 }] }
-    const children = spec.payloads.map((payload, index): TaskRecord => ({
-      ...base, id: `${id}.${index}`, parent: id, index, payload, history: [{ at: now, state: 'submitted', attempt: 0 }]
-    }))
-    this.records.set(id, parent)
-    for (const child of children) {
-      this.records.set(child.id, child)
-    }
-    await Promise.all([parent, ...children].map(async r => { await this.journal.save(r) }))
-    this.count('submitted')
-    this.active.add(id)
-    this.emitTask(parent, 'task.created')
-    if (children.length === 0) {
-      this.finishParent(parent)
-    }
-    for (const child of children) {
-      this.activate(child)
-      this.announce(child)
-    }
-    return { id, state: parent.state }
+    return this.submitter.submit(req)
   }
 
+  /** A task of this node; throws `TaskNotFoundError` */
   get (id: string): TaskInfo {
-    const record = this.records.get(id)
-    if (record == null) {
-      throw new TaskNotFoundError(`no task ${id}`)
-    }
-    return this.info(record)
+    return this.submitter.get(id)
   }
 
+  /** This node's tasks, oldest first (`limit`: the newest so many) */
   list (options: { state?: TaskState, parent?: string, limit?: number } = {}): TaskInfo[] {
-    const out: TaskInfo[] = []
-    for (const record of this.records.values()) {
-      if (options.state != null && record.state !== options.state) {
-        continue
-      }
-      if (options.parent !== undefined && record.parent !== options.parent) {
-        continue
-      }
-      out.push(this.info(record))
-    }
-    out.sort((a, b) => a.createdAt - b.createdAt || (a.index ?? 0) - (b.index ?? 0))
-    return options.limit != null ? out.slice(-options.limit) : out
+    return this.submitter.list(options)
   }
 
+  /** Cancel a task (a map task with its children); throws `TaskNotFoundError` */
   async cancel (id: string, reason = 'canceled by the submitter'): Promise<TaskInfo> {
-    const record = this.records.get(id)
-    if (record == null) {
-      throw new TaskNotFoundError(`no task ${id}`)
-    }
-    if (!isTerminal(record.state)) {
-      if (record.children != null) {
-        for (let i = 0; i < record.children; i++) {
-          const child = this.records.get(`${id}.${i}`)
-          if (child != null && !isTerminal(child.state)) {
-            this.endTask(child, 'canceled', reason, false)
-          }
-        }
-      }
-      this.endTask(record, 'canceled', reason)
-      await this.journal.save(record)
-    }
-    return this.info(record)
+    return this.submitter.cancel(id, reason)
   }
 
   /** Lifecycle events as an async iterator; pass taskId for one task (a map task includes its children) */
@@ -529,1334 +356,53 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   }
 
   stats (): TaskStats {
-    return { ...this.statsData, dropped: { ...this.statsData.dropped } }
-  }
-
-  // ------------------------------------------------------------------ submitter
-
-  private async validate (req: SubmitRequest): Promise<{ capability?: string, query?: string, to?: string, payloads: Uint8Array[] }> {
-    if (req == null || typeof req !== 'object') {
-      throw new InvalidTaskError('a task request must be an object')
-    }
-    let { capability, query } = req
-    if (capability != null && (typeof capability !== 'string' || capability.length === 0 || capability.length > 256)) {
-      throw new InvalidTaskError('capability must be a non-empty string of at most 256 characters')
-    }
-    if (query != null && (typeof query !== 'string' || query.length === 0 || query.length > 4096)) {
-      throw new InvalidTaskError('query must be a non-empty string of at most 4096 characters')
-    }
-    if (capability == null && query == null) {
-      throw new InvalidTaskError('a task needs a capability or a query')
-    }
-    if ((req.input !== undefined) === (req.inputs != null)) {
-      throw new InvalidTaskError('give exactly one of input or inputs')
-    }
-    if (req.inputs != null && (!Array.isArray(req.inputs) || req.inputs.length > C.MAX_MAP_INPUTS)) {
-      throw new InvalidTaskError(`inputs must be an array of at most ${C.MAX_MAP_INPUTS} items`)
-    }
-    for (const [name, value, min, max] of [
-      ['maxAttempts', req.maxAttempts, 1, 100],
-      ['leaseMs', req.leaseMs, 50, 24 * 3600_000],
-      ['deadlineMs', req.deadlineMs, 1, 30 * 24 * 3600_000],
-      ['timeoutMs', req.timeoutMs, 1, 24 * 3600_000]
-    ] as const) {
-      if (value != null && (!Number.isInteger(value) || value < min || value > max)) {
-        throw new InvalidTaskError(`${name} must be an integer between ${min} and ${max}`)
-      }
-    }
-    if (req.requirements != null && (typeof req.requirements !== 'object' || Object.values(req.requirements).some(v => typeof v !== 'string'))) {
-      throw new InvalidTaskError('requirements must map names to strings')
-    }
-    let to: string | undefined
-    if (req.to != null) {
-      try {
-        to = typeof req.to === 'string' ? peerIdFromString(req.to).toString() : req.to.toString()
-      } catch {
-        throw new InvalidTaskError('to must be a peer id')
-      }
-    }
-    if (query != null && capability == null && to == null && this.resolveQuery != null) {
-      const resolved = await this.resolveQuery(query, { signal: AbortSignal.timeout(30_000) })
-      if (resolved?.capability != null) {
-        capability = resolved.capability
-      }
-      if (resolved?.peer != null) {
-        to = resolved.peer.toString()
-      }
-    }
-    const inputs = req.inputs ?? [req.input]
-    const payloads = inputs.map(input => {
-      let payload: Uint8Array
-      try {
-        payload = encodeJson(input)
-      } catch (err: any) {
-        throw new InvalidTaskError(`input is not JSON-serialisable: ${err.message}`)
-      }
-      if (payload.byteLength > this.opts.maxPayloadBytes) {
-        throw new PayloadTooLargeError(`input of ${payload.byteLength} bytes exceeds the limit of ${this.opts.maxPayloadBytes}`)
-      }
-      return payload
-    })
-    return { capability, query, to, payloads }
-  }
-
-  /** Load the journal and take every unfinished task up again */
-  private async resume (): Promise<void> {
-    const { records, corrupt } = await this.journal.load()
-    this.statsData.dropped.malformed += corrupt
-    const now = Date.now()
-    const parents: TaskRecord[] = []
-    for (const record of records) {
-      if (isTerminal(record.state) && now - record.updatedAt > this.opts.retainMs) {
-        this.journal.removeInBackground(record.id)
-        continue
-      }
-      this.records.set(record.id, record)
-    }
-    await this.applyStagedResults()
-    const ended = [...this.records.values()].filter(r => isTerminal(r.state)).sort((a, b) => a.updatedAt - b.updatedAt)
-    for (const record of ended) {
-      this.retire(record, record.updatedAt)
-    }
-    for (const record of this.records.values()) {
-      if (isTerminal(record.state)) {
-        continue
-      }
-      if (record.children != null) {
-        this.active.add(record.id)
-        parents.push(record)
-        continue
-      }
-      if (isLeased(record.state)) {
-        // the worker may still be running it: give it a fresh lease to report back
-        record.leaseUntil = now + record.leaseMs
-        this.active.add(record.id)
-      } else {
-        this.activate(record)
-      }
-    }
-    for (const parent of parents) {
-      this.finishParent(parent)
-    }
-    if (this.active.size > 0) {
-      this.log('resumed %d unfinished tasks from the journal', this.active.size)
+    return {
+      ...this.submitter.stats(),
+      executed: this.worker.executed,
+      offersSent: this.worker.offersSent,
+      eventBatches: this.bus.batches,
+      dropped: this.dropped.snapshot()
     }
   }
 
-  /**
-   * Results that reached the journal (see `onSingleResult`) while their
-   * task's record did not: each is checked as when it arrived and completes
-   * its task. No event is sent for these, as for a task whose completion was
-   * written just before a crash: the completion is in the task's history.
-   */
-  private async applyStagedResults (): Promise<void> {
-    const writes: Array<Promise<void>> = []
-    for (const { taskId, attempt, bytes } of await this.journal.stagedResults()) {
-      const record = this.records.get(taskId)
-      try {
-        const opened = await openRecord(bytes, this.domains.result)
-        const result = ResultBatch.decode(opened.payload, { limits: { results: C.RESULT_BATCH_COUNT } }).results.find(r => r.taskId === taskId && r.attempt === attempt)
-        if (record != null && result?.ok === true && !isTerminal(record.state) && uint8ArrayEquals(result.submitter, this.ownId)) {
-          const output = result.output == null ? null : decodeJson(result.output)
-          record.worker = opened.signer.toString()
-          record.attempts = Math.max(record.attempts, result.attempt)
-          this.complete(record, output)
-          writes.push(this.journal.saveInBackground(record, { unstage: attempt }))
-          continue
-        }
-      } catch (err: any) {
-        this.log('staged result for %s is not usable - %e', taskId, err)
-      }
-      this.journal.discardStaged(taskId, attempt)
-    }
-    await Promise.all(writes)
-  }
-
-  private activate (record: TaskRecord): void {
-    this.active.add(record.id)
-    if (isPending(record.state) && (record.notBefore ?? 0) <= Date.now()) {
-      this.markReady(record)
-    }
-  }
-
-  private markReady (record: TaskRecord): void {
-    const key = specKey(record)
-    let set = this.ready.get(key)
-    if (set == null) {
-      set = new Set()
-      this.ready.set(key, set)
-    }
-    set.add(record.id)
-    this.readySince.set(record.id, Date.now())
-  }
-
-  private unready (record: TaskRecord): void {
-    const key = specKey(record)
-    const set = this.ready.get(key)
-    if (set != null) {
-      set.delete(record.id)
-      if (set.size === 0) {
-        this.ready.delete(key)
-      }
-    }
-    this.readySince.delete(record.id)
-  }
-
-  private isReady (record: TaskRecord): boolean {
-    return this.ready.get(specKey(record))?.has(record.id) === true
-  }
-
-  private body (record: TaskRecord, withPayload: boolean): TaskBody {
-    const payload = record.payload ?? new Uint8Array(0)
-    const body: TaskBody = {
-      id: record.id,
-      capability: record.capability,
-      query: record.query,
-      requirements: new Map(Object.entries(record.requirements ?? {})),
-      deadline: BigInt(record.deadline),
-      timeoutMs: record.timeoutMs,
-      payloadSize: payload.byteLength,
-      parent: record.parent,
-      index: record.index ?? 0
-    }
-    if (withPayload && payload.byteLength <= C.INLINE_PAYLOAD_BYTES) {
-      body.payload = payload
-    }
-    if (record.to != null) {
-      body.to = peerIdFromString(record.to).toMultihash().bytes
-    }
-    return body
-  }
-
-  /**
-   * Announce a pending task: gossip (batched with the other tasks announced in
-   * the same tick under one signature), or straight to the named peer.
-   * Unless `force`d, a task of a kind whose waiting tasks were announced a
-   * moment ago is not announced on its own.
-   */
-  private announce (record: TaskRecord, force = false): void {
-    if (!this.started || !this.isReady(record)) {
-      return
-    }
-    if (this.assignFromCredit(record)) {
-      return
-    }
-    const key = specKey(record)
-    const now = Date.now()
-    // tasks of this kind announced a moment ago are still waiting: the workers that
-    // heard of them pull this one with their next offers (the sweep re-announces
-    // each waiting kind every reannounceMs)
-    if (!force && record.to == null && (this.ready.get(key)?.size ?? 0) > 1 && now - (this.groupAnnounced.get(key) ?? 0) < this.opts.reannounceMs) {
-      return
-    }
-    record.round++
-    this.groupAnnounced.set(key, now)
-    this.statsData.announced++
-    const item: AnnouncedTask = { task: this.body(record, true), round: record.round }
-    const to = record.to != null ? peerIdFromString(record.to) : undefined
-    // our own executor gets a look too
-    if (this.executor != null && (to == null || to.equals(this.components.peerId))) {
-      this.considerAnnounce(this.components.peerId, item.task)
-    }
-    if (to?.equals(this.components.peerId) === true) {
-      return
-    }
-    if (to != null) {
-      this.sealAnnounce([item])
-        .then(async signed => {
-          try {
-            await this.channels.send(to, { type: Control.Type.ANNOUNCE, taskId: record.id, attempt: 0, leaseMs: 0, free: 0, record: signed })
-          } catch (err: any) {
-            this.log('direct announce of %s to %p failed, gossiping - %e', record.id, to, err)
-            await this.components.pubsub.publish(this.tasksTopic, signed)
-          }
-        })
-        .catch(err => { this.log('announce of %s failed - %e', record.id, err) })
-      return
-    }
-    this.announceQueue.push(item)
-    this.announceFlush ??= setImmediate(() => { this.flushAnnounces() })
-  }
-
-  /** A worker has an open offer for this kind of work: assign without announcing */
-  private assignFromCredit (record: TaskRecord): boolean {
-    const key = specKey(record)
-    const list = this.credits.get(key)
-    if (list == null) {
-      return false
-    }
-    const now = Date.now()
-    for (let i = 0; i < list.length; i++) {
-      const credit = list[i]
-      if (credit.until < now || credit.slots <= 0) {
-        list.splice(i--, 1)
-        continue
-      }
-      if (!this.canAssign(record, credit.worker, now)) {
-        continue
-      }
-      credit.slots--
-      if (credit.slots <= 0) {
-        list.splice(i, 1)
-      } else if (list.length > 1) {
-        // spread work over the workers that have open offers
-        list.splice(i, 1)
-        list.push(credit)
-      }
-      if (list.length === 0) {
-        this.credits.delete(key)
-      }
-      this.assign(record, credit.worker, credit.ref)
-      return true
-    }
-    if (list.length === 0) {
-      this.credits.delete(key)
-    }
-    return false
-  }
-
-  private async sealAnnounce (tasks: AnnouncedTask[]): Promise<Uint8Array> {
-    return sealRecord(this.components.privateKey, this.domains.task, Announce.encode({ tasks, issuedAt: BigInt(Date.now()) }))
-  }
-
-  private flushAnnounces (): void {
-    this.announceFlush = undefined
-    const queue = this.announceQueue
-    this.announceQueue = []
-    for (const tasks of inBatches(queue, item => (item.task?.payload?.byteLength ?? 0) + 256, C.ANNOUNCE_BATCH_BYTES, C.ANNOUNCE_BATCH_COUNT)) {
-      this.sealAnnounce(tasks)
-        .then(async signed => this.components.pubsub.publish(this.tasksTopic, signed))
-        .catch(err => { this.log('announcing %d tasks failed - %e', tasks.length, err) })
-    }
-  }
-
-  /**
-   * Announce the oldest ready task of each kind: a worker that learns of one
-   * task of a kind pulls the others with its offers
-   */
-  private announceReady (force: boolean): void {
-    const now = Date.now()
-    for (const [key, set] of this.ready) {
-      if (!force && now - (this.groupAnnounced.get(key) ?? 0) < this.opts.reannounceMs) {
-        continue
-      }
-      const first = set.values().next().value
-      const record = first != null ? this.records.get(first) : undefined
-      if (record != null) {
-        this.announce(record, true)
-      }
-    }
-  }
-
-  private canAssign (record: TaskRecord, worker: PeerId, now: number): boolean {
-    if (record.to != null && record.to !== worker.toString()) {
-      return false
-    }
-    const failedAt = this.failedWorkers.get(record.id)?.get(worker.toString())
-    if (failedAt != null && now - (this.readySince.get(record.id) ?? 0) < this.opts.retryElsewhereMs) {
-      return false
-    }
-    return true
-  }
-
-  /** A worker has free slots: hand it the offered task and others of the same kind, up to its slots */
-  private onOffer (worker: PeerId, msg: Control): void {
-    const now = Date.now()
-    const offered = this.records.get(msg.taskId)
-    if (offered == null || offered.children != null) {
-      this.drop('unknownTask')
-      this.reply(worker, { type: Control.Type.DECLINE, taskId: msg.taskId, ref: msg.taskId, reason: 'unknown task' })
-      return
-    }
-    const slots = Math.max(1, Math.min(msg.free, C.MAX_OFFER_SLOTS))
-    const chosen: TaskRecord[] = []
-    if (this.isReady(offered) && this.canAssign(offered, worker, now)) {
-      chosen.push(offered)
-    }
-    for (const id of this.ready.get(specKey(offered)) ?? []) {
-      if (chosen.length >= slots) {
-        break
-      }
-      const candidate = this.records.get(id)
-      if (candidate != null && candidate !== offered && this.canAssign(candidate, worker, now)) {
-        chosen.push(candidate)
-      }
-    }
-    for (const record of chosen) {
-      this.assign(record, worker, msg.taskId)
-    }
-    // keep what is left as an open offer: the next tasks of this kind go straight to the worker
-    const kind = specKey(offered)
-    const list = (this.credits.get(kind) ?? []).filter(c => !(c.worker.equals(worker) && c.ref === msg.taskId))
-    if (chosen.length < slots) {
-      const ttl = msg.leaseMs > 0 ? Math.min(msg.leaseMs, 60_000) : this.opts.offerTimeoutMs
-      list.push({ worker, ref: msg.taskId, slots: slots - chosen.length, until: now + Math.floor(ttl * 0.8) })
-    }
-    if (list.length > 0) {
-      this.credits.set(kind, list)
-    } else {
-      this.credits.delete(kind)
-    }
-  }
-
-  private assign (record: TaskRecord, worker: PeerId, ref: string): void {
-    const now = Date.now()
-    assertTransition(record.state, 'assigned')
-    this.unready(record)
-    record.state = 'assigned'
-    record.attempts++
-    record.worker = worker.toString()
-    record.leaseUntil = now + record.leaseMs
-    record.notBefore = undefined
-    record.progress = undefined
-    this.pushHistory(record, { at: now, state: 'assigned', attempt: record.attempts, worker: record.worker })
-    this.save(record)
-    const attempt = record.attempts
-    this.channels.send(worker, {
-      type: Control.Type.ASSIGN,
-      taskId: record.id,
-      attempt,
-      ref,
-      task: this.body(record, true),
-      leaseMs: record.leaseMs,
-      free: 0
-    }).catch(err => {
-      if (record.state === 'assigned' && record.attempts === attempt && record.worker === worker.toString()) {
-        this.failAttempt(record, `worker unreachable: ${err.message}`)
-      }
-    })
-    this.emitTask(record, 'task.assigned')
-    if (record.parent != null) {
-      const parent = this.records.get(record.parent)
-      if (parent?.state === 'submitted') {
-        parent.state = 'running'
-        this.pushHistory(parent, { at: now, state: 'running', attempt: 0 })
-        this.save(parent)
-        this.emitTask(parent, 'task.running')
-      }
-    }
-  }
-
-  private leaseHolder (record: TaskRecord | undefined, peer: PeerId, attempt: number): boolean {
-    return record != null && isLeased(record.state) && record.worker === peer.toString() && record.attempts === attempt
-  }
-
-  private onProgress (worker: PeerId, msg: Control): void {
-    const record = this.records.get(msg.taskId)
-    if (record?.state === 'completed' && record.worker === worker.toString() && record.attempts === msg.attempt) {
-      // a heartbeat that crossed the acknowledgement of its result
-      return
-    }
-    if (!this.leaseHolder(record, worker, msg.attempt) || record == null) {
-      if (record == null) {
-        this.drop('unknownTask')
-      } else {
-        this.drop('notAssigned')
-      }
-      this.reply(worker, { type: Control.Type.CANCEL, taskId: msg.taskId, attempt: msg.attempt, reason: 'not assigned to you' })
-      return
-    }
-    const now = Date.now()
-    record.leaseUntil = now + record.leaseMs
-    if (record.state === 'assigned') {
-      record.state = 'running'
-      this.pushHistory(record, { at: now, state: 'running', attempt: record.attempts, worker: record.worker })
-      // not journaled on its own: a restarted submitter treats assigned and running alike
-      this.emitTask(record, 'task.running')
-    }
-    if (msg.progress != null || msg.message != null) {
-      if (msg.progress != null && Number.isFinite(msg.progress)) {
-        record.progress = msg.progress
-      }
-      this.emitTask(record, 'task.progress', { progress: record.progress, message: msg.message?.slice(0, 1024) })
-    }
-  }
-
-  /** A signed batch of results from a worker: one signature check, then each result on its own */
-  private async onResult (worker: PeerId, msg: Control): Promise<void> {
-    if (msg.record == null) {
-      this.drop('malformed')
-      return
-    }
-    // a busy journal writes in batches, and results come in batches too: this is for a task at a time
-    if (!this.journal.busy) {
-      const single = this.singleResult(worker, msg.record)
-      if (single != null) {
-        await this.onSingleResult(worker, single)
-        return
-      }
-    }
-    let batch: ResultBatch
-    try {
-      const opened = await openRecord(msg.record, this.domains.result)
-      if (!opened.signer.equals(worker)) {
-        this.drop('badSignature')
-        return
-      }
-      batch = ResultBatch.decode(opened.payload, { limits: { results: C.RESULT_BATCH_COUNT } })
-    } catch (err: any) {
-      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
-      return
-    }
-    await Promise.all(batch.results.map(async result => {
-      if (!uint8ArrayEquals(result.submitter, this.ownId) || result.taskId.length === 0) {
-        this.drop('malformed')
-        return
-      }
-      await this.onOneResult(worker, result)
-    }))
-  }
-
-  /**
-   * The one successful result a batch holds, for a task leased to its
-   * sender, read before the signature is checked; undefined for anything else
-   */
-  private singleResult (worker: PeerId, bytes: Uint8Array): { read: ReadRecord, result: Result } | undefined {
-    try {
-      const read = readRecord(bytes)
-      const { envelope, signer } = read
-      if (signer == null || !signer.peerId.equals(worker) || this.badSigners.has(worker.toString())) {
-        return undefined
-      }
-      const batch = ResultBatch.decode(envelope.payload, { limits: { results: 1 } })
-      const result = batch.results[0]
-      if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.ownId)) {
-        return undefined
-      }
-      return this.leaseHolder(this.records.get(result.taskId), worker, result.attempt) ? { read, result } : undefined
-    } catch {
-      return undefined
-    }
-  }
-
-  /**
-   * One result, the case of a task at a time: the record as received is
-   * written to the journal (staged, on the datastore's threads) while its
-   * signature is checked here, so the task is completed once both are done
-   * rather than one after the other. Its own journal entry follows in the
-   * background; after a crash in between, `resume()` completes it from the
-   * staged record.
-   */
-  private async onSingleResult (worker: PeerId, { read, result }: { read: ReadRecord, result: Result }): Promise<void> {
-    // the datastore takes the write before this thread turns to the signature
-    const staged = this.journal.stageResult(result.taskId, result.attempt, read.bytes)
-    try {
-      await openRecord(read, this.domains.result)
-    } catch (err: any) {
-      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
-      // a peer that sent one gets its records checked before anything is written for them
-      this.badSigners.add(worker.toString())
-      if (this.badSigners.size > C.MAX_BAD_SIGNERS) {
-        this.badSigners.delete(this.badSigners.values().next().value as string)
-      }
-      // deleted once written, not before
-      await staged.catch(() => {})
-      this.journal.discardStaged(result.taskId, result.attempt)
-      return
-    }
-    let durable = true
-    try {
-      await staged
-    } catch (err: any) {
-      this.log.error('journal write failed for the result of %s - %e', result.taskId, err)
-      durable = false
-    }
-    // a result that did not complete its task (it was a duplicate, the lease moved on meanwhile, …)
-    // leaves no staged copy behind
-    if (!await this.onOneResult(worker, result, durable)) {
-      this.journal.discardStaged(result.taskId, result.attempt)
-    }
-  }
-
-  /**
-   * Takes one result; resolves to whether it completed its task. `staged`: the
-   * result record is in the journal already (see `onSingleResult`).
-   */
-  private async onOneResult (worker: PeerId, result: Result, staged = false): Promise<boolean> {
-    // nothing waits for an acknowledgement but the worker's copy of the result: it rides with the next message
-    const ack = (reason?: string): void => {
-      if (this.started) {
-        this.channels.sendLazy(worker, { type: Control.Type.ACK, taskId: result.taskId, attempt: result.attempt, leaseMs: 0, free: 0, reason }, C.ACK_DELAY_MS)
-      }
-    }
-    const record = this.records.get(result.taskId)
-    if (record == null) {
-      this.drop('unknownTask')
-      ack('unknown task')
-      return false
-    }
-    if (record.state === 'completed' && record.worker === worker.toString() && record.attempts === result.attempt) {
-      this.drop('duplicate')
-      ack('duplicate')
-      return false
-    }
-    if (!this.leaseHolder(record, worker, result.attempt)) {
-      this.drop('notAssigned')
-      ack('not assigned to you')
-      return false
-    }
-    if (!result.ok) {
-      const code = result.code != null ? `${result.code}: ` : ''
-      this.failAttempt(record, `${code}${result.error ?? 'failed'}`.slice(0, 2048))
-      ack()
-      return false
-    }
-    let output: unknown
-    try {
-      output = result.output == null ? null : decodeJson(result.output)
-    } catch {
-      this.failAttempt(record, 'malformed output: not JSON')
-      ack()
-      return false
-    }
-    this.complete(record, output)
-    this.preferWorker(worker)
-    if (staged) {
-      // the staged result makes the completion durable; the record follows, and the staged copy goes with it
-      this.save(record, { unstage: result.attempt })
-    } else {
-      this.settling.add(record.id)
-      try {
-        await this.journal.save(record)
-      } catch (err: any) {
-        this.log.error('journal write failed for %s - %e', record.id, err)
-      } finally {
-        this.settling.delete(record.id)
-      }
-    }
-    ack()
-    this.emitTask(record, 'task.completed', { result: output })
-    this.onChildEnded(record)
-    return true
-  }
-
-  /**
-   * A worker that has just delivered a result is first in line for the next
-   * task of each kind it has an open offer for: a task at a time keeps going
-   * to the same worker, whose code and data are still warm, while tasks
-   * assigned together still rotate over the workers (`assignFromCredit`)
-   */
-  private preferWorker (worker: PeerId): void {
-    for (const list of this.credits.values()) {
-      const i = list.findIndex(c => c.worker.equals(worker))
-      if (i > 0) {
-        list.unshift(...list.splice(i, 1))
-      }
-    }
-  }
-
-  /** The record's state once a result is accepted (in memory) */
-  private complete (record: TaskRecord, output: unknown): void {
-    const now = Date.now()
-    record.state = 'completed'
-    record.result = output
-    record.error = undefined
-    record.leaseUntil = undefined
-    // nothing runs it again: the journal and memory keep its result, not its input
-    record.payload = undefined
-    this.pushHistory(record, { at: now, state: 'completed', attempt: record.attempts, worker: record.worker })
-    this.active.delete(record.id)
-    this.failedWorkers.delete(record.id)
-    this.count('completed')
-    this.retire(record, now)
-  }
-
-  /**
-   * A task has ended: it is forgotten `retainMs` later, or sooner when more
-   * than `maxRetained` have ended since. The inputs of a map task go with
-   * their parent (which needs them until it ends), not on their own.
-   */
-  private retire (record: TaskRecord, at: number): void {
-    if (record.parent != null) {
-      return
-    }
-    this.finished.set(record.id, at)
-    for (let i = 0; i < (record.children ?? 0); i++) {
-      this.finished.set(`${record.id}.${i}`, at)
-    }
-  }
-
-  /** Forget the finished tasks whose time is up, oldest first */
-  private forgetFinished (now: number): void {
-    for (const [id, at] of this.finished) {
-      if (now - at <= this.opts.retainMs && this.finished.size <= this.opts.maxRetained) {
-        return
-      }
-      this.finished.delete(id)
-      this.records.delete(id)
-      this.journal.removeInBackground(id)
-    }
-  }
-
-  private failAttempt (record: TaskRecord, reason: string): void {
-    if (isTerminal(record.state) || isPending(record.state)) {
-      return
-    }
-    const now = Date.now()
-    const worker = record.worker
-    this.count('failedAttempts')
-    if (worker != null) {
-      let failed = this.failedWorkers.get(record.id)
-      if (failed == null) {
-        failed = new Map()
-        this.failedWorkers.set(record.id, failed)
-      }
-      failed.set(worker, now)
-      // tell the worker to stop, in case it is still running the attempt
-      this.reply(peerIdFromString(worker), { type: Control.Type.CANCEL, taskId: record.id, attempt: record.attempts, reason })
-    }
-    record.state = 'failed'
-    record.error = reason
-    record.leaseUntil = undefined
-    this.pushHistory(record, { at: now, state: 'failed', attempt: record.attempts, worker, reason })
-    this.emitTask(record, 'task.failed', { reason })
-    if (record.attempts >= record.maxAttempts) {
-      const reasons = record.history.filter(h => h.state === 'failed').map(h => `#${h.attempt}: ${h.reason ?? 'failed'}`)
-      this.endTask(record, 'dead', `dead after ${record.attempts} attempts (${reasons.join('; ')})`)
-      return
-    }
-    record.notBefore = now + backoffDelay(record.attempts, this.opts.backoffMs, this.opts.maxBackoffMs)
-    this.save(record)
-  }
-
-  /** Move a task to a terminal state other than completed */
-  private endTask (record: TaskRecord, state: 'dead' | 'canceled', reason: string, notifyParent = true): void {
-    if (isTerminal(record.state)) {
-      return
-    }
-    const now = Date.now()
-    if (isLeased(record.state) && record.worker != null) {
-      this.reply(peerIdFromString(record.worker), { type: Control.Type.CANCEL, taskId: record.id, attempt: record.attempts, reason })
-    }
-    assertTransition(record.state, state)
-    this.unready(record)
-    record.state = state
-    record.error = reason
-    record.leaseUntil = undefined
-    this.pushHistory(record, { at: now, state, attempt: record.attempts, worker: record.worker, reason })
-    this.active.delete(record.id)
-    this.failedWorkers.delete(record.id)
-    this.count(state === 'dead' ? 'dead' : 'canceled')
-    this.retire(record, now)
-    this.save(record)
-    this.emitTask(record, state === 'dead' ? 'task.dead' : 'task.canceled', { reason })
-    if (notifyParent) {
-      this.onChildEnded(record)
-    }
-  }
-
-  private onChildEnded (child: TaskRecord): void {
-    if (child.parent == null) {
-      return
-    }
-    const parent = this.records.get(child.parent)
-    if (parent != null) {
-      this.finishParent(parent)
-    }
-  }
-
-  /** Settle a map task once its children allow it */
-  private finishParent (parent: TaskRecord): void {
-    if (isTerminal(parent.state) || parent.children == null) {
-      return
-    }
-    const results: unknown[] = []
-    for (let i = 0; i < parent.children; i++) {
-      const child = this.records.get(`${parent.id}.${i}`)
-      if (child == null) {
-        this.endTask(parent, 'dead', `input ${i}: missing from the journal`)
-        return
-      }
-      if (child.state === 'dead' || child.state === 'canceled') {
-        for (let j = 0; j < parent.children; j++) {
-          const other = this.records.get(`${parent.id}.${j}`)
-          if (other != null && !isTerminal(other.state)) {
-            this.endTask(other, 'canceled', `input ${i} of the map task failed`, false)
-          }
-        }
-        this.endTask(parent, 'dead', `input ${i}: ${child.error ?? child.state}`)
-        return
-      }
-      if (child.state !== 'completed' || this.settling.has(child.id)) {
-        // a child still being journaled settles its parent once it has been
-        return
-      }
-      results.push(child.result)
-    }
-    const now = Date.now()
-    parent.state = 'completed'
-    parent.result = results
-    this.pushHistory(parent, { at: now, state: 'completed', attempt: 0 })
-    this.active.delete(parent.id)
-    this.count('completed')
-    this.retire(parent, now)
-    this.save(parent)
-    this.emitTask(parent, 'task.completed', { result: results })
-  }
+  // ------------------------------------------------------------------ wiring
 
   private sweep (): void {
     const now = Date.now()
-    for (const id of [...this.active]) {
-      const record = this.records.get(id)
-      if (record == null || isTerminal(record.state)) {
-        this.active.delete(id)
-        continue
-      }
-      if (record.deadline > 0 && now > record.deadline) {
-        this.endTask(record, 'dead', 'deadline exceeded')
-        continue
-      }
-      if (record.children != null) {
-        continue
-      }
-      if (isLeased(record.state)) {
-        if ((record.leaseUntil ?? 0) < now) {
-          this.failAttempt(record, 'lease expired')
-        }
-        continue
-      }
-      if (isPending(record.state) && !this.isReady(record) && (record.notBefore ?? 0) <= now) {
-        this.markReady(record)
-        this.announce(record)
-      }
-    }
-    this.announceReady(false)
-    this.sweepWorker(now)
-    this.forgetFinished(now)
+    this.submitter.sweep(now)
+    this.worker.sweep(now)
   }
 
-  private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    const change = evt.detail.subscriptions.find(s => s.topic === this.tasksTopic)
-    if (change == null) {
-      return
-    }
-    const peer = evt.detail.peerId.toString()
-    if (!change.subscribe) {
-      if (this.agents.delete(peer)) {
-        this.emitEvent({ type: 'agent.left', peer }, false)
-      }
-      return
-    }
-    if (!this.agents.has(peer)) {
-      this.agents.add(peer)
-      this.emitEvent({ type: 'agent.joined', peer }, false)
-    }
-    // a new worker may have appeared: announce what is waiting, once things settle
-    clearTimeout(this.reannounceTimer)
-    this.reannounceTimer = setTimeout(() => { this.announceReady(true) }, 50)
-  }
-
-  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
-    const peer = evt.detail
-    if (this.components.connectionManager.getConnections(peer).length > 0) {
-      return
-    }
-    const key = peer.toString()
-    for (const [kind, list] of this.credits) {
-      const kept = list.filter(c => !c.worker.equals(peer))
-      if (kept.length === 0) {
-        this.credits.delete(kind)
-      } else {
-        this.credits.set(kind, kept)
-      }
-    }
-    if (this.agents.delete(key)) {
-      this.emitEvent({ type: 'agent.left', peer: key }, false)
-    }
-    for (const id of [...this.active]) {
-      const record = this.records.get(id)
-      if (record != null && isLeased(record.state) && record.worker === key) {
-        this.failAttempt(record, 'worker lost (disconnected)')
-      }
-    }
-  }
-
-  private onFetch (worker: PeerId, msg: Control): void {
-    const record = this.records.get(msg.taskId)
-    if (!this.leaseHolder(record, worker, msg.attempt) || record?.payload == null) {
-      this.drop(record == null ? 'unknownTask' : 'notAssigned')
-      this.reply(worker, { type: Control.Type.PAYLOAD, taskId: msg.taskId, attempt: msg.attempt, reason: 'not assigned to you' })
-      return
-    }
-    this.reply(worker, { type: Control.Type.PAYLOAD, taskId: msg.taskId, attempt: msg.attempt, payload: record.payload })
-  }
-
-  // ------------------------------------------------------------------ worker
-
-  private free (): number {
-    if (this.executor == null) {
-      return 0
-    }
-    return this.executor.capacity() - this.reserved
-  }
-
-  private specOf (body: TaskBody): TaskSpec {
-    const spec: TaskSpec = {}
-    if (body.capability != null) {
-      spec.capability = body.capability
-    }
-    if (body.query != null) {
-      spec.query = body.query
-    }
-    if (body.requirements.size > 0) {
-      spec.requirements = Object.fromEntries(body.requirements)
-    }
-    return spec
-  }
-
-  private async onAnnounceRecord (bytes: Uint8Array, via: PeerId | undefined, publisher?: PeerId): Promise<void> {
-    if (bytes.byteLength > C.MAX_ANNOUNCE_BYTES) {
-      this.drop('oversize')
-      return
-    }
-    let submitter: PeerId
-    let announce: Announce
-    try {
-      const opened = await openRecord(bytes, this.domains.task)
-      submitter = opened.signer
-      announce = Announce.decode(opened.payload, { limits: { tasks: C.ANNOUNCE_BATCH_COUNT } })
-    } catch (err: any) {
-      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
-      return
-    }
-    if ((via != null && !via.equals(submitter)) || (publisher != null && !publisher.equals(submitter))) {
-      this.drop('badSignature')
-      return
-    }
-    if (submitter.equals(this.components.peerId)) {
-      return
-    }
-    const issuedAt = Number(announce.issuedAt)
-    if (!this.fresh(issuedAt)) {
-      return
-    }
-    let fresh = 0
-    for (const item of announce.tasks) {
-      if (item.task == null || item.task.id.length === 0 || item.task.id.length > 128) {
-        this.drop('malformed')
-        continue
-      }
-      if (this.seenBefore(`a/${submitter.toString()}/${item.task.id}/${item.round}`, issuedAt)) {
-        continue
-      }
-      fresh++
-      this.considerAnnounce(submitter, item.task)
-    }
-    if (fresh === 0 && announce.tasks.length > 0) {
-      this.drop('replayed')
-    }
-  }
-
-  private considerAnnounce (submitter: PeerId, body: TaskBody | undefined): void {
-    if (body == null || this.executor == null || !this.started) {
-      return
-    }
-    if (body.to != null && !uint8ArrayEquals(body.to, this.ownId)) {
-      return
-    }
-    const deadline = Number(body.deadline)
-    if (deadline > 0 && deadline < Date.now()) {
-      return
-    }
-    if (!this.executor.canRun(this.specOf(body))) {
-      return
-    }
-    const key = `${submitter.toString()}/${body.id}`
-    if (this.running.has(key) || this.held.has(key) || this.reservations.has(key)) {
-      return
-    }
-    const backlogKey = `${submitter.toString()}/${bodyKey(body)}`
-    this.backlog.delete(backlogKey)
-    this.backlog.set(backlogKey, { submitter, taskId: body.id, at: Date.now(), deadline })
-    if (this.backlog.size > C.MAX_BACKLOG) {
-      const oldest = this.backlog.keys().next().value
-      if (oldest != null) {
-        this.backlog.delete(oldest)
-      }
-    }
-    if (this.free() > 0) {
-      this.pump()
-    }
-  }
-
-  private schedulePump (): void {
-    if (!this.pumpScheduled) {
-      this.pumpScheduled = true
-      setImmediate(() => {
-        this.pumpScheduled = false
-        this.pump()
-      })
-    }
-  }
-
-  /** Offer our free slots for the kinds of work we know are waiting, newest first */
-  private pump (): void {
-    if (!this.started) {
-      return
-    }
-    const now = Date.now()
-    const entries = [...this.backlog].reverse()
-    for (const [backlogKey, entry] of entries) {
-      const free = this.free()
-      if (free <= 0) {
-        return
-      }
-      if ((entry.deadline > 0 && entry.deadline < now) || now - entry.at > this.opts.maxRecordAgeMs) {
-        this.backlog.delete(backlogKey)
-        continue
-      }
-      const key = `${entry.submitter.toString()}/${entry.taskId}`
-      if (this.reservations.has(key)) {
-        continue
-      }
-      this.offer(entry.submitter, entry.taskId, backlogKey, free)
-    }
-  }
-
-  private offer (submitter: PeerId, taskId: string, backlogKey: string, slots: number): void {
-    const key = `${submitter.toString()}/${taskId}`
-    this.reservations.set(key, {
-      slots,
-      backlogKey,
-      sentAt: Date.now(),
-      timer: setTimeout(() => {
-        this.release(key)
-        this.pump()
-      }, this.opts.offerTimeoutMs)
-    })
-    this.reserved += slots
-    this.statsData.offersSent++
-    this.channels.send(submitter, { type: Control.Type.OFFER, taskId, attempt: 0, leaseMs: this.opts.offerTimeoutMs, free: slots })
-      .catch(err => {
-        this.log('offer for %s to %p failed - %e', taskId, submitter, err)
-        this.release(key)
-        this.backlog.delete(backlogKey)
-      })
-  }
-
-  /** Give back what is left of a reservation */
-  private release (key: string): Reservation | undefined {
-    const r = this.reservations.get(key)
-    if (r == null) {
-      return undefined
-    }
-    clearTimeout(r.timer)
-    this.reservations.delete(key)
-    this.reserved -= r.slots
-    return r
-  }
-
-  /** One slot of a reservation turns into a running task */
-  private consume (key: string): boolean {
-    const r = this.reservations.get(key)
-    if (r == null) {
-      return false
-    }
-    r.slots--
-    this.reserved--
-    if (r.slots <= 0) {
-      clearTimeout(r.timer)
-      this.reservations.delete(key)
-    }
-    return true
-  }
-
-  private onDecline (submitter: PeerId, msg: Control): void {
-    const r = this.release(`${submitter.toString()}/${msg.ref ?? msg.taskId}`)
-    if (r == null) {
-      return
-    }
-    // nothing more of that kind is waiting, unless it was announced after we offered
-    const entry = this.backlog.get(r.backlogKey)
-    if (entry != null && entry.at <= r.sentAt) {
-      this.backlog.delete(r.backlogKey)
-    }
-    this.schedulePump()
-  }
-
-  private onAssign (submitter: PeerId, msg: Control): void {
-    const body = msg.task
-    if (body == null || body.id !== msg.taskId || msg.attempt < 1) {
-      this.drop('malformed')
-      return
-    }
-    const sub = submitter.toString()
-    const key = `${sub}/${msg.taskId}`
-    const reserved = this.consume(`${sub}/${msg.ref ?? msg.taskId}`)
-    // work of this kind keeps coming: keep offering for it
-    const entry = this.backlog.get(`${sub}/${bodyKey(body)}`)
-    if (entry != null) {
-      entry.at = Date.now()
-    }
-    const existing = this.running.get(key)
-    if (existing != null) {
-      if (existing.attempt === msg.attempt) {
-        this.drop('duplicate')
-        return
-      }
-      existing.canceled = true
-      existing.controller.abort(new Error('superseded by a new attempt'))
-      this.running.delete(key)
-    }
-    this.held.delete(key)
-    const spec = this.specOf(body)
-    if (this.executor == null || !this.executor.canRun(spec)) {
-      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'this worker cannot run the task' })
-      return
-    }
-    if (!reserved && this.free() <= 0) {
-      this.sendResult(submitter, msg.taskId, msg.attempt, { ok: false, code: 'rejected', error: 'no free capacity' })
-      return
-    }
-    const run: RunningTask = { submitter, taskId: msg.taskId, attempt: msg.attempt, controller: new AbortController(), canceled: false }
-    this.running.set(key, run)
-    this.execute(run, body, msg.leaseMs > 0 ? msg.leaseMs : this.opts.defaultLeaseMs)
-      .catch(err => { this.log.error('task %s failed unexpectedly - %e', msg.taskId, err) })
-      .finally(() => {
-        if (this.running.get(key) === run) {
-          this.running.delete(key)
-        }
-        this.schedulePump()
-      })
-  }
-
-  private async fetchPayload (run: RunningTask): Promise<Uint8Array> {
-    const key = `${run.submitter.toString()}/${run.taskId}`
-    const pending = Promise.withResolvers<Uint8Array>()
-    this.fetches.set(key, pending)
-    const timer = setTimeout(() => { pending.reject(new Error('fetching the input timed out')) }, 30_000)
-    try {
-      await this.channels.send(run.submitter, { type: Control.Type.FETCH, taskId: run.taskId, attempt: run.attempt, leaseMs: 0, free: 0 })
-      return await pending.promise
-    } finally {
-      clearTimeout(timer)
-      if (this.fetches.get(key) === pending) {
-        this.fetches.delete(key)
-      }
-    }
-  }
-
-  private onPayload (submitter: PeerId, msg: Control): void {
-    const pending = this.fetches.get(`${submitter.toString()}/${msg.taskId}`)
-    if (pending == null) {
-      this.drop('unknownTask')
-      return
-    }
-    if (msg.payload == null) {
-      pending.reject(new Error(msg.reason ?? 'the submitter refused to send the input'))
-      return
-    }
-    if (msg.payload.byteLength > this.opts.maxPayloadBytes) {
-      this.drop('oversize')
-      pending.reject(new PayloadTooLargeError('input exceeds the limit'))
-      return
-    }
-    pending.resolve(msg.payload)
-  }
-
-  private async execute (run: RunningTask, body: TaskBody, leaseMs: number): Promise<void> {
-    const executor = this.executor
-    if (executor == null) {
-      return
-    }
-    const { submitter, taskId, attempt, controller } = run
-    const progressMsg = (progress?: number, message?: string): Control => ({
-      type: Control.Type.PROGRESS, taskId, attempt, leaseMs: 0, free: 0, progress, message
-    })
-    const beat = (): void => {
-      if (!run.canceled) {
-        this.channels.send(submitter, progressMsg()).catch(() => {})
-      }
-    }
-    // the start report goes out with the results of this tick: a quick task's PROGRESS and RESULT share one write
-    this.queueOutgoing(submitter, { started: progressMsg() })
-    const heartbeat = setInterval(beat, Math.max(20, Math.floor(leaseMs / 3)))
-    let lastProgress = 0
-    const onProgress = (p: { progress?: number, message?: string }): void => {
-      const now = Date.now()
-      if (run.canceled || now - lastProgress < 100) {
-        return
-      }
-      lastProgress = now
-      this.channels.send(submitter, progressMsg(typeof p?.progress === 'number' ? p.progress : undefined, typeof p?.message === 'string' ? p.message.slice(0, 1024) : undefined)).catch(() => {})
-    }
-    const deadline = Number(body.deadline)
-    let timeoutMs = body.timeoutMs > 0 ? body.timeoutMs : this.opts.taskTimeoutMs
-    if (deadline > 0) {
-      timeoutMs = Math.max(1, Math.min(timeoutMs, deadline - Date.now()))
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }
-    try {
-      const payload = body.payload ?? await this.fetchPayload(run)
-      const input = decodeJson(payload)
-      this.statsData.executed++
-      // one promise for the handler, its timeout and cancellation: the timer aborts the run
-      const value = await new Promise<unknown>((resolve, reject) => {
-        controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
-        timer = setTimeout(() => {
-          controller.abort(new TaskTimeoutError(`the handler ran past its timeout of ${timeoutMs} ms`))
-        }, timeoutMs)
-        executor.run(this.specOf(body), input, { signal: controller.signal, onProgress, taskId, submitter, attempt, inputBytes: payload.byteLength })
-          .then(resolve, reject)
-      })
-      const output = encodeJson(value)
-      if (output.byteLength > this.opts.maxOutputBytes) {
-        throw new OutputTooLargeError(`output of ${output.byteLength} bytes exceeds the limit of ${this.opts.maxOutputBytes}`)
-      }
-      outcome = { ok: true, output }
-    } catch (err: any) {
-      const code = err?.name === 'TaskTimeoutError' ? 'timeout' : err?.name === 'OutputTooLargeError' ? 'output-too-large' : 'handler-error'
-      outcome = { ok: false, code, error: String(err?.message ?? err).slice(0, 1024) }
-    } finally {
-      clearTimeout(timer)
-      clearInterval(heartbeat)
-    }
-    if (run.canceled || this.running.get(`${submitter.toString()}/${taskId}`) !== run) {
-      return
-    }
-    this.sendResult(submitter, taskId, attempt, outcome)
-  }
-
-  private sendResult (submitter: PeerId, taskId: string, attempt: number, outcome: { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }): void {
-    const result: Result = {
-      taskId,
-      attempt,
-      submitter: submitter.toMultihash().bytes,
-      ok: outcome.ok,
-      output: outcome.ok ? outcome.output : undefined,
-      code: outcome.ok ? undefined : outcome.code,
-      error: outcome.ok ? undefined : outcome.error
-    }
-    const now = Date.now()
-    this.held.set(`${submitter.toString()}/${taskId}`, { submitter, result, since: now, lastSent: now })
-    this.queueOutgoing(submitter, { result })
-  }
-
-  /**
-   * Start reports and results for one submitter queued in the same tick go
-   * out together, start reports first, the results signed as one batch
-   */
-  private queueOutgoing (submitter: PeerId, item: { started?: Control, result?: Result }): void {
-    const key = submitter.toString()
-    let queue = this.outgoing.get(key)
-    if (queue == null) {
-      queue = { submitter, started: [], results: [] }
-      this.outgoing.set(key, queue)
-    }
-    if (item.started != null) {
-      queue.started.push(item.started)
-    }
-    if (item.result != null) {
-      queue.results.push(item.result)
-    }
-    if (!this.outgoingScheduled) {
-      this.outgoingScheduled = true
-      // a tick callback queued from a promise job runs once the job queue is empty: by then
-      // every task of this turn that finishes without waiting on I/O has finished, and the
-      // batch still goes out in this turn of the event loop (queued from a promise job
-      // even when called from an event handler, where a tick callback would run first)
-      queueMicrotask(() => { process.nextTick(() => { this.flushOutgoing() }) })
-    }
-  }
-
-  private flushOutgoing (): void {
-    this.outgoingScheduled = false
-    const queues = this.outgoing
-    this.outgoing = new Map()
-    for (const { submitter, started, results } of queues.values()) {
-      for (const message of started) {
-        this.channels.send(submitter, message).catch(() => {})
-      }
-      for (const batch of inBatches(results, result => (result.output?.byteLength ?? 0) + (result.error?.length ?? 0) + 128, C.RESULT_BATCH_BYTES, C.RESULT_BATCH_COUNT)) {
-        this.sendResultBatch(submitter, batch)
-      }
-    }
-  }
-
-  private sendResultBatch (submitter: PeerId, results: Result[]): void {
-    sealRecord(this.components.privateKey, this.domains.result, ResultBatch.encode({ results }))
-      .then(async record => {
-        if (!this.started) {
-          return
-        }
-        await this.channels.send(submitter, { type: Control.Type.RESULT, taskId: results[0].taskId, attempt: results[0].attempt, leaseMs: 0, free: 0, record })
-      })
-      .catch(err => { this.log('%d results for %p not delivered yet - %e', results.length, submitter, err) })
-  }
-
-  private onAck (submitter: PeerId, msg: Control): void {
-    const key = `${submitter.toString()}/${msg.taskId}`
-    const held = this.held.get(key)
-    if (held != null && held.result.attempt === msg.attempt) {
-      this.held.delete(key)
-    }
-  }
-
-  private onCancel (submitter: PeerId, msg: Control): void {
-    const key = `${submitter.toString()}/${msg.taskId}`
-    const run = this.running.get(key)
-    if (run != null && (msg.attempt === 0 || run.attempt === msg.attempt)) {
-      run.canceled = true
-      run.controller.abort(new Error(msg.reason ?? 'canceled'))
-      this.running.delete(key)
-    }
-    const held = this.held.get(key)
-    if (held != null && held.result.attempt === msg.attempt) {
-      this.held.delete(key)
-    }
-  }
-
-  private sweepWorker (now: number): void {
-    for (const [key, held] of this.held) {
-      if (now - held.since > C.DEFAULT_RESULT_HOLD_MS) {
-        this.held.delete(key)
-      } else if (now - held.lastSent >= this.opts.resultRetryMs) {
-        held.lastSent = now
-        this.queueOutgoing(held.submitter, { result: held.result })
-      }
-    }
-    this.schedulePump()
-  }
-
-  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
-    const peer = evt.detail
-    const now = Date.now()
-    for (const held of this.held.values()) {
-      if (held.submitter.equals(peer)) {
-        held.lastSent = now
-        this.queueOutgoing(held.submitter, { result: held.result })
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------ dispatch
-
+  /** A control frame: to the role it is for (the submitter's or the worker's side of the protocol) */
   private onControl (peer: PeerId, msg: Control): void {
     if (!this.started) {
+      return
+    }
+    if (!controlWithinLimits(msg)) {
+      this.dropped.drop('oversize')
       return
     }
     switch (msg.type) {
       case Control.Type.ANNOUNCE:
         if (msg.record == null) {
-          this.drop('malformed')
+          this.dropped.drop('malformed')
           return
         }
-        this.onAnnounceRecord(msg.record, peer).catch(err => { this.log.error('announce handling failed - %e', err) })
+        this.worker.onAnnounceRecord(msg.record, peer).catch(err => { this.log.error('announce handling failed - %e', err) })
         return
-      case Control.Type.OFFER: this.onOffer(peer, msg); return
-      case Control.Type.ASSIGN: this.onAssign(peer, msg); return
-      case Control.Type.DECLINE: this.onDecline(peer, msg); return
-      case Control.Type.PROGRESS: this.onProgress(peer, msg); return
+      case Control.Type.OFFER: this.submitter.dispatcher.onOffer(peer, msg); return
+      case Control.Type.ASSIGN: this.worker.onAssign(peer, msg); return
+      case Control.Type.DECLINE: this.worker.onDecline(peer, msg); return
+      case Control.Type.PROGRESS: this.submitter.onProgress(peer, msg); return
       case Control.Type.RESULT:
-        this.onResult(peer, msg).catch(err => { this.log.error('result handling failed - %e', err) })
+        this.submitter.intake.onResult(peer, msg).catch(err => { this.log.error('result handling failed - %e', err) })
         return
-      case Control.Type.ACK: this.onAck(peer, msg); return
-      case Control.Type.CANCEL: this.onCancel(peer, msg); return
-      case Control.Type.FETCH: this.onFetch(peer, msg); return
-      case Control.Type.PAYLOAD: this.onPayload(peer, msg); return
+      case Control.Type.ACK: this.worker.onAck(peer, msg); return
+      case Control.Type.CANCEL: this.worker.onCancel(peer, msg); return
+      case Control.Type.FETCH: this.submitter.onFetch(peer, msg); return
+      case Control.Type.PAYLOAD: this.worker.onPayload(peer, msg); return
       default:
-        this.drop('malformed')
+        this.dropped.drop('malformed')
     }
   }
 
@@ -1872,40 +418,46 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
   private readonly onPubSubMessage = (evt: CustomEvent<{ type: string, topic: string, data: Uint8Array, from?: PeerId }>): void => {
     const msg = evt.detail
     if (msg.topic === this.tasksTopic) {
-      this.onAnnounceRecord(msg.data, undefined, msg.from).catch(err => { this.log.error('announce handling failed - %e', err) })
-    } else if (msg.topic === this.eventsTopic && this.eventsSubscribed) {
-      this.onRemoteEvent(msg.data, msg.from).catch(err => { this.log.error('event handling failed - %e', err) })
+      this.worker.onAnnounceRecord(msg.data, undefined, msg.from).catch(err => { this.log.error('announce handling failed - %e', err) })
+    } else if (msg.topic === this.eventsTopic) {
+      this.bus.onMessage(msg.data, msg.from).catch(err => { this.log.error('event handling failed - %e', err) })
     }
   }
 
-  // ------------------------------------------------------------------ events
-
-  private emitTask (record: TaskRecord, type: TaskEvent['type'], extra: Partial<TaskEvent> = {}): void {
-    this.emitEvent({
-      type,
-      taskId: record.id,
-      parent: record.parent,
-      state: record.state,
-      attempt: record.attempts,
-      worker: record.worker,
-      ...extra
-    })
-  }
-
-  private emitEvent (partial: Omit<TaskEvent, 'origin' | 'local' | 'at'> & { at?: number }, publish = true): void {
-    const event = { origin: this.components.peerId.toString(), local: true, at: Date.now() } as TaskEvent
-    // fields that are undefined are left out (events are serialised as they are)
-    for (const k in partial) {
-      const value = partial[k as keyof typeof partial]
-      if (value !== undefined) {
-        (event as any)[k] = value
+  private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    const change = evt.detail.subscriptions.find(s => s.topic === this.tasksTopic)
+    if (change == null) {
+      return
+    }
+    const peer = evt.detail.peerId.toString()
+    if (!change.subscribe) {
+      if (this.agents.delete(peer)) {
+        this.bus.emit({ type: 'agent.left', peer }, false)
       }
+      return
     }
-    this.lifecycleMetric?.increment({ [event.type]: true })
-    this.safeDispatch(event)
-    if (publish && this.opts.publishEvents && event.type !== 'task.running') {
-      this.publishEvent(event)
+    if (!this.agents.has(peer)) {
+      this.agents.add(peer)
+      this.bus.emit({ type: 'agent.joined', peer }, false)
     }
+    // a new worker may have appeared: announce what is waiting, once things settle
+    clearTimeout(this.reannounceTimer)
+    this.reannounceTimer = setTimeout(() => { this.submitter.dispatcher.announceReady(true) }, 50)
+  }
+
+  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail
+    if (this.components.connectionManager.getConnections(peer).length > 0) {
+      return
+    }
+    if (this.agents.delete(peer.toString())) {
+      this.bus.emit({ type: 'agent.left', peer: peer.toString() }, false)
+    }
+    this.submitter.workerLost(peer)
+  }
+
+  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
+    this.worker.onPeerConnect(evt.detail)
   }
 
   private safeDispatch (event: TaskEvent): void {
@@ -1914,196 +466,5 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
     } catch (err: any) {
       this.log.error('event listener failed - %e', err)
     }
-  }
-
-  private publishEvent (event: TaskEvent): void {
-    // nobody subscribed: nobody to sign and send them for
-    if (this.components.pubsub.getSubscribers(this.eventsTopic).length === 0) {
-      return
-    }
-    const { type, taskId, at, origin, local, result, ...data } = event
-    this.eventQueue.push({
-      type,
-      taskId,
-      at: BigInt(at),
-      seq: ++this.eventSeq,
-      data: Object.keys(data).length > 0 ? JSON.stringify(data) : undefined
-    })
-    if (this.eventQueue.length >= 256) {
-      this.flushEvents()
-    } else {
-      this.eventFlush ??= setTimeout(() => { this.flushEvents() }, C.EVENT_FLUSH_MS)
-    }
-  }
-
-  /** Sign the queued events as one batch and publish it */
-  private flushEvents (): void {
-    clearTimeout(this.eventFlush)
-    this.eventFlush = undefined
-    const events = this.eventQueue
-    this.eventQueue = []
-    if (events.length === 0) {
-      return
-    }
-    this.statsData.eventBatches++
-    sealRecord(this.components.privateKey, this.domains.event, EventBatch.encode({ events }))
-      .then(async bytes => this.components.pubsub.publish(this.eventsTopic, bytes))
-      .catch(err => { this.log.trace('publishing events failed - %e', err) })
-  }
-
-  private async onRemoteEvent (bytes: Uint8Array, publisher?: PeerId): Promise<void> {
-    if (bytes.byteLength > C.MAX_EVENT_BATCH_BYTES) {
-      this.drop('oversize')
-      return
-    }
-    let origin: PeerId
-    let batch: EventBatch
-    try {
-      const opened = await openRecord(bytes, this.domains.event)
-      origin = opened.signer
-      batch = EventBatch.decode(opened.payload, { limits: { events: 1024 } })
-    } catch (err: any) {
-      this.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
-      return
-    }
-    if (publisher != null && !publisher.equals(origin)) {
-      this.drop('badSignature')
-      return
-    }
-    for (const pb of batch.events) {
-      const event = this.decodeEvent(origin, pb)
-      if (event != null) {
-        this.safeDispatch(event)
-      }
-    }
-  }
-
-  private decodeEvent (origin: PeerId, pb: EventPb): TaskEvent | undefined {
-    const at = Number(pb.at)
-    if (!this.fresh(at)) {
-      return
-    }
-    if (this.seenBefore(`e/${origin.toString()}/${pb.seq}`, at)) {
-      this.drop('replayed')
-      return
-    }
-    const allowed: Array<TaskEvent['type']> = ['task.created', 'task.assigned', 'task.running', 'task.progress', 'task.completed', 'task.failed', 'task.dead', 'task.canceled', 'agent.joined', 'agent.left']
-    if (!allowed.includes(pb.type as TaskEvent['type'])) {
-      this.drop('malformed')
-      return
-    }
-    let data: Record<string, unknown> = {}
-    if (pb.data != null) {
-      try {
-        const parsed = JSON.parse(pb.data)
-        if (parsed != null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-          data = parsed
-        }
-      } catch {
-        this.drop('malformed')
-        return
-      }
-    }
-    const event: TaskEvent = { type: pb.type as TaskEvent['type'], origin: origin.toString(), local: false, at }
-    if (pb.taskId != null) {
-      event.taskId = pb.taskId
-    }
-    for (const k of ['parent', 'state', 'worker', 'reason', 'message', 'peer'] as const) {
-      if (typeof data[k] === 'string') {
-        (event as any)[k] = data[k]
-      }
-    }
-    for (const k of ['attempt', 'progress'] as const) {
-      if (typeof data[k] === 'number') {
-        (event as any)[k] = data[k]
-      }
-    }
-    return event
-  }
-
-  // ------------------------------------------------------------------ helpers
-
-  /** false (and counted as a replay) if a record is too old or from the future */
-  private fresh (issuedAt: number): boolean {
-    const now = Date.now()
-    if (!Number.isFinite(issuedAt) || issuedAt < now - this.opts.maxRecordAgeMs || issuedAt > now + 60_000) {
-      this.drop('replayed')
-      return false
-    }
-    return true
-  }
-
-  /** Remember a record's key for the replay window; true if it was seen already */
-  private seenBefore (key: string, issuedAt: number): boolean {
-    if (this.seen.has(key)) {
-      return true
-    }
-    this.seen.set(key, issuedAt)
-    if (this.seen.size > C.MAX_SEEN) {
-      const now = Date.now()
-      for (const [k, at] of this.seen) {
-        if (this.seen.size <= C.MAX_SEEN * 0.9 && at >= now - this.opts.maxRecordAgeMs) {
-          break
-        }
-        this.seen.delete(k)
-      }
-    }
-    return false
-  }
-
-  private drop (reason: keyof TaskStats['dropped']): void {
-    this.statsData.dropped[reason]++
-    this.droppedMetric?.increment({ [reason]: true })
-  }
-
-  private count (what: 'submitted' | 'completed' | 'failedAttempts' | 'dead' | 'canceled'): void {
-    this.statsData[what]++
-  }
-
-  private pushHistory (record: TaskRecord, entry: HistoryEntry): void {
-    if (entry.worker === undefined) {
-      delete entry.worker
-    }
-    if (entry.reason === undefined) {
-      delete entry.reason
-    }
-    record.history.push(entry)
-    record.updatedAt = entry.at
-  }
-
-  /** Journals the record in the background: nothing waits for these writes (`unstage`: see `Journal.saveInBackground`) */
-  private save (record: TaskRecord, options: { unstage?: number } = {}): void {
-    this.journal.saveInBackground(record, options).catch(err => { this.log.error('journal write failed for %s - %e', record.id, err) })
-  }
-
-  private info (record: TaskRecord): TaskInfo {
-    const info: TaskInfo = {
-      id: record.id,
-      state: record.state,
-      attempts: record.attempts,
-      maxAttempts: record.maxAttempts,
-      createdAt: record.createdAt,
-      updatedAt: record.updatedAt,
-      history: record.history.map(h => ({ ...h }))
-    }
-    const optional = {
-      capability: record.capability,
-      query: record.query,
-      to: record.to,
-      parent: record.parent,
-      index: record.index,
-      children: record.children,
-      worker: record.worker,
-      result: record.result,
-      error: record.error,
-      deadline: record.deadline > 0 ? record.deadline : undefined,
-      progress: record.progress
-    }
-    for (const [k, v] of Object.entries(optional)) {
-      if (v !== undefined) {
-        (info as any)[k] = v
-      }
-    }
-    return info
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { MemoryDatastore } from 'datastore-core'
-import { JOURNAL_PREFIX } from '../src/constants.js'
+import { JOURNAL_PREFIX, MIN_LEASE_MS } from '../src/constants.js'
 import { Journal, decodeRecord } from '../src/journal.js'
 import { TestExecutor, connect, createNode, echo, hang, nextEvent, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
@@ -212,7 +212,7 @@ describe('task queue over real nodes', function () {
     const [submitter, mute] = await start({}, { executor: new TestExecutor(['job'], hang, 1) })
     await connect(submitter, mute)
     const running = nextEvent(submitter.services.tasks, e => e.type === 'task.running')
-    const { id } = await submitter.services.tasks.submit({ capability: 'job', input: 3, leaseMs: 300 })
+    const { id } = await submitter.services.tasks.submit({ capability: 'job', input: 3, leaseMs: MIN_LEASE_MS })
     await running
     // from now on the worker's heartbeats never arrive
     ;(mute.services.tasks as any).channels.send = async () => {}

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { MAX_LEASE_MS, MIN_LEASE_MS } from '@aistack/task'
 import { resolveHome } from '../paths.js'
 import { ApiError, UsageError } from '../errors.js'
 import { parse, parseInteger } from './args.js'
@@ -37,7 +38,7 @@ its result is the children's results in input order.
   --inputs-file F     a JSON array of inputs: a map task with one child per input
   --to PEER           only this peer (a peer ID) may run it
   --max-attempts N    attempts before the task is dead-lettered (1-100, default 5)
-  --lease-ms N        lease of each attempt, extended by the worker's heartbeats (default 30000)
+  --lease-ms N        lease of each attempt, extended by the worker's heartbeats, at least 1000 (default 30000)
   --deadline-ms N     dead-letter the task if it has not completed N ms after submission
   --timeout-ms N      limit of each attempt (default 300000)
   --wait              wait for the task to end and print its result (exit 1 if it did not complete)
@@ -307,7 +308,7 @@ async function submit (args: string[]): Promise<number> {
   }
   const ints: Array<[string, string, number, number]> = [
     ['max-attempts', 'maxAttempts', 1, 100],
-    ['lease-ms', 'leaseMs', 50, 24 * 3_600_000],
+    ['lease-ms', 'leaseMs', MIN_LEASE_MS, MAX_LEASE_MS],
     ['deadline-ms', 'deadlineMs', 1, 30 * 24 * 3_600_000],
     ['timeout-ms', 'timeoutMs', 1, 24 * 3_600_000]
   ]
