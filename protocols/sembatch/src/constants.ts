@@ -55,6 +55,12 @@ export const DEFAULT_LINGER_MS: Record<QosClass, number> = {
 
 /** A write carries at most this many payload bytes (smaller writes keep realtime traffic from queueing behind bulk) */
 export const DEFAULT_MAX_WRITE_BYTES = 64 * 1024
+/**
+ * Bytes of frames written and not yet acknowledged by the peer, at most,
+ * before interactive and bulk messages wait (realtime ones never do): it
+ * bounds what a realtime message queues behind in the pipe
+ */
+export const DEFAULT_PIPE_BYTES = 64 * 1024
 /** A batch is cut at this many messages */
 export const DEFAULT_MAX_BATCH_MESSAGES = 512
 /** Batches whose messages take more bytes than this are compressed with zstd (when it makes them smaller) */

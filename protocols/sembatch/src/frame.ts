@@ -113,6 +113,13 @@ export function decodeFrame (bytes: Uint8Array, from: FrameSender, limits: Frame
 
 const KINDS: Record<string, true> = { [Kind.RESPONSE]: true, [Kind.PIECE]: true, [Kind.END]: true, [Kind.ERROR]: true }
 
+/** Bytes of a frame's messages as the pipe limit counts them: payloads plus 12 each, before compression */
+export function messageLoad (frame: Frame): number {
+  let load = 0
+  for (const b of frame.batches) for (const m of b.messages) load += m.payload.byteLength + 12
+  return load
+}
+
 /** A varint length prefix (unsigned LEB128, as protobuf and @libp2p/utils' length-prefixed streams use) */
 export function lengthPrefix (n: number): Uint8Array {
   const out: number[] = []

@@ -34,12 +34,16 @@ export interface OutboxInit {
   credit?: () => Credit | undefined
   /** the receiver's last report, which sets how long messages linger */
   remote?: () => RemoteState
+  /** message bytes (payloads plus MESSAGE_OVERHEAD each, before compression) written and not yet acknowledged, at most, before interactive and bulk messages wait */
+  pipeBytes: number
+  /** the acknowledgement to send with the next frame, if due */
+  ack?: () => number | undefined
   onError: (err: Error) => void
 }
 
 const CLASS_INDEX: Record<QosClass, number> = { realtime: 0, interactive: 1, bulk: 2 }
 /** framing overhead of one message in a batch, roughly */
-const MESSAGE_OVERHEAD = 12
+export const MESSAGE_OVERHEAD = 12
 
 /**
  * The writing half of a sembatch stream: messages queue by class, and are
@@ -66,6 +70,9 @@ export class Outbox {
   frames = 0
   bytes = 0
   messages = 0
+  /** message bytes (payload plus MESSAGE_OVERHEAD each) written, and acknowledged by the peer (both wrap at 2^32) */
+  private written = 0
+  private acked = 0
 
   constructor (init: OutboxInit) {
     this.init = init
@@ -78,6 +85,17 @@ export class Outbox {
     this.schedule(item.qos)
   }
 
+  /** Bytes written that the peer has not acknowledged reading */
+  get inPipe (): number {
+    return (this.written - this.acked) >>> 0
+  }
+
+  /** The peer read this many bytes of our frames (cumulative, wrapping) */
+  onAck (received: number): void {
+    this.acked = received >>> 0
+    if (this.queued > 0) this.schedule('interactive')
+  }
+
   /** Resolves when the stream has room again (for producers of streamed answers) */
   async ready (): Promise<void> {
     if (!this.draining || this.closed) return
@@ -87,7 +105,7 @@ export class Outbox {
   /** Requests a write soon: at once when idle, after a linger while the receiver is busy */
   schedule (cls: QosClass = 'realtime'): void {
     if (this.scheduled || this.closed) return
-    if (this.draining && cls !== 'realtime' && this.queues[0].length === this.heads[0]) return
+    if ((this.draining || this.inPipe >= this.init.pipeBytes) && cls !== 'realtime' && this.queues[0].length === this.heads[0]) return
     const linger = this.lingerFor(cls)
     if (linger <= 0 || this.queued >= this.targetBatch(linger)) {
       this.scheduled = true
@@ -143,9 +161,16 @@ export class Outbox {
     const open = new Map<string, Batch>()
     let budget = this.init.maxWriteBytes
     let count = 0
+    let load = 0
     let blocked = false
     for (let c = 0; c < 3 && !blocked; c++) {
-      if (this.draining && c > 0) break
+      if (c > 0) {
+        // interactive and bulk go only while the pipe has room: what is queued in the
+        // pipe ahead of a realtime message is what it waits for
+        const room = this.init.pipeBytes - this.inPipe
+        if (this.draining || room <= 0) break
+        budget = Math.min(budget, room)
+      }
       const queue = this.queues[c]
       let head = this.heads[c]
       while (head < queue.length && count < this.init.maxBatchMessages) {
@@ -166,6 +191,7 @@ export class Outbox {
         }
         batch.messages.push(item.message)
         budget -= size
+        load += size
         count++
         head++
       }
@@ -174,12 +200,14 @@ export class Outbox {
     }
     this.queued -= count
     const credit = this.init.credit?.()
-    if (batches.length === 0 && credit == null) return false
-    const frame = encodeFrame({ batches, credit }, this.init.compressThreshold)
+    const received = this.init.ack?.()
+    if (batches.length === 0 && credit == null && received == null) return false
+    const data = withPrefix(encodeFrame({ batches, credit, received }, this.init.compressThreshold))
     this.frames++
     this.messages += count
-    this.bytes += frame.byteLength
-    const ok = this.init.stream.send(withPrefix(frame))
+    this.bytes += data.byteLength
+    if (batches.length > 0) this.written = (this.written + load) >>> 0
+    const ok = this.init.stream.send(data)
     if (!ok) {
       this.draining = true
       this.init.stream.onDrain().then(() => {
@@ -191,7 +219,7 @@ export class Outbox {
       }, (err: Error) => { this.fail(err) })
       return false
     }
-    return this.queued > 0 && !blocked
+    return this.queued > 0 && !blocked && (batches.length > 0 || credit != null || received != null)
   }
 
   private compact (c: number): void {

@@ -1,7 +1,7 @@
 import { AnswerStream } from './answers.js'
 import { INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES } from './constants.js'
 import { CreditViolationError, OversizeError, QueueFullError, RemoteError, RequestTimeoutError, StreamResetError } from './errors.js'
-import { FrameSplitter, Kind, decodeFrame, eventBytes } from './frame.js'
+import { FrameSplitter, Kind, decodeFrame, eventBytes, messageLoad } from './frame.js'
 import { Outbox } from './outbox.js'
 import type { QosClass } from './constants.js'
 import type { FrameLimits, Frame } from './frame.js'
@@ -16,6 +16,7 @@ export interface LinkSettings {
   lingerMs: Record<QosClass, number>
   maxQueued: number
   maxBufferedPieceBytes: number
+  pipeBytes: number
 }
 
 interface Pending {
@@ -46,6 +47,9 @@ export class RequesterLink {
   private readonly stream: Stream
   private readonly outbox: Outbox
   private readonly splitter: FrameSplitter
+  /** bytes of frames with batches read, wrapping at 2^32, and whether the peer should hear of it */
+  private receivedBytes = 0
+  private ackDue = false
   private readonly settings: LinkSettings
   private readonly log: Logger
   private readonly pending = new Map<number, Pending>()
@@ -71,6 +75,12 @@ export class RequesterLink {
       lingerMs: settings.lingerMs,
       take: this.take,
       remote: () => this.remote,
+      pipeBytes: settings.pipeBytes,
+      ack: () => {
+        if (!this.ackDue) return undefined
+        this.ackDue = false
+        return this.receivedBytes
+      },
       onError: (err) => { this.reset(err) }
     })
     stream.addEventListener('message', this.onMessage)
@@ -187,6 +197,7 @@ export class RequesterLink {
     try {
       frames = this.splitter.push(eventBytes(evt.data))
       for (const bytes of frames) this.onFrame(decodeFrame(bytes, 'acceptor', this.settings.limits))
+      if (this.ackDue) this.outbox.schedule('realtime')
     } catch (err: any) {
       this.log('bad frame from %p - %e', this.peer, err)
       this.reset(err)
@@ -194,6 +205,11 @@ export class RequesterLink {
   }
 
   private onFrame (frame: Frame): void {
+    if (frame.received != null) this.outbox.onAck(frame.received)
+    if (frame.batches.length > 0) {
+      this.receivedBytes = (this.receivedBytes + messageLoad(frame)) >>> 0
+      this.ackDue = true
+    }
     if (frame.credit != null) {
       const c = frame.credit
       this.creditMessages += c.grant

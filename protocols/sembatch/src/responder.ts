@@ -1,6 +1,6 @@
 import { INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES, QOS_CLASSES } from './constants.js'
 import { CreditViolationError, UnknownContextKeyError } from './errors.js'
-import { FrameSplitter, Kind, classOf, decodeFrame, eventBytes } from './frame.js'
+import { FrameSplitter, Kind, classOf, decodeFrame, eventBytes, messageLoad } from './frame.js'
 import { Outbox } from './outbox.js'
 import type { QosClass } from './constants.js'
 import type { Credit, Frame, Message } from './frame.js'
@@ -67,6 +67,9 @@ export class ResponderLink {
   private readonly log: Logger
   private readonly outbox: Outbox
   private readonly splitter: FrameSplitter
+  /** bytes of frames with batches read, wrapping at 2^32, and whether the peer should hear of it */
+  private receivedBytes = 0
+  private ackDue = false
   /** per class, per key, requests waiting */
   private readonly queues: Array<Map<string, Queued[]>> = [new Map(), new Map(), new Map()]
   private readonly running = new Map<string, number>()
@@ -104,6 +107,12 @@ export class ResponderLink {
       compressThreshold: settings.compressThreshold,
       lingerMs: { realtime: 0, interactive: 0, bulk: 0 },
       credit: this.credit,
+      pipeBytes: settings.pipeBytes,
+      ack: () => {
+        if (!this.ackDue) return undefined
+        this.ackDue = false
+        return this.receivedBytes
+      },
       onError: (err) => { this.reset(err) }
     })
     stream.addEventListener('message', this.onMessage)
@@ -136,6 +145,7 @@ export class ResponderLink {
   private readonly onMessage = (evt: StreamMessageEvent): void => {
     try {
       for (const bytes of this.splitter.push(eventBytes(evt.data))) this.onFrame(decodeFrame(bytes, 'opener', this.settings.limits))
+      if (this.ackDue) this.outbox.schedule('realtime')
     } catch (err: any) {
       this.log('bad frame from %p - %e', this.peer, err)
       this.reset(err)
@@ -143,6 +153,11 @@ export class ResponderLink {
   }
 
   private onFrame (frame: Frame): void {
+    if (frame.received != null) this.outbox.onAck(frame.received)
+    if (frame.batches.length > 0) {
+      this.receivedBytes = (this.receivedBytes + messageLoad(frame)) >>> 0
+      this.ackDue = true
+    }
     for (const batch of frame.batches) {
       const cls = classOf(batch.qos) as QosClass
       const handler = this.settings.lookup(batch.key)

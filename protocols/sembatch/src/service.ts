@@ -1,7 +1,7 @@
 import {
   DEFAULT_BATCH_CONCURRENCY, DEFAULT_COMPRESS_THRESHOLD, DEFAULT_HANDLER_CONCURRENCY, DEFAULT_HANDLER_MAX_BATCH,
   DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BUFFERED_PIECE_BYTES, DEFAULT_MAX_QUEUED,
-  DEFAULT_MAX_WRITE_BYTES, DEFAULT_NETWORK, DEFAULT_TIMEOUT_MS, INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES,
+  DEFAULT_MAX_WRITE_BYTES, DEFAULT_NETWORK, DEFAULT_PIPE_BYTES, DEFAULT_TIMEOUT_MS, INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES,
   LIMITS, OPEN_TIMEOUT_MS, protocolId
 } from './constants.js'
 import { NotStartedError, OversizeError, RemoteError, UnknownContextKeyError } from './errors.js'
@@ -32,6 +32,8 @@ export interface SembatchInit {
   lingerMs?: Partial<Record<QosClass, number>>
   /** payload bytes per write (default 64 KiB) */
   maxWriteBytes?: number
+  /** bytes written and not yet acknowledged before interactive and bulk messages wait (default 64 KiB) */
+  pipeBytes?: number
   /** messages per frame (default 512) */
   maxBatchMessages?: number
   /** batches with more bytes than this are zstd-compressed if that helps (default 1024; Infinity: never) */
@@ -94,6 +96,7 @@ export class SembatchService implements Startable {
     this.settings = {
       limits: LIMITS as FrameLimits,
       maxWriteBytes: positive(init.maxWriteBytes, DEFAULT_MAX_WRITE_BYTES, 'maxWriteBytes'),
+      pipeBytes: positive(init.pipeBytes, DEFAULT_PIPE_BYTES, 'pipeBytes'),
       maxBatchMessages: Math.min(LIMITS.maxMessagesPerBatch, positive(init.maxBatchMessages, DEFAULT_MAX_BATCH_MESSAGES, 'maxBatchMessages')),
       compressThreshold: init.compressThreshold ?? DEFAULT_COMPRESS_THRESHOLD,
       lingerMs: { ...DEFAULT_LINGER_MS, ...init.lingerMs, realtime: 0 },

@@ -445,6 +445,7 @@ export namespace Credit {
 export interface Frame {
   batches: Batch[]
   credit?: Credit
+  received?: number
 }
 
 export namespace Frame {
@@ -467,6 +468,11 @@ export namespace Frame {
         if (obj.credit != null) {
           w.uint32(18)
           Credit.codec().encode(obj.credit, w)
+        }
+
+        if (obj.received != null) {
+          w.uint32(24)
+          w.uint32(obj.received)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -497,6 +503,10 @@ export namespace Frame {
               obj.credit = Credit.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.credit
               })
+              break
+            }
+            case 3: {
+              obj.received = reader.uint32()
               break
             }
             default: {
