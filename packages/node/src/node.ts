@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { createEmbedder } from '@aistack/embeddings'
 import { semanticAnycast } from '@aistack/semantic-anycast'
+import { sembatch } from '@aistack/sembatch'
 import { taskQueue } from '@aistack/task'
 import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
 import { quic } from '@chainsafe/libp2p-quic'
@@ -21,12 +22,14 @@ import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { muxer } from './muxer.js'
+import { serveCapabilities } from './sembatch.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { HandlerFn, ServeSpec } from './capabilities/index.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
+import type { SembatchService } from '@aistack/sembatch'
 import type { TaskExecutor, TaskService } from '@aistack/task'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -43,6 +46,7 @@ export interface AgentServices extends Record<string, unknown> {
   downgradeGuard: DowngradeGuard
   anycast: SemanticAnycast
   tasks: TaskService
+  sembatch: SembatchService
 }
 
 export interface AgentNodeInit {
@@ -165,6 +169,8 @@ export class AgentNode {
           pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
           anycast: semanticAnycast({ network: network.id, embedder, provider: capabilities }),
+          // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
+          sembatch: sembatch({ network: network.id }),
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),
@@ -176,6 +182,7 @@ export class AgentNode {
         }
       })
       resolveWith = libp2p.services.anycast
+      serveCapabilities(libp2p.services.sembatch, capabilities)
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()
@@ -186,6 +193,11 @@ export class AgentNode {
   /** Serves a TypeScript function as a capability (announced like any other). */
   serve (name: string, spec: ServeSpec, fn: HandlerFn): void {
     this.capabilities.serve(name, spec, fn)
+  }
+
+  /** Batched, prioritised messages to peers: `node.sembatch.send(peer, key, payload, { qos })` */
+  get sembatch (): SembatchService {
+    return this.libp2p.services.sembatch
   }
 
   get peerId (): PeerId {

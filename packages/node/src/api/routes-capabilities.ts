@@ -1,4 +1,6 @@
 import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { askBatch, MAX_BATCH_INPUTS } from '../sembatch.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -6,7 +8,7 @@ import type { AgentNode } from '../node.js'
 // capability, handler and anycast errors answer with their own status
 const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler, errorStatus)
 
-/** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
+/** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask, /v1/ask/batch. */
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
   api.route('GET', '/v1/capabilities', () => ({ body: capabilitiesResponse(node.capabilities.entriesList()) }))
 
@@ -30,5 +32,17 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
   api.route('POST', '/v1/ask', mapped(async ({ json }) => {
     const { query, input, timeoutMs } = parseAskBody(await json())
     return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
+  }))
+
+  // every input to the best match, over sembatch; outputs in input order, failures per input
+  api.route('POST', '/v1/ask/batch', mapped(async ({ json }) => {
+    const body = await json() as Record<string, unknown>
+    const { query, timeoutMs } = parseAskBody(body)
+    const inputs = body.inputs
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH_INPUTS) {
+      throw new HttpError(400, 'bad_request', `inputs must be an array of 1-${MAX_BATCH_INPUTS} inputs`)
+    }
+    const r = await askBatch(node.libp2p.services.anycast, node.sembatch, query, inputs, { timeoutMs, peerIdFromString })
+    return { body: { ...r, similarity: Math.round(r.similarity * 10_000) / 10_000, latencyMs: Math.round(r.latencyMs * 100) / 100 } }
   }))
 }

@@ -1,0 +1,95 @@
+import { StreamResetError } from '@aistack/sembatch'
+import type { CapabilityRegistry } from './capabilities/index.js'
+import type { SemanticAnycast } from '@aistack/semantic-anycast'
+import type { SembatchService } from '@aistack/sembatch'
+import type { PeerId } from '@libp2p/interface'
+
+/** Most inputs in one `POST /v1/ask/batch` */
+export const MAX_BATCH_INPUTS = 10_000
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+type Entry = NonNullable<Parameters<SembatchService['setResolver']>[0]> extends (key: string) => infer R ? R : never
+
+/**
+ * Serves the node's capabilities over sembatch: the context key is the
+ * capability name, payloads and answers are JSON. Requests run through the
+ * registry (its limits), at most the capability's concurrency at once per
+ * stream. Entries are rebuilt when the capabilities change.
+ */
+export function serveCapabilities (sembatch: SembatchService, capabilities: CapabilityRegistry): void {
+  let entries = new Map<string, Entry>()
+  const rebuild = (): void => {
+    const next = new Map<string, Entry>()
+    for (const c of capabilities.entriesList()) {
+      const name = c.capability.name
+      next.set(name, {
+        batch: false,
+        concurrency: c.limits.concurrency,
+        maxBatch: 1,
+        fn: async (payload, { signal }) => {
+          const output = await capabilities.invoke(name, JSON.parse(decoder.decode(payload)), { signal, inputBytes: payload.byteLength })
+          return encoder.encode(JSON.stringify(output ?? null))
+        }
+      })
+    }
+    entries = next
+  }
+  rebuild()
+  capabilities.onChange(rebuild)
+  sembatch.setResolver(key => entries.get(key))
+}
+
+/** One output of a batch: the value, or why that input failed */
+export type BatchOutput = { output: unknown } | { error: { code: string, message: string } }
+
+export interface AskBatchResult {
+  outputs: BatchOutput[]
+  peerId: string
+  capability: string
+  similarity: number
+  /** 'sembatch' when the inputs went over one sembatch stream, 'anycast' when each was asked on its own */
+  transport: 'sembatch' | 'anycast'
+  latencyMs: number
+}
+
+/**
+ * Sends every input to the capability that best matches `query`: resolved
+ * once with anycast's `find`, then all inputs over sembatch to that peer (in
+ * batches, in input order). If the peer does not speak sembatch, each input
+ * goes through anycast's `ask`. A failed input fails alone.
+ *
+ * @throws NoCandidatesError-like errors of `find` when nothing matches
+ */
+export async function askBatch (anycast: SemanticAnycast, sembatch: SembatchService, query: string, inputs: unknown[], options: { timeoutMs?: number, peerIdFromString: (s: string) => PeerId }): Promise<AskBatchResult> {
+  const started = performance.now()
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const signal = AbortSignal.timeout(timeoutMs)
+  const [best] = await anycast.find(query, { k: 1, signal })
+  if (best == null) {
+    const err = new Error(`no peer offers a capability matching "${query.slice(0, 80)}"`)
+    err.name = 'NoCandidatesError'
+    throw err
+  }
+  const peer = options.peerIdFromString(best.peerId)
+  const payloads = inputs.map(i => encoder.encode(JSON.stringify(i ?? null)))
+  const failed = (err: any): BatchOutput => ({ error: { code: String(err?.name ?? 'Error'), message: String(err?.message ?? err) } })
+  const viaSembatch = await Promise.allSettled(payloads.map(async p => sembatch.send(peer, best.name, p, { timeoutMs, signal })))
+  const unsupported = viaSembatch.every(r => r.status === 'rejected' && isUnsupported(r.reason))
+  let outputs: BatchOutput[]
+  let transport: AskBatchResult['transport'] = 'sembatch'
+  if (unsupported && viaSembatch.length > 0) {
+    transport = 'anycast'
+    const asked = await Promise.allSettled(inputs.map(async input => anycast.ask(query, input, { timeoutMs })))
+    outputs = asked.map(r => r.status === 'fulfilled' ? { output: r.value.output } : failed(r.reason))
+  } else {
+    outputs = viaSembatch.map(r => r.status === 'fulfilled' ? { output: JSON.parse(decoder.decode(r.value)) } : failed(r.reason))
+  }
+  return { outputs, peerId: best.peerId, capability: best.name, similarity: best.similarity, transport, latencyMs: performance.now() - started }
+}
+
+/** The peer could not be asked over sembatch at all (it does not speak it, or the stream could not be opened) */
+function isUnsupported (err: any): boolean {
+  return err?.name === 'UnsupportedProtocolError' || err?.code === 'ERR_UNSUPPORTED_PROTOCOL' || (err instanceof StreamResetError && /protocol/i.test(err.message))
+}
