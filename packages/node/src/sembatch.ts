@@ -4,6 +4,9 @@ import type { SemanticAnycast } from '@aistack/semantic-anycast'
 import type { SembatchService } from '@aistack/sembatch'
 import type { PeerId } from '@libp2p/interface'
 
+/** A capability's context key with this suffix answers in pieces */
+export const STREAM_SUFFIX = '#stream'
+
 /** Most inputs in one `POST /v1/ask/batch` */
 export const MAX_BATCH_INPUTS = 10_000
 
@@ -31,6 +34,17 @@ export function serveCapabilities (sembatch: SembatchService, capabilities: Capa
         fn: async (payload, { signal }) => {
           const output = await capabilities.invoke(name, JSON.parse(decoder.decode(payload)), { signal, inputBytes: payload.byteLength })
           return encoder.encode(JSON.stringify(output ?? null))
+        }
+      })
+      // the same capability with its output in pieces (one JSON value each)
+      next.set(`${name}${STREAM_SUFFIX}`, {
+        batch: false,
+        concurrency: c.limits.concurrency,
+        maxBatch: 1,
+        fn: async function * (payload, { signal }) {
+          for await (const piece of capabilities.invokeStream(name, JSON.parse(decoder.decode(payload)), { signal, inputBytes: payload.byteLength })) {
+            yield encoder.encode(JSON.stringify(piece ?? null))
+          }
         }
       })
     }
@@ -92,4 +106,64 @@ export async function askBatch (anycast: SemanticAnycast, sembatch: SembatchServ
 /** The peer could not be asked over sembatch at all (it does not speak it, or the stream could not be opened) */
 function isUnsupported (err: any): boolean {
   return err?.name === 'UnsupportedProtocolError' || err?.code === 'ERR_UNSUPPORTED_PROTOCOL' || (err instanceof StreamResetError && /protocol/i.test(err.message))
+}
+
+export interface AskStreamResult {
+  peerId: string
+  capability: string
+  similarity: number
+  transport: 'local' | 'sembatch' | 'anycast'
+  /** the output's pieces; the first has arrived already */
+  pieces: AsyncGenerator<unknown>
+}
+
+export interface AskStreamNode {
+  anycast: SemanticAnycast
+  sembatch: SembatchService
+  capabilities: CapabilityRegistry
+  peerId: PeerId
+}
+
+/**
+ * Asks the capability that best matches `query` for its output in pieces: a
+ * capability of this node runs here, another node's over sembatch (key
+ * `<name>#stream`, pieces of the request's class), and a node without
+ * sembatch answers whole through anycast (one piece). Resolves once the
+ * first piece is there, so failures before it reject this promise.
+ */
+export async function askStream (node: AskStreamNode, query: string, input: unknown, options: { timeoutMs?: number, peerIdFromString: (s: string) => PeerId }): Promise<AskStreamResult> {
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const signal = AbortSignal.timeout(timeoutMs)
+  const [best] = await node.anycast.find(query, { k: 1, signal })
+  if (best == null) {
+    const err = new Error(`no peer offers a capability matching "${query.slice(0, 80)}"`)
+    err.name = 'NoCandidatesError'
+    throw err
+  }
+  const base = { peerId: best.peerId, capability: best.name, similarity: best.similarity }
+  if (best.peerId === node.peerId.toString()) {
+    return { ...base, transport: 'local', pieces: await primed(node.capabilities.invokeStream(best.name, input, { signal })) }
+  }
+  const remote = (async function * () {
+    for await (const piece of node.sembatch.stream(options.peerIdFromString(best.peerId), `${best.name}${STREAM_SUFFIX}`, encoder.encode(JSON.stringify(input ?? null)), { timeoutMs, signal })) {
+      yield JSON.parse(decoder.decode(piece))
+    }
+  })()
+  try {
+    return { ...base, transport: 'sembatch', pieces: await primed(remote) }
+  } catch (err) {
+    if (!isUnsupported(err)) throw err
+  }
+  const answer = await node.anycast.ask(query, input, { timeoutMs })
+  return { peerId: answer.peerId, capability: answer.capability, similarity: answer.similarity, transport: 'anycast', pieces: (async function * () { yield answer.output })() }
+}
+
+/** Waits for the first piece, and gives back a generator that starts with it */
+async function primed (pieces: AsyncGenerator<unknown>): Promise<AsyncGenerator<unknown>> {
+  const first = await pieces.next()
+  return (async function * () {
+    if (first.done === true) return
+    yield first.value
+    yield * pieces
+  })()
 }

@@ -1,6 +1,7 @@
 import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { askBatch, MAX_BATCH_INPUTS } from '../sembatch.js'
+import { askBatch, askStream, MAX_BATCH_INPUTS } from '../sembatch.js'
+import { SseStream } from './routes-tasks.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -29,8 +30,27 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     return { body: searchResponse(await node.libp2p.services.anycast.find(q, { k })) }
   }))
 
-  api.route('POST', '/v1/ask', mapped(async ({ json }) => {
-    const { query, input, timeoutMs } = parseAskBody(await json())
+  api.route('POST', '/v1/ask', mapped(async (ctx) => {
+    const body = await ctx.json()
+    const { query, input, timeoutMs } = parseAskBody(body)
+    const stream = (body as Record<string, unknown>).stream
+    if (stream != null && typeof stream !== 'boolean') throw new HttpError(400, 'bad_request', 'stream must be true or false')
+    if (stream === true) {
+      // server-sent events: `piece` {piece} as the output arrives, then `done` or `error`
+      const started = performance.now()
+      const answer = await askStream({ anycast: node.libp2p.services.anycast, sembatch: node.sembatch, capabilities: node.capabilities, peerId: node.peerId }, query, input, { timeoutMs, peerIdFromString })
+      const sse = new SseStream(ctx)
+      ;(async () => {
+        for await (const piece of answer.pieces) {
+          if (sse.aborted) break
+          sse.send('piece', { piece })
+        }
+        sse.send('done', { peerId: answer.peerId, capability: answer.capability, similarity: Math.round(answer.similarity * 10_000) / 10_000, transport: answer.transport, latencyMs: Math.round((performance.now() - started) * 100) / 100 })
+      })().catch((err: any) => {
+        sse.send('error', { code: errorStatus(err).code, message: String(err?.message ?? err) })
+      }).finally(() => { sse.end() })
+      return undefined
+    }
     return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
   }))
 

@@ -3,8 +3,13 @@ import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeErr
 import type { HandlerSpec } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
 
-/** A handler runs one request: JSON value in, JSON value out */
-export type HandlerFn = (input: unknown, options: { signal: AbortSignal }) => Promise<unknown>
+/**
+ * A handler runs one request: JSON value in, JSON value out, or the output in
+ * pieces as an async iterable (string pieces join into one string when the
+ * caller wants the whole output). `stream` is true when the caller takes
+ * pieces (`POST /v1/ask` with `"stream": true`).
+ */
+export type HandlerFn = (input: unknown, options: { signal: AbortSignal, stream?: boolean }) => Promise<unknown> | AsyncIterable<unknown>
 
 export interface HandlerContext {
   /** capability name, sent to http handlers */
@@ -168,7 +173,7 @@ function http (spec: Extract<HandlerSpec, { type: 'http' }>, ctx: HandlerContext
 
 function openai (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerContext): HandlerFn {
   const url = spec.baseUrl.replace(/\/+$/, '') + '/chat/completions'
-  return async (input, { signal }) => {
+  return (input, { signal, stream }) => {
     const messages: Array<{ role: string, content: string }> = []
     if (spec.system != null) messages.push({ role: 'system', content: spec.system })
     messages.push({ role: 'user', content: inputText(input) })
@@ -176,17 +181,72 @@ function openai (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerCon
     if (spec.maxTokens != null) body.max_tokens = spec.maxTokens
     if (spec.temperature != null) body.temperature = spec.temperature
     const headers: Record<string, string> = spec.apiKey != null ? { authorization: `Bearer ${spec.apiKey}` } : {}
-    const { text } = await post(url, body, headers, signal, ctx.maxOutputBytes)
-    let json: any
-    try {
-      json = JSON.parse(text)
-    } catch {
-      throw new HandlerError('chat completions response is not JSON')
-    }
-    const content = json?.choices?.[0]?.message?.content
-    if (typeof content !== 'string') throw new HandlerError('chat completions response has no choices[0].message.content')
-    return content
+    if (stream === true) return streamChat(url, { ...body, stream: true }, headers, signal, ctx.maxOutputBytes)
+    return wholeChat(url, body, headers, signal, ctx.maxOutputBytes)
   }
+}
+
+/**
+ * A streamed chat completion: the `content` of each `data:` event's
+ * `choices[0].delta`, as it arrives, until `data: [DONE]` (the OpenAI
+ * streaming format, server-sent events).
+ */
+async function * streamChat (url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal, max: number): AsyncGenerator<string> {
+  let res: Response
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers }, body: JSON.stringify(body), signal })
+  } catch (e: any) {
+    if (signal.aborted) throw reasonOf(signal)
+    throw new HandlerError(`POST ${url} failed: ${e?.message ?? e}`)
+  }
+  if (!res.ok || res.body == null) throw new HandlerError(`POST ${url} answered ${res.status}: ${(await res.text().catch(() => '')).slice(0, 300)}`)
+  const reader = res.body.getReader()
+  const decoder = new TextDecoder()
+  let buffer = ''
+  let total = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      total += value.byteLength
+      if (total > max) throw new OutputTooLargeError(`response is larger than ${max} bytes`)
+      buffer += decoder.decode(value, { stream: true })
+      let nl: number
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl).trim()
+        buffer = buffer.slice(nl + 1)
+        if (!line.startsWith('data:')) continue
+        const data = line.slice(5).trim()
+        if (data === '[DONE]') return
+        let json: any
+        try {
+          json = JSON.parse(data)
+        } catch {
+          throw new HandlerError('chat completions stream sent an event that is not JSON')
+        }
+        const piece = json?.choices?.[0]?.delta?.content
+        if (typeof piece === 'string' && piece.length > 0) yield piece
+      }
+    }
+  } catch (e: any) {
+    if (signal.aborted) throw reasonOf(signal)
+    throw e
+  } finally {
+    await reader.cancel().catch(() => {})
+  }
+}
+
+async function wholeChat (url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal, max: number): Promise<string> {
+  const { text } = await post(url, body, headers, signal, max)
+  let json: any
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new HandlerError('chat completions response is not JSON')
+  }
+  const content = json?.choices?.[0]?.message?.content
+  if (typeof content !== 'string') throw new HandlerError('chat completions response has no choices[0].message.content')
+  return content
 }
 
 /** Build the function that runs a handler spec */

@@ -149,13 +149,65 @@ export class CapabilityRegistry implements CapabilityProvider {
           reject(err)
           return
         }
-        Promise.resolve(result).then(resolve, (err: any) => {
+        Promise.resolve(result).then(async value => isAsyncIterable(value) ? joinPieces(value) : value).then(resolve, (err: any) => {
           reject(timedOut && err?.name !== 'OutputTooLargeError' ? timeoutError() : err)
         })
       })
       const outBytes = jsonBytes(output)
       if (outBytes > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is ${outBytes} bytes, limit ${e.limits.maxOutputBytes}`)
       return output
+    } finally {
+      clearTimeout(timer)
+      outer?.removeEventListener('abort', onOuterAbort)
+      e.running--
+    }
+  }
+
+  /**
+   * Like `invoke`, but yields the output in pieces as the handler produces
+   * them (a handler that answers whole yields one piece). The limits hold for
+   * the whole: the timeout for the last piece, the output size for the sum.
+   */
+  async * invokeStream (name: string, input: unknown, options: { signal?: AbortSignal, inputBytes?: number } = {}): AsyncGenerator<unknown> {
+    const e = this.entries.get(name)
+    if (e == null) throw new UnknownCapabilityError(`no capability named "${name}"`)
+    if (e.running >= e.limits.concurrency) throw new OverloadedError(`${name} is at its concurrency limit (${e.limits.concurrency})`)
+    const inBytes = options.inputBytes ?? jsonBytes(input)
+    if (inBytes > e.limits.maxInputBytes) throw new InputTooLargeError(`input is ${inBytes} bytes, ${name} accepts at most ${e.limits.maxInputBytes}`)
+    const controller = new AbortController()
+    const outer = options.signal
+    const onOuterAbort = (): void => { controller.abort(outer?.reason) }
+    if (outer?.aborted === true) controller.abort(outer.reason)
+    else outer?.addEventListener('abort', onOuterAbort, { once: true })
+    const timer = setTimeout(() => { controller.abort(new HandlerTimeoutError(`${name} did not answer within ${e.limits.timeoutMs} ms`)) }, e.limits.timeoutMs)
+    const signal = controller.signal
+    const aborted = new Promise<never>((_resolve, reject) => {
+      signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+    })
+    aborted.catch(() => {})
+    e.running++
+    try {
+      signal.throwIfAborted()
+      const result = await Promise.race([Promise.resolve(e.fn(input, { signal, stream: true })), aborted])
+      if (!isAsyncIterable(result)) {
+        const outBytes = jsonBytes(result)
+        if (outBytes > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is ${outBytes} bytes, limit ${e.limits.maxOutputBytes}`)
+        yield result
+        return
+      }
+      const it = result[Symbol.asyncIterator]()
+      let total = 0
+      try {
+        for (;;) {
+          const next = await Promise.race([it.next(), aborted])
+          if (next.done === true) return
+          total += jsonBytes(next.value)
+          if (total > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is over ${e.limits.maxOutputBytes} bytes`)
+          yield next.value
+        }
+      } finally {
+        await it.return?.()
+      }
     } finally {
       clearTimeout(timer)
       outer?.removeEventListener('abort', onOuterAbort)
@@ -173,6 +225,17 @@ export class CapabilityRegistry implements CapabilityProvider {
       try { l() } catch {}
     }
   }
+}
+
+function isAsyncIterable (x: unknown): x is AsyncIterable<unknown> {
+  return x != null && typeof (x as any)[Symbol.asyncIterator] === 'function'
+}
+
+/** A streamed output as a whole: string pieces joined, other pieces as an array */
+async function joinPieces (pieces: AsyncIterable<unknown>): Promise<unknown> {
+  const all: unknown[] = []
+  for await (const p of pieces) all.push(p)
+  return all.every(p => typeof p === 'string') ? all.join('') : all
 }
 
 function pickLimits (s: HandlerLimits): HandlerLimits {
