@@ -25,7 +25,7 @@ import { muxer } from './muxer.js'
 import { serveCapabilities } from './sembatch.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
-import type { HandlerFn, ServeSpec } from './capabilities/index.js'
+import type { BatchHandlerFn, HandlerFn, ServeSpec } from './capabilities/index.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
@@ -190,8 +190,13 @@ export class AgentNode {
     }
   }
 
-  /** Serves a TypeScript function as a capability (announced like any other). */
-  serve (name: string, spec: ServeSpec, fn: HandlerFn): void {
+  /**
+   * Serves a TypeScript function as a capability (announced like any other).
+   * With `spec.batch: true` the function takes an array of inputs and answers
+   * with an array of outputs (an Error fails one input); with an async
+   * iterable it answers in pieces (`POST /v1/ask` with `"stream": true`).
+   */
+  serve (name: string, spec: ServeSpec, fn: HandlerFn | BatchHandlerFn): void {
     this.capabilities.serve(name, spec, fn)
   }
 

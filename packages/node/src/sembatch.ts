@@ -7,6 +7,9 @@ import type { PeerId } from '@libp2p/interface'
 /** A capability's context key with this suffix answers in pieces */
 export const STREAM_SUFFIX = '#stream'
 
+/** Most requests handed to a batch-aware capability in one call */
+export const MAX_HANDLER_BATCH = 256
+
 /** Most inputs in one `POST /v1/ask/batch` */
 export const MAX_BATCH_INPUTS = 10_000
 
@@ -27,15 +30,38 @@ export function serveCapabilities (sembatch: SembatchService, capabilities: Capa
     const next = new Map<string, Entry>()
     for (const c of capabilities.entriesList()) {
       const name = c.capability.name
-      next.set(name, {
-        batch: false,
-        concurrency: c.limits.concurrency,
-        maxBatch: 1,
-        fn: async (payload, { signal }) => {
-          const output = await capabilities.invoke(name, JSON.parse(decoder.decode(payload)), { signal, inputBytes: payload.byteLength })
-          return encoder.encode(JSON.stringify(output ?? null))
-        }
-      })
+      if (capabilities.takesBatches(name)) {
+        // requests that arrive together reach the handler as one call
+        next.set(name, {
+          batch: true,
+          concurrency: c.limits.concurrency,
+          maxBatch: MAX_HANDLER_BATCH,
+          fn: async (payloads, { signal }) => {
+            const inputs: unknown[] = []
+            const bad = new Map<number, Error>()
+            payloads.forEach((p, i) => {
+              try {
+                inputs.push(JSON.parse(decoder.decode(p)))
+              } catch (err: any) {
+                bad.set(i, err)
+                inputs.push(null)
+              }
+            })
+            const results = await capabilities.invokeBatch(name, inputs, { signal })
+            return results.map((r, i) => bad.get(i) ?? ('error' in r ? r.error : encoder.encode(JSON.stringify(r.output ?? null))))
+          }
+        })
+      } else {
+        next.set(name, {
+          batch: false,
+          concurrency: c.limits.concurrency,
+          maxBatch: 1,
+          fn: async (payload, { signal }) => {
+            const output = await capabilities.invoke(name, JSON.parse(decoder.decode(payload)), { signal, inputBytes: payload.byteLength })
+            return encoder.encode(JSON.stringify(output ?? null))
+          }
+        })
+      }
       // the same capability with its output in pieces (one JSON value each)
       next.set(`${name}${STREAM_SUFFIX}`, {
         batch: false,

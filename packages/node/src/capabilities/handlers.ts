@@ -249,6 +249,28 @@ async function wholeChat (url: string, body: unknown, headers: Record<string, st
   return content
 }
 
+/**
+ * The batch form of a handler, where it has one: the builtin `embed` takes
+ * many string inputs in one embedder call (each answered as a single-text
+ * embed would be). Undefined for the others.
+ */
+export function createBatchHandler (spec: HandlerSpec, ctx: HandlerContext): ((inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]>) | undefined {
+  if (spec.type !== 'builtin' || spec.name !== 'embed') return undefined
+  const one = builtin(spec, ctx) as (input: unknown, options: { signal: AbortSignal }) => Promise<unknown>
+  return async (inputs, { signal }) => {
+    const embedder = ctx.embedder
+    if (embedder == null) return inputs.map(() => new HandlerError('no embedder configured'))
+    const texts = inputs.filter((i): i is string => typeof i === 'string')
+    const vectors = texts.length > 0 ? await embedder.embed(texts, { signal }) : []
+    let k = 0
+    return Promise.all(inputs.map(async input => {
+      if (typeof input !== 'string') return one(input, { signal }).catch((err: Error) => err)
+      const v = vectors[k++]
+      return { model: embedder.id, dim: embedder.dim, vectors: [Array.from(v, x => Math.round(x * 1e6) / 1e6)] }
+    }))
+  }
+}
+
 /** Build the function that runs a handler spec */
 export function createHandler (spec: HandlerSpec, ctx: HandlerContext): HandlerFn {
   switch (spec.type) {

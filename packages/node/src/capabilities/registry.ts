@@ -2,7 +2,7 @@ import { OverloadedError } from '@aistack/semantic-anycast'
 import {
   DuplicateCapabilityError, HandlerTimeoutError, InputTooLargeError, OutputTooLargeError, UnknownCapabilityError
 } from './errors.js'
-import { createHandler } from './handlers.js'
+import { createBatchHandler, createHandler } from './handlers.js'
 import { limitsOf, validateCapabilitySpec } from './spec.js'
 import type { HandlerFn } from './handlers.js'
 import type { CapabilitySpec, HandlerLimits, ValidateOptions } from './spec.js'
@@ -11,6 +11,12 @@ import type { CapabilityAttributes, CapabilityProvider, LocalCapability } from '
 
 /** What `serve()` takes besides the function */
 export interface ServeSpec extends HandlerLimits {
+  /**
+   * true: the function takes an array of inputs and answers with an array of
+   * outputs in the same order (an `Error` in the array fails that input alone);
+   * requests arriving together over sembatch reach it as one call
+   */
+  batch?: boolean
   description: string
   tags?: string[]
   examples?: string[]
@@ -25,11 +31,20 @@ export interface RegisteredCapability {
   running: number
   /** the spec as given (absent for functions) */
   spec?: CapabilitySpec
+  /** takes batches of inputs in one call */
+  batch?: boolean
 }
+
+/** Takes many inputs at once: one output (or Error) per input, in order */
+export type BatchHandlerFn = (inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]>
 
 interface Entry extends RegisteredCapability {
   fn: HandlerFn
+  batchFn?: BatchHandlerFn
 }
+
+/** One result of `invokeBatch` */
+export type BatchResult = { output: unknown } | { error: Error }
 
 export interface CapabilityRegistryInit {
   /** used by the builtin `embed` handler */
@@ -59,18 +74,75 @@ export class CapabilityRegistry implements CapabilityProvider {
     const s = validateCapabilitySpec(spec, path, options)
     if (this.entries.has(s.name)) throw new DuplicateCapabilityError(`a capability named "${s.name}" exists already`)
     const limits = limitsOf(s.handler)
-    const fn = createHandler(s.handler, { name: s.name, embedder: this.embedder, maxOutputBytes: limits.maxOutputBytes })
-    this.put(s.name, { capability: this.describe(s, limits), type: s.handler.type, limits, running: 0, spec: s, fn })
+    const ctx = { name: s.name, embedder: this.embedder, maxOutputBytes: limits.maxOutputBytes }
+    const fn = createHandler(s.handler, ctx)
+    this.put(s.name, { capability: this.describe(s, limits), type: s.handler.type, limits, running: 0, spec: s, fn, batchFn: createBatchHandler(s.handler, ctx) })
     return s.name
   }
 
   /** Serve a TypeScript function as a capability */
-  serve (name: string, spec: ServeSpec, fn: HandlerFn): void {
+  serve (name: string, spec: ServeSpec, fn: HandlerFn | BatchHandlerFn): void {
     const s = validateCapabilitySpec({ ...spec, name, handler: { type: 'builtin', name: 'echo', ...pickLimits(spec) } }, `serve(${JSON.stringify(name)})`)
     if (typeof fn !== 'function') throw new TypeError('serve() needs a function')
     if (this.entries.has(name)) throw new DuplicateCapabilityError(`a capability named "${name}" exists already`)
     const limits = limitsOf(spec)
-    this.put(name, { capability: this.describe(s, limits), type: 'function', limits, running: 0, fn })
+    if (spec.batch === true) {
+      const batchFn = fn as BatchHandlerFn
+      const one: HandlerFn = async (input, options) => {
+        const [output] = await batchFn([input], options)
+        if (output instanceof Error) throw output
+        return output
+      }
+      this.put(name, { capability: this.describe(s, limits), type: 'function', limits, running: 0, fn: one, batchFn })
+      return
+    }
+    this.put(name, { capability: this.describe(s, limits), type: 'function', limits, running: 0, fn: fn as HandlerFn })
+  }
+
+  /** True when the capability takes batches (`invokeBatch` makes one call for many inputs) */
+  takesBatches (name: string): boolean {
+    return this.entries.get(name)?.batchFn != null
+  }
+
+  /**
+   * Runs many inputs at once: one call of a batch handler (inputs over the
+   * size limit fail alone, the timeout covers the call), or one call per input
+   * for other handlers, as many at once as the concurrency limit allows. Never
+   * throws for one input: each result is an output or an error.
+   */
+  async invokeBatch (name: string, inputs: unknown[], options: { signal?: AbortSignal } = {}): Promise<BatchResult[]> {
+    const e = this.entries.get(name)
+    if (e == null) throw new UnknownCapabilityError(`no capability named "${name}"`)
+    const batchFn = e.batchFn
+    if (batchFn == null) {
+      return Promise.all(inputs.map(async input => this.invoke(name, input, options).then(output => ({ output }), (error: Error) => ({ error }))))
+    }
+    const results: BatchResult[] = new Array(inputs.length)
+    const fits: number[] = []
+    inputs.forEach((input, i) => {
+      const bytes = jsonBytes(input)
+      if (bytes > e.limits.maxInputBytes) results[i] = { error: new InputTooLargeError(`input is ${bytes} bytes, ${name} accepts at most ${e.limits.maxInputBytes}`) }
+      else fits.push(i)
+    })
+    if (fits.length === 0) return results
+    const signal = options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(e.limits.timeoutMs)]) : AbortSignal.timeout(e.limits.timeoutMs)
+    e.running++
+    try {
+      const outputs = await batchFn(fits.map(i => inputs[i]), { signal })
+      if (!Array.isArray(outputs) || outputs.length !== fits.length) throw new TypeError(`the batch handler of ${name} must answer with ${fits.length} outputs`)
+      fits.forEach((i, k) => {
+        const out = outputs[k]
+        if (out instanceof Error) results[i] = { error: out }
+        else if (jsonBytes(out) > e.limits.maxOutputBytes) results[i] = { error: new OutputTooLargeError(`output is over ${e.limits.maxOutputBytes} bytes`) }
+        else results[i] = { output: out }
+      })
+    } catch (err: any) {
+      const error = signal.aborted && !(options.signal?.aborted ?? false) ? new HandlerTimeoutError(`${name} did not answer within ${e.limits.timeoutMs} ms`) : err
+      for (const i of fits) results[i] = { error }
+    } finally {
+      e.running--
+    }
+    return results
   }
 
   private describe (s: { name: string, description: string, tags?: string[], examples?: string[], attributes?: CapabilityAttributes }, limits: Required<HandlerLimits>): LocalCapability {
@@ -101,7 +173,7 @@ export class CapabilityRegistry implements CapabilityProvider {
 
   /** Capabilities with their handler type and limits (for GET /v1/capabilities) */
   entriesList (): RegisteredCapability[] {
-    return [...this.entries.values()].map(({ fn, ...rest }) => ({ ...rest }))
+    return [...this.entries.values()].map(({ fn, batchFn, ...rest }) => ({ ...rest, batch: batchFn != null }))
   }
 
   list (): LocalCapability[] {
