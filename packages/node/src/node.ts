@@ -196,8 +196,10 @@ export class AgentNode {
    * with an array of outputs (an Error fails one input); with an async
    * iterable it answers in pieces (`POST /v1/ask` with `"stream": true`).
    */
+  serve (name: string, spec: ServeSpec & { batch: true }, fn: BatchHandlerFn): void
+  serve (name: string, spec: ServeSpec, fn: HandlerFn): void
   serve (name: string, spec: ServeSpec, fn: HandlerFn | BatchHandlerFn): void {
-    this.capabilities.serve(name, spec, fn)
+    this.capabilities.serve(name, spec, fn as HandlerFn)
   }
 
   /** Batched, prioritised messages to peers: `node.sembatch.send(peer, key, payload, { qos })` */

@@ -81,6 +81,8 @@ export class CapabilityRegistry implements CapabilityProvider {
   }
 
   /** Serve a TypeScript function as a capability */
+  serve (name: string, spec: ServeSpec & { batch: true }, fn: BatchHandlerFn): void
+  serve (name: string, spec: ServeSpec, fn: HandlerFn): void
   serve (name: string, spec: ServeSpec, fn: HandlerFn | BatchHandlerFn): void {
     const s = validateCapabilitySpec({ ...spec, name, handler: { type: 'builtin', name: 'echo', ...pickLimits(spec) } }, `serve(${JSON.stringify(name)})`)
     if (typeof fn !== 'function') throw new TypeError('serve() needs a function')
