@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { StringDecoder } from 'node:string_decoder'
 import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeError } from './errors.js'
 import type { HandlerSpec } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
@@ -76,45 +77,108 @@ function builtin (spec: Extract<HandlerSpec, { type: 'builtin' }>, ctx: HandlerC
   }
 }
 
-function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext): HandlerFn {
-  return async (input, { signal }) => {
-    signal.throwIfAborted()
-    const env: Record<string, string> = {}
-    for (const k of KEPT_ENV) if (process.env[k] != null) env[k] = process.env[k] as string
-    Object.assign(env, spec.env)
-    const child = spawn(spec.command[0], spec.command.slice(1), {
-      cwd: spec.cwd,
-      env,
-      shell: false,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      windowsHide: true
-    })
-    return await new Promise<string>((resolve, reject) => {
-      const out: Buffer[] = []
-      let outBytes = 0
-      let err = ''
-      let failure: Error | undefined
-      const kill = (e: Error): void => {
-        failure ??= e
-        child.kill('SIGKILL')
+/**
+ * Runs an exec handler's command with `stdin` as its input; resolves with its
+ * stdout. `onChunk` sees stdout as it comes (for streamed answers).
+ */
+async function runCommand (spec: Extract<HandlerSpec, { type: 'exec' }>, stdin: string, signal: AbortSignal, maxOutputBytes: number, onChunk?: (chunk: string) => void): Promise<string> {
+  signal.throwIfAborted()
+  const env: Record<string, string> = {}
+  for (const k of KEPT_ENV) if (process.env[k] != null) env[k] = process.env[k] as string
+  Object.assign(env, spec.env)
+  const child = spawn(spec.command[0], spec.command.slice(1), {
+    cwd: spec.cwd,
+    env,
+    shell: false,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    windowsHide: true
+  })
+  return await new Promise<string>((resolve, reject) => {
+    const out: Buffer[] = []
+    const text = new StringDecoder('utf8')
+    let outBytes = 0
+    let err = ''
+    let failure: Error | undefined
+    const kill = (e: Error): void => {
+      failure ??= e
+      child.kill('SIGKILL')
+    }
+    const onAbort = (): void => { kill(reasonOf(signal)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    child.stdout.on('data', (b: Buffer) => {
+      outBytes += b.byteLength
+      if (outBytes > maxOutputBytes) kill(new OutputTooLargeError(`output is larger than ${maxOutputBytes} bytes`))
+      else {
+        out.push(b)
+        if (onChunk != null) {
+          const chunk = text.write(b)
+          if (chunk !== '') onChunk(chunk)
+        }
       }
-      const onAbort = (): void => { kill(reasonOf(signal)) }
-      signal.addEventListener('abort', onAbort, { once: true })
-      child.stdout.on('data', (b: Buffer) => {
-        outBytes += b.byteLength
-        if (outBytes > ctx.maxOutputBytes) kill(new OutputTooLargeError(`output is larger than ${ctx.maxOutputBytes} bytes`))
-        else out.push(b)
-      })
-      child.stderr.on('data', (b: Buffer) => { if (err.length < 4096) err += b.toString('utf8') })
-      child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
-      child.on('close', (code, sig) => {
-        signal.removeEventListener('abort', onAbort)
-        if (failure != null) reject(failure)
-        else if (code !== 0) reject(new HandlerError(`${spec.command[0]} exited with ${code ?? sig}: ${err.trim().slice(-1024)}`))
-        else resolve(Buffer.concat(out).toString('utf8'))
-      })
-      child.stdin.on('error', () => {}) // the command may exit without reading its input
-      child.stdin.end(inputText(input))
+    })
+    child.stderr.on('data', (b: Buffer) => { if (err.length < 4096) err += b.toString('utf8') })
+    child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
+    child.on('close', (code, sig) => {
+      signal.removeEventListener('abort', onAbort)
+      if (failure != null) reject(failure)
+      else if (code !== 0) reject(new HandlerError(`${spec.command[0]} exited with ${code ?? sig}: ${err.trim().slice(-1024)}`))
+      else resolve(Buffer.concat(out).toString('utf8'))
+    })
+    child.stdin.on('error', () => {}) // the command may exit without reading its input
+    child.stdin.end(stdin)
+  })
+}
+
+function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext): HandlerFn {
+  return (input, { signal, stream }) => {
+    if (stream === true) return execStream(spec, inputText(input), signal, ctx.maxOutputBytes)
+    return runCommand(spec, inputText(input), signal, ctx.maxOutputBytes)
+  }
+}
+
+/** stdout chunks as the command writes them */
+async function * execStream (spec: Extract<HandlerSpec, { type: 'exec' }>, stdin: string, signal: AbortSignal, max: number): AsyncGenerator<string> {
+  const chunks: string[] = []
+  let wake: (() => void) | undefined
+  let finished = false
+  let failure: unknown
+  runCommand(spec, stdin, signal, max, chunk => { chunks.push(chunk); wake?.() })
+    .catch(err => { failure = err })
+    .finally(() => { finished = true; wake?.() })
+  for (;;) {
+    if (chunks.length > 0) {
+      yield chunks.shift() as string
+      continue
+    }
+    if (finished) {
+      if (failure != null) throw failure
+      return
+    }
+    await new Promise<void>(resolve => { wake = resolve })
+    wake = undefined
+  }
+}
+
+/**
+ * An exec handler with `batch: true` runs once per batch: one JSON line per
+ * input on stdin, one JSON line per output on stdout, in order; a line
+ * `{"error": "..."}` fails its input alone.
+ */
+function execBatch (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext): (inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]> {
+  return async (inputs, { signal }) => {
+    const stdout = await runCommand(spec, inputs.map(i => JSON.stringify(i ?? null)).join('\n') + '\n', signal, ctx.maxOutputBytes)
+    const lines = stdout.split('\n').filter(l => l.trim() !== '')
+    if (lines.length !== inputs.length) throw new HandlerError(`${spec.command[0]} answered ${lines.length} lines for ${inputs.length} inputs (batch: one JSON line per input)`)
+    return lines.map(line => {
+      let value: any
+      try {
+        value = JSON.parse(line)
+      } catch {
+        return new HandlerError(`${spec.command[0]} wrote a line that is not JSON`)
+      }
+      const keys = value != null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : []
+      if (keys.length === 1 && keys[0] === 'error' && typeof value.error === 'string') return new HandlerError(value.error)
+      return value
     })
   }
 }
@@ -252,9 +316,11 @@ async function wholeChat (url: string, body: unknown, headers: Record<string, st
 /**
  * The batch form of a handler, where it has one: the builtin `embed` takes
  * many string inputs in one embedder call (each answered as a single-text
- * embed would be). Undefined for the others.
+ * embed would be); an exec handler with `batch: true` takes JSON lines.
+ * Undefined for the others.
  */
 export function createBatchHandler (spec: HandlerSpec, ctx: HandlerContext): ((inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]>) | undefined {
+  if (spec.type === 'exec' && spec.batch === true) return execBatch(spec, ctx)
   if (spec.type !== 'builtin' || spec.name !== 'embed') return undefined
   const one = builtin(spec, ctx) as (input: unknown, options: { signal: AbortSignal }) => Promise<unknown>
   return async (inputs, { signal }) => {
