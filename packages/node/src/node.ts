@@ -14,6 +14,7 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
@@ -22,7 +23,8 @@ import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { muxer } from './muxer.js'
-import { serveCapabilities } from './sembatch.js'
+import { askBatch, askStream, serveCapabilities } from './sembatch.js'
+import type { AskBatchResult, AskStreamResult } from './sembatch.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { BatchHandlerFn, HandlerFn, ServeSpec } from './capabilities/index.js'
@@ -205,6 +207,20 @@ export class AgentNode {
   /** Batched, prioritised messages to peers: `node.sembatch.send(peer, key, payload, { qos })` */
   get sembatch (): SembatchService {
     return this.libp2p.services.sembatch
+  }
+
+  /**
+   * Every input to the capability that best matches `query`, over one
+   * sembatch stream; outputs in input order, failures per input
+   * (`POST /v1/ask/batch`).
+   */
+  async askMany (query: string, inputs: unknown[], options: { timeoutMs?: number } = {}): Promise<AskBatchResult> {
+    return askBatch(this.libp2p.services.anycast, this.sembatch, query, inputs, { ...options, peerIdFromString })
+  }
+
+  /** The best match's output in pieces as they arrive (`POST /v1/ask` with `"stream": true`) */
+  async askStream (query: string, input: unknown, options: { timeoutMs?: number } = {}): Promise<AskStreamResult> {
+    return askStream({ anycast: this.libp2p.services.anycast, sembatch: this.sembatch, capabilities: this.capabilities, peerId: this.peerId }, query, input, { ...options, peerIdFromString })
   }
 
   get peerId (): PeerId {

@@ -1,6 +1,5 @@
 import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { askBatch, askStream, MAX_BATCH_INPUTS } from '../sembatch.js'
+import { MAX_BATCH_INPUTS } from '../sembatch.js'
 import { SseStream } from './routes-tasks.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
@@ -38,7 +37,7 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     if (stream === true) {
       // server-sent events: `piece` {piece} as the output arrives, then `done` or `error`
       const started = performance.now()
-      const answer = await askStream({ anycast: node.libp2p.services.anycast, sembatch: node.sembatch, capabilities: node.capabilities, peerId: node.peerId }, query, input, { timeoutMs, peerIdFromString })
+      const answer = await node.askStream(query, input, { timeoutMs })
       const sse = new SseStream(ctx)
       ;(async () => {
         for await (const piece of answer.pieces) {
@@ -62,7 +61,7 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH_INPUTS) {
       throw new HttpError(400, 'bad_request', `inputs must be an array of 1-${MAX_BATCH_INPUTS} inputs`)
     }
-    const r = await askBatch(node.libp2p.services.anycast, node.sembatch, query, inputs, { timeoutMs, peerIdFromString })
+    const r = await node.askMany(query, inputs, { timeoutMs })
     return { body: { ...r, similarity: Math.round(r.similarity * 10_000) / 10_000, latencyMs: Math.round(r.latencyMs * 100) / 100 } }
   }))
 }
