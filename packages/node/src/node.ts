@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { createEmbedder } from '@aistack/embeddings'
 import { semanticAnycast } from '@aistack/semantic-anycast'
+import { sembatch } from '@aistack/sembatch'
 import { taskQueue } from '@aistack/task'
 import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
 import { quic } from '@chainsafe/libp2p-quic'
@@ -13,6 +14,7 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
@@ -23,12 +25,15 @@ import { describeRemoteCapabilities } from './capabilities/describe.js'
 import { anycastProvider, capabilityExecutor } from './capabilities/adapters.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { muxer } from './muxer.js'
+import { askBatch, askStream, serveCapabilities } from './sembatch.js'
+import type { AskBatchResult, AskStreamResult } from './sembatch.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
-import type { HandlerFn, ServeSpec } from './capabilities/index.js'
+import type { BatchHandlerFn, HandlerFn, ServeSpec } from './capabilities/index.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
+import type { SembatchService } from '@aistack/sembatch'
 import type { TaskService } from '@aistack/task'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -45,6 +50,7 @@ export interface AgentServices extends Record<string, unknown> {
   downgradeGuard: DowngradeGuard
   anycast: SemanticAnycast
   tasks: TaskService
+  sembatch: SembatchService
 }
 
 export interface AgentNodeInit {
@@ -168,6 +174,8 @@ export class AgentNode {
           pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
           anycast: semanticAnycast({ network: network.id, embedder, provider: anycastProvider(capabilities) }),
+          // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
+          sembatch: sembatch({ network: network.id }),
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),
@@ -179,6 +187,7 @@ export class AgentNode {
         }
       })
       resolveWith = libp2p.services.anycast
+      serveCapabilities(libp2p.services.sembatch, capabilities)
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()
@@ -186,9 +195,35 @@ export class AgentNode {
     }
   }
 
-  /** Serves a TypeScript function as a capability (announced like any other). */
-  serve (name: string, spec: ServeSpec, fn: HandlerFn): void {
-    this.capabilities.serve(name, spec, fn)
+  /**
+   * Serves a TypeScript function as a capability (announced like any other).
+   * With `spec.batch: true` the function takes an array of inputs and answers
+   * with an array of outputs (an Error fails one input); with an async
+   * iterable it answers in pieces (`POST /v1/ask` with `"stream": true`).
+   */
+  serve (name: string, spec: ServeSpec & { batch: true }, fn: BatchHandlerFn): void
+  serve (name: string, spec: ServeSpec, fn: HandlerFn): void
+  serve (name: string, spec: ServeSpec, fn: HandlerFn | BatchHandlerFn): void {
+    this.capabilities.serve(name, spec, fn as HandlerFn)
+  }
+
+  /** Batched, prioritised messages to peers: `node.sembatch.send(peer, key, payload, { qos })` */
+  get sembatch (): SembatchService {
+    return this.libp2p.services.sembatch
+  }
+
+  /**
+   * Every input to the capability that best matches `query`, over one
+   * sembatch stream; outputs in input order, failures per input
+   * (`POST /v1/ask/batch`).
+   */
+  async askMany (query: string, inputs: unknown[], options: { timeoutMs?: number } = {}): Promise<AskBatchResult> {
+    return askBatch(this.libp2p.services.anycast, this.sembatch, query, inputs, { ...options, peerIdFromString })
+  }
+
+  /** The best match's output in pieces as they arrive (`POST /v1/ask` with `"stream": true`) */
+  async askStream (query: string, input: unknown, options: { timeoutMs?: number } = {}): Promise<AskStreamResult> {
+    return askStream({ anycast: this.libp2p.services.anycast, sembatch: this.sembatch, capabilities: this.capabilities, peerId: this.peerId }, query, input, { ...options, peerIdFromString })
   }
 
   get peerId (): PeerId {

@@ -1,4 +1,6 @@
 import { askResponse, capabilitiesResponse, errorStatus, networkCapabilitiesResponse, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
+import { MAX_BATCH_INPUTS } from '../sembatch.js'
+import { SseStream } from './routes-tasks.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -16,7 +18,7 @@ const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler,
   return errorStatus(err)
 })
 
-/** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
+/** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask, /v1/ask/batch. */
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
   api.route('GET', '/v1/capabilities', () => ({ body: capabilitiesResponse(node.capabilities.entriesList()) }))
 
@@ -45,8 +47,39 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     return { body: searchResponse(await node.libp2p.services.anycast.find(q, { k })) }
   }))
 
-  api.route('POST', '/v1/ask', mapped(async ({ json }) => {
-    const { query, input, timeoutMs } = parseAskBody(await json())
+  api.route('POST', '/v1/ask', mapped(async (ctx) => {
+    const body = await ctx.json()
+    const { query, input, timeoutMs } = parseAskBody(body)
+    const stream = (body as Record<string, unknown>).stream
+    if (stream != null && typeof stream !== 'boolean') throw new HttpError(400, 'bad_request', 'stream must be true or false')
+    if (stream === true) {
+      // server-sent events: `piece` {piece} as the output arrives, then `done` or `error`
+      const started = performance.now()
+      const answer = await node.askStream(query, input, { timeoutMs })
+      const sse = new SseStream(ctx)
+      ;(async () => {
+        for await (const piece of answer.pieces) {
+          if (sse.aborted) break
+          sse.send('piece', { piece })
+        }
+        sse.send('done', { peerId: answer.peerId, capability: answer.capability, similarity: Math.round(answer.similarity * 10_000) / 10_000, transport: answer.transport, latencyMs: Math.round((performance.now() - started) * 100) / 100 })
+      })().catch((err: any) => {
+        sse.send('error', { code: errorStatus(err).code, message: String(err?.message ?? err) })
+      }).finally(() => { sse.end() })
+      return undefined
+    }
     return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
+  }))
+
+  // every input to the best match, over sembatch; outputs in input order, failures per input
+  api.route('POST', '/v1/ask/batch', mapped(async ({ json }) => {
+    const body = await json() as Record<string, unknown>
+    const { query, timeoutMs } = parseAskBody(body)
+    const inputs = body.inputs
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH_INPUTS) {
+      throw new HttpError(400, 'bad_request', `inputs must be an array of 1-${MAX_BATCH_INPUTS} inputs`)
+    }
+    const r = await node.askMany(query, inputs, { timeoutMs })
+    return { body: { ...r, similarity: Math.round(r.similarity * 10_000) / 10_000, latencyMs: Math.round(r.latencyMs * 100) / 100 } }
   }))
 }

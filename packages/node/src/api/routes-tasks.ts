@@ -107,7 +107,7 @@ function parseListQuery (query: URLSearchParams): { state?: TaskState, parent?: 
 }
 
 /** A server-sent events stream on a response; closes itself if the client stops reading. */
-class SseStream {
+export class SseStream {
   private readonly res: ServerResponse
   private readonly keepalive: ReturnType<typeof setInterval>
   readonly closed: Promise<void>

@@ -1,11 +1,17 @@
+import { StringDecoder } from 'node:string_decoder'
 import { HandlerError, HandlerInputError, HandlerTimeoutError, OutputTooLargeError } from './errors.js'
-import { a2aHandler, mcpHandler } from './remote.js'
 import { ProcessGroup } from './process-group.js'
+import { a2aHandler, mcpHandler } from './remote.js'
 import type { HandlerSpec } from './spec.js'
 import type { Embedder } from '@aistack/embeddings'
 
-/** A handler runs one request: JSON value in, JSON value out */
-export type HandlerFn = (input: unknown, options: { signal: AbortSignal }) => Promise<unknown>
+/**
+ * A handler runs one request: JSON value in, JSON value out, or the output in
+ * pieces as an async iterable (string pieces join into one string when the
+ * caller wants the whole output). `stream` is true when the caller takes
+ * pieces (`POST /v1/ask` with `"stream": true`).
+ */
+export type HandlerFn = (input: unknown, options: { signal: AbortSignal, stream?: boolean }) => Promise<unknown> | AsyncIterable<unknown>
 
 export interface HandlerContext {
   /** capability name, sent to http handlers */
@@ -75,58 +81,121 @@ function builtin (spec: Extract<HandlerSpec, { type: 'builtin' }>, ctx: HandlerC
   }
 }
 
-function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext): HandlerFn {
-  return async (input, { signal }) => {
-    signal.throwIfAborted()
-    const env: Record<string, string> = {}
-    for (const k of KEPT_ENV) if (process.env[k] != null) env[k] = process.env[k] as string
-    Object.assign(env, spec.env)
-    // a group of its own: a timeout, a cancel or the node's stop ends every process the command started
-    const group = new ProcessGroup(spec.command[0], spec.command.slice(1), {
-      cwd: spec.cwd,
-      env,
-      shell: false,
-      windowsHide: true
-    })
-    const child = group.child
-    return await new Promise<string>((resolve, reject) => {
-      const out: Buffer[] = []
-      let outBytes = 0
-      let err = ''
-      let failure: Error | undefined
-      let pipesTimer: ReturnType<typeof setTimeout> | undefined
-      const kill = (e: Error): void => {
-        failure ??= e
-        group.kill().catch(() => {})
+/**
+ * Runs an exec handler's command with `stdin` as its input; resolves with its
+ * stdout. `onChunk` sees stdout as it comes (for streamed answers).
+ */
+async function runCommand (spec: Extract<HandlerSpec, { type: 'exec' }>, stdin: string, signal: AbortSignal, maxOutputBytes: number, onChunk?: (chunk: string) => void): Promise<string> {
+  signal.throwIfAborted()
+  const env: Record<string, string> = {}
+  for (const k of KEPT_ENV) if (process.env[k] != null) env[k] = process.env[k] as string
+  Object.assign(env, spec.env)
+  // a group of its own: a timeout, a cancel or the node's stop ends every process the command started
+  const group = new ProcessGroup(spec.command[0], spec.command.slice(1), {
+    cwd: spec.cwd,
+    env,
+    shell: false,
+    windowsHide: true
+  })
+  const child = group.child
+  return await new Promise<string>((resolve, reject) => {
+    const out: Buffer[] = []
+    const text = new StringDecoder('utf8')
+    let outBytes = 0
+    let err = ''
+    let failure: Error | undefined
+    let pipesTimer: ReturnType<typeof setTimeout> | undefined
+    const kill = (e: Error): void => {
+      failure ??= e
+      group.kill().catch(() => {})
+    }
+    const onAbort = (): void => { kill(reasonOf(signal)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    child.stdout.on('data', (b: Buffer) => {
+      outBytes += b.byteLength
+      if (outBytes > maxOutputBytes) kill(new OutputTooLargeError(`output is larger than ${maxOutputBytes} bytes`))
+      else {
+        out.push(b)
+        if (onChunk != null) {
+          const chunk = text.write(b)
+          if (chunk !== '') onChunk(chunk)
+        }
       }
-      const onAbort = (): void => { kill(reasonOf(signal)) }
-      signal.addEventListener('abort', onAbort, { once: true })
-      child.stdout.on('data', (b: Buffer) => {
-        outBytes += b.byteLength
-        if (outBytes > ctx.maxOutputBytes) kill(new OutputTooLargeError(`output is larger than ${ctx.maxOutputBytes} bytes`))
-        else out.push(b)
-      })
-      child.stderr.on('data', (b: Buffer) => { if (err.length < 4096) err += b.toString('utf8') })
-      child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
-      child.once('exit', () => {
-        // the group is ended with its leader; a process that left the group may still hold the
-        // pipes open: it is not waited for past PIPE_GRACE_MS, and the run fails (its output may be cut)
-        pipesTimer = setTimeout(() => {
-          failure ??= new HandlerError(`a process started by ${spec.command[0]} kept its output open after it exited`)
-          child.stdout.destroy()
-          child.stderr.destroy()
-        }, PIPE_GRACE_MS)
-        pipesTimer.unref?.()
-      })
-      child.on('close', (code, sig) => {
-        clearTimeout(pipesTimer)
-        signal.removeEventListener('abort', onAbort)
-        if (failure != null) reject(failure)
-        else if (code !== 0) reject(new HandlerError(`${spec.command[0]} exited with ${code ?? sig}: ${err.trim().slice(-1024)}`))
-        else resolve(Buffer.concat(out).toString('utf8'))
-      })
-      child.stdin.on('error', () => {}) // the command may exit without reading its input
-      child.stdin.end(inputText(input))
+    })
+    child.stderr.on('data', (b: Buffer) => { if (err.length < 4096) err += b.toString('utf8') })
+    child.on('error', e => { failure ??= new HandlerError(`cannot run ${spec.command[0]}: ${e.message}`) })
+    child.once('exit', () => {
+      // the group is ended with its leader; a process that left the group may still hold the
+      // pipes open: it is not waited for past PIPE_GRACE_MS, and the run fails (its output may be cut)
+      pipesTimer = setTimeout(() => {
+        failure ??= new HandlerError(`a process started by ${spec.command[0]} kept its output open after it exited`)
+        child.stdout.destroy()
+        child.stderr.destroy()
+      }, PIPE_GRACE_MS)
+      pipesTimer.unref?.()
+    })
+    child.on('close', (code, sig) => {
+      clearTimeout(pipesTimer)
+      signal.removeEventListener('abort', onAbort)
+      if (failure != null) reject(failure)
+      else if (code !== 0) reject(new HandlerError(`${spec.command[0]} exited with ${code ?? sig}: ${err.trim().slice(-1024)}`))
+      else resolve(Buffer.concat(out).toString('utf8'))
+    })
+    child.stdin.on('error', () => {}) // the command may exit without reading its input
+    child.stdin.end(stdin)
+  })
+}
+
+function exec (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext): HandlerFn {
+  return (input, { signal, stream }) => {
+    if (stream === true) return execStream(spec, inputText(input), signal, ctx.maxOutputBytes)
+    return runCommand(spec, inputText(input), signal, ctx.maxOutputBytes)
+  }
+}
+
+/** stdout chunks as the command writes them */
+async function * execStream (spec: Extract<HandlerSpec, { type: 'exec' }>, stdin: string, signal: AbortSignal, max: number): AsyncGenerator<string> {
+  const chunks: string[] = []
+  let wake: (() => void) | undefined
+  let finished = false
+  let failure: unknown
+  runCommand(spec, stdin, signal, max, chunk => { chunks.push(chunk); wake?.() })
+    .catch(err => { failure = err })
+    .finally(() => { finished = true; wake?.() })
+  for (;;) {
+    if (chunks.length > 0) {
+      yield chunks.shift() as string
+      continue
+    }
+    if (finished) {
+      if (failure != null) throw failure
+      return
+    }
+    await new Promise<void>(resolve => { wake = resolve })
+    wake = undefined
+  }
+}
+
+/**
+ * An exec handler with `batch: true` runs once per batch: one JSON line per
+ * input on stdin, one JSON line per output on stdout, in order; a line
+ * `{"error": "..."}` fails its input alone.
+ */
+function execBatch (spec: Extract<HandlerSpec, { type: 'exec' }>, ctx: HandlerContext): (inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]> {
+  return async (inputs, { signal }) => {
+    const stdout = await runCommand(spec, inputs.map(i => JSON.stringify(i ?? null)).join('\n') + '\n', signal, ctx.maxOutputBytes)
+    const lines = stdout.split('\n').filter(l => l.trim() !== '')
+    if (lines.length !== inputs.length) throw new HandlerError(`${spec.command[0]} answered ${lines.length} lines for ${inputs.length} inputs (batch: one JSON line per input)`)
+    return lines.map(line => {
+      let value: any
+      try {
+        value = JSON.parse(line)
+      } catch {
+        return new HandlerError(`${spec.command[0]} wrote a line that is not JSON`)
+      }
+      const keys = value != null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : []
+      if (keys.length === 1 && keys[0] === 'error' && typeof value.error === 'string') return new HandlerError(value.error)
+      return value
     })
   }
 }
@@ -185,7 +254,7 @@ function http (spec: Extract<HandlerSpec, { type: 'http' }>, ctx: HandlerContext
 
 function openai (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerContext): HandlerFn {
   const url = spec.baseUrl.replace(/\/+$/, '') + '/chat/completions'
-  return async (input, { signal }) => {
+  return (input, { signal, stream }) => {
     const messages: Array<{ role: string, content: string }> = []
     if (spec.system != null) messages.push({ role: 'system', content: spec.system })
     messages.push({ role: 'user', content: inputText(input) })
@@ -193,16 +262,95 @@ function openai (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerCon
     if (spec.maxTokens != null) body.max_tokens = spec.maxTokens
     if (spec.temperature != null) body.temperature = spec.temperature
     const headers: Record<string, string> = spec.apiKey != null ? { authorization: `Bearer ${spec.apiKey}` } : {}
-    const { text } = await post(url, body, headers, signal, ctx.maxOutputBytes)
-    let json: any
-    try {
-      json = JSON.parse(text)
-    } catch {
-      throw new HandlerError('chat completions response is not JSON')
+    if (stream === true) return streamChat(url, { ...body, stream: true }, headers, signal, ctx.maxOutputBytes)
+    return wholeChat(url, body, headers, signal, ctx.maxOutputBytes)
+  }
+}
+
+/**
+ * A streamed chat completion: the `content` of each `data:` event's
+ * `choices[0].delta`, as it arrives, until `data: [DONE]` (the OpenAI
+ * streaming format, server-sent events).
+ */
+async function * streamChat (url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal, max: number): AsyncGenerator<string> {
+  let res: Response
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers }, body: JSON.stringify(body), signal })
+  } catch (e: any) {
+    if (signal.aborted) throw reasonOf(signal)
+    throw new HandlerError(`POST ${url} failed: ${e?.message ?? e}`)
+  }
+  if (!res.ok || res.body == null) throw new HandlerError(`POST ${url} answered ${res.status}: ${(await res.text().catch(() => '')).slice(0, 300)}`)
+  const reader = res.body.getReader()
+  const decoder = new TextDecoder()
+  let buffer = ''
+  let total = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      total += value.byteLength
+      if (total > max) throw new OutputTooLargeError(`response is larger than ${max} bytes`)
+      buffer += decoder.decode(value, { stream: true })
+      let nl: number
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl).trim()
+        buffer = buffer.slice(nl + 1)
+        if (!line.startsWith('data:')) continue
+        const data = line.slice(5).trim()
+        if (data === '[DONE]') return
+        let json: any
+        try {
+          json = JSON.parse(data)
+        } catch {
+          throw new HandlerError('chat completions stream sent an event that is not JSON')
+        }
+        const piece = json?.choices?.[0]?.delta?.content
+        if (typeof piece === 'string' && piece.length > 0) yield piece
+      }
     }
-    const content = json?.choices?.[0]?.message?.content
-    if (typeof content !== 'string') throw new HandlerError('chat completions response has no choices[0].message.content')
-    return content
+  } catch (e: any) {
+    if (signal.aborted) throw reasonOf(signal)
+    throw e
+  } finally {
+    await reader.cancel().catch(() => {})
+  }
+}
+
+async function wholeChat (url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal, max: number): Promise<string> {
+  const { text } = await post(url, body, headers, signal, max)
+  let json: any
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new HandlerError('chat completions response is not JSON')
+  }
+  const content = json?.choices?.[0]?.message?.content
+  if (typeof content !== 'string') throw new HandlerError('chat completions response has no choices[0].message.content')
+  return content
+}
+
+/**
+ * The batch form of a handler, where it has one: the builtin `embed` takes
+ * many string inputs in one embedder call (each answered as a single-text
+ * embed would be); an exec handler with `batch: true` takes JSON lines.
+ * Undefined for the others.
+ */
+export function createBatchHandler (spec: HandlerSpec, ctx: HandlerContext): ((inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]>) | undefined {
+  if (spec.type === 'exec' && spec.batch === true) return execBatch(spec, ctx)
+  if (spec.type !== 'builtin' || spec.name !== 'embed') return undefined
+  const one = builtin(spec, ctx) as (input: unknown, options: { signal: AbortSignal }) => Promise<unknown>
+  return async (inputs, { signal }) => {
+    const embedder = ctx.embedder
+    if (embedder == null) return inputs.map(() => new HandlerError('no embedder configured'))
+    const texts = inputs.filter((i): i is string => typeof i === 'string')
+    const vectors = texts.length > 0 ? await embedder.embed(texts, { signal }) : []
+    let k = 0
+    return Promise.all(inputs.map(async input => {
+      if (typeof input !== 'string') return one(input, { signal }).catch((err: Error) => err)
+      const v = vectors[k++]
+      return { model: embedder.id, dim: embedder.dim, vectors: [Array.from(v, x => Math.round(x * 1e6) / 1e6)] }
+    }))
   }
 }
 

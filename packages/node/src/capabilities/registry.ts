@@ -2,7 +2,7 @@ import { OverloadedError } from '@aistack/semantic-anycast'
 import {
   DuplicateCapabilityError, HandlerTimeoutError, InputTooLargeError, OutputTooLargeError, UnknownCapabilityError
 } from './errors.js'
-import { createHandler } from './handlers.js'
+import { createBatchHandler, createHandler } from './handlers.js'
 import { limitsOf, validateCapabilitySpec } from './spec.js'
 import type { HandlerFn } from './handlers.js'
 import type { RemoteHandlerFn } from './remote.js'
@@ -12,6 +12,12 @@ import type { CapabilityAttributes, CapabilityProvider, LocalCapability } from '
 
 /** What `serve()` takes besides the function */
 export interface ServeSpec extends HandlerLimits {
+  /**
+   * true: the function takes an array of inputs and answers with an array of
+   * outputs in the same order (an `Error` in the array fails that input alone);
+   * requests arriving together over sembatch reach it as one call
+   */
+  batch?: boolean
   description: string
   tags?: string[]
   examples?: string[]
@@ -26,11 +32,20 @@ export interface RegisteredCapability {
   running: number
   /** the spec as given (absent for functions) */
   spec?: CapabilitySpec
+  /** takes batches of inputs in one call */
+  batch?: boolean
 }
+
+/** Takes many inputs at once: one output (or Error) per input, in order */
+export type BatchHandlerFn = (inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]>
 
 interface Entry extends RegisteredCapability {
   fn: HandlerFn
+  batchFn?: BatchHandlerFn
 }
+
+/** One result of `invokeBatch` */
+export type BatchResult = { output: unknown } | { error: Error }
 
 export interface CapabilityRegistryInit {
   /** used by the builtin `embed` handler */
@@ -60,18 +75,77 @@ export class CapabilityRegistry implements CapabilityProvider {
     const s = validateCapabilitySpec(spec, path, options)
     if (this.entries.has(s.name)) throw new DuplicateCapabilityError(`a capability named "${s.name}" exists already`)
     const limits = limitsOf(s.handler)
-    const fn = createHandler(s.handler, { name: s.name, embedder: this.embedder, maxOutputBytes: limits.maxOutputBytes })
-    this.put(s.name, { capability: this.describe(s, limits), type: s.handler.type, limits, running: 0, spec: s, fn })
+    const ctx = { name: s.name, embedder: this.embedder, maxOutputBytes: limits.maxOutputBytes }
+    const fn = createHandler(s.handler, ctx)
+    this.put(s.name, { capability: this.describe(s, limits), type: s.handler.type, limits, running: 0, spec: s, fn, batchFn: createBatchHandler(s.handler, ctx) })
     return s.name
   }
 
   /** Serve a TypeScript function as a capability */
-  serve (name: string, spec: ServeSpec, fn: HandlerFn): void {
+  serve (name: string, spec: ServeSpec & { batch: true }, fn: BatchHandlerFn): void
+  serve (name: string, spec: ServeSpec, fn: HandlerFn): void
+  serve (name: string, spec: ServeSpec, fn: HandlerFn | BatchHandlerFn): void {
     const s = validateCapabilitySpec({ ...spec, name, handler: { type: 'builtin', name: 'echo', ...pickLimits(spec) } }, `serve(${JSON.stringify(name)})`)
     if (typeof fn !== 'function') throw new TypeError('serve() needs a function')
     if (this.entries.has(name)) throw new DuplicateCapabilityError(`a capability named "${name}" exists already`)
     const limits = limitsOf(spec)
-    this.put(name, { capability: this.describe(s, limits), type: 'function', limits, running: 0, fn })
+    if (spec.batch === true) {
+      const batchFn = fn as BatchHandlerFn
+      const one: HandlerFn = async (input, options) => {
+        const [output] = await batchFn([input], options)
+        if (output instanceof Error) throw output
+        return output
+      }
+      this.put(name, { capability: this.describe(s, limits), type: 'function', limits, running: 0, fn: one, batchFn })
+      return
+    }
+    this.put(name, { capability: this.describe(s, limits), type: 'function', limits, running: 0, fn: fn as HandlerFn })
+  }
+
+  /** True when the capability takes batches (`invokeBatch` makes one call for many inputs) */
+  takesBatches (name: string): boolean {
+    return this.entries.get(name)?.batchFn != null
+  }
+
+  /**
+   * Runs many inputs at once: one call of a batch handler (inputs over the
+   * size limit fail alone, the timeout covers the call), or one call per input
+   * for other handlers, as many at once as the concurrency limit allows. Never
+   * throws for one input: each result is an output or an error.
+   */
+  async invokeBatch (name: string, inputs: unknown[], options: { signal?: AbortSignal } = {}): Promise<BatchResult[]> {
+    const e = this.entries.get(name)
+    if (e == null) throw new UnknownCapabilityError(`no capability named "${name}"`)
+    const batchFn = e.batchFn
+    if (batchFn == null) {
+      return Promise.all(inputs.map(async input => this.invoke(name, input, options).then(output => ({ output }), (error: Error) => ({ error }))))
+    }
+    const results: BatchResult[] = new Array(inputs.length)
+    const fits: number[] = []
+    inputs.forEach((input, i) => {
+      const bytes = jsonBytes(input)
+      if (bytes > e.limits.maxInputBytes) results[i] = { error: new InputTooLargeError(`input is ${bytes} bytes, ${name} accepts at most ${e.limits.maxInputBytes}`) }
+      else fits.push(i)
+    })
+    if (fits.length === 0) return results
+    const signal = options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(e.limits.timeoutMs)]) : AbortSignal.timeout(e.limits.timeoutMs)
+    e.running++
+    try {
+      const outputs = await batchFn(fits.map(i => inputs[i]), { signal })
+      if (!Array.isArray(outputs) || outputs.length !== fits.length) throw new TypeError(`the batch handler of ${name} must answer with ${fits.length} outputs`)
+      fits.forEach((i, k) => {
+        const out = outputs[k]
+        if (out instanceof Error) results[i] = { error: out }
+        else if (jsonBytes(out) > e.limits.maxOutputBytes) results[i] = { error: new OutputTooLargeError(`output is over ${e.limits.maxOutputBytes} bytes`) }
+        else results[i] = { output: out }
+      })
+    } catch (err: any) {
+      const error = signal.aborted && !(options.signal?.aborted ?? false) ? new HandlerTimeoutError(`${name} did not answer within ${e.limits.timeoutMs} ms`) : err
+      for (const i of fits) results[i] = { error }
+    } finally {
+      e.running--
+    }
+    return results
   }
 
   private describe (s: { name: string, description: string, tags?: string[], examples?: string[], attributes?: CapabilityAttributes }, limits: Required<HandlerLimits>): LocalCapability {
@@ -109,7 +183,7 @@ export class CapabilityRegistry implements CapabilityProvider {
 
   /** Capabilities with their handler type and limits (for GET /v1/capabilities) */
   entriesList (): RegisteredCapability[] {
-    return [...this.entries.values()].map(({ fn, ...rest }) => ({ ...rest }))
+    return [...this.entries.values()].map(({ fn, batchFn, ...rest }) => ({ ...rest, batch: batchFn != null }))
   }
 
   list (): LocalCapability[] {
@@ -157,13 +231,65 @@ export class CapabilityRegistry implements CapabilityProvider {
           reject(err)
           return
         }
-        Promise.resolve(result).then(resolve, (err: any) => {
+        Promise.resolve(result).then(async value => isAsyncIterable(value) ? joinPieces(value) : value).then(resolve, (err: any) => {
           reject(timedOut && err?.name !== 'OutputTooLargeError' ? timeoutError() : err)
         })
       })
       const outBytes = jsonBytes(output)
       if (outBytes > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is ${outBytes} bytes, limit ${e.limits.maxOutputBytes}`)
       return output
+    } finally {
+      clearTimeout(timer)
+      outer?.removeEventListener('abort', onOuterAbort)
+      e.running--
+    }
+  }
+
+  /**
+   * Like `invoke`, but yields the output in pieces as the handler produces
+   * them (a handler that answers whole yields one piece). The limits hold for
+   * the whole: the timeout for the last piece, the output size for the sum.
+   */
+  async * invokeStream (name: string, input: unknown, options: { signal?: AbortSignal, inputBytes?: number } = {}): AsyncGenerator<unknown> {
+    const e = this.entries.get(name)
+    if (e == null) throw new UnknownCapabilityError(`no capability named "${name}"`)
+    if (e.running >= e.limits.concurrency) throw new OverloadedError(`${name} is at its concurrency limit (${e.limits.concurrency})`)
+    const inBytes = options.inputBytes ?? jsonBytes(input)
+    if (inBytes > e.limits.maxInputBytes) throw new InputTooLargeError(`input is ${inBytes} bytes, ${name} accepts at most ${e.limits.maxInputBytes}`)
+    const controller = new AbortController()
+    const outer = options.signal
+    const onOuterAbort = (): void => { controller.abort(outer?.reason) }
+    if (outer?.aborted === true) controller.abort(outer.reason)
+    else outer?.addEventListener('abort', onOuterAbort, { once: true })
+    const timer = setTimeout(() => { controller.abort(new HandlerTimeoutError(`${name} did not answer within ${e.limits.timeoutMs} ms`)) }, e.limits.timeoutMs)
+    const signal = controller.signal
+    const aborted = new Promise<never>((_resolve, reject) => {
+      signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+    })
+    aborted.catch(() => {})
+    e.running++
+    try {
+      signal.throwIfAborted()
+      const result = await Promise.race([Promise.resolve(e.fn(input, { signal, stream: true })), aborted])
+      if (!isAsyncIterable(result)) {
+        const outBytes = jsonBytes(result)
+        if (outBytes > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is ${outBytes} bytes, limit ${e.limits.maxOutputBytes}`)
+        yield result
+        return
+      }
+      const it = result[Symbol.asyncIterator]()
+      let total = 0
+      try {
+        for (;;) {
+          const next = await Promise.race([it.next(), aborted])
+          if (next.done === true) return
+          total += jsonBytes(next.value)
+          if (total > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is over ${e.limits.maxOutputBytes} bytes`)
+          yield next.value
+        }
+      } finally {
+        await it.return?.()
+      }
     } finally {
       clearTimeout(timer)
       outer?.removeEventListener('abort', onOuterAbort)
@@ -185,6 +311,17 @@ export class CapabilityRegistry implements CapabilityProvider {
 
 function closeHandler (fn?: HandlerFn): void {
   (fn as Partial<RemoteHandlerFn> | undefined)?.close?.().catch(() => {})
+}
+
+function isAsyncIterable (x: unknown): x is AsyncIterable<unknown> {
+  return x != null && typeof (x as any)[Symbol.asyncIterator] === 'function'
+}
+
+/** A streamed output as a whole: string pieces joined, other pieces as an array */
+async function joinPieces (pieces: AsyncIterable<unknown>): Promise<unknown> {
+  const all: unknown[] = []
+  for await (const p of pieces) all.push(p)
+  return all.every(p => typeof p === 'string') ? all.join('') : all
 }
 
 function pickLimits (s: HandlerLimits): HandlerLimits {

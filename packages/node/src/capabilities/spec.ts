@@ -19,7 +19,7 @@ export interface HandlerLimits {
 
 export type HandlerSpec =
   | ({ type: 'builtin', name: BuiltinName } & HandlerLimits)
-  | ({ type: 'exec', command: string[], cwd?: string, env?: Record<string, string> } & HandlerLimits)
+  | ({ type: 'exec', command: string[], cwd?: string, env?: Record<string, string>, batch?: boolean } & HandlerLimits)
   | ({ type: 'http', url: string, headers?: Record<string, string> } & HandlerLimits)
   | ({ type: 'openai', baseUrl: string, model: string, system?: string, apiKey?: string, maxTokens?: number, temperature?: number } & HandlerLimits)
   /** one tool of an MCP server, started as a command (stdio) or reached at a Streamable HTTP URL */
@@ -141,6 +141,7 @@ export function validateHandlerSpec (h: unknown, path: string, options: Validate
       h.command.forEach((a, i) => { if (typeof a !== 'string' || (i === 0 && a.length === 0) || a.includes('\0')) throw new CapabilitySpecError(`${path}.command[${i}]`, 'must be a string without NUL') })
       str(h.cwd, `${path}.cwd`, { optional: true })
       stringMap(h.env, `${path}.env`)
+      if (h.batch != null && typeof h.batch !== 'boolean') throw new CapabilitySpecError(`${path}.batch`, 'must be true or false (true: one JSON line per input in, one per output out)')
       break
     case 'http':
       httpUrl(h.url, `${path}.url`)

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { resolveHome } from '../paths.js'
-import { UsageError } from '../errors.js'
+import { ApiError, UsageError } from '../errors.js'
 import { parse, parseInteger } from './args.js'
 import { apiFor } from './client.js'
 import { printJson, table } from './output.js'
+import { readEvents } from './task.js'
+import type { RunInfo } from '../run-file.js'
 
 export const FIND_HELP = `Usage: aistack find "<text>" [-k N] [--home DIR] [--json]
 
@@ -14,7 +16,7 @@ similarity and score.
   --home DIR          node home (default $AISTACK_HOME or ~/.aistack)
   --json              print JSON`
 
-export const ASK_HELP = `Usage: aistack ask "<text>" [--input TEXT | --input-file F] [--timeout-ms N] [--home DIR] [--json]
+export const ASK_HELP = `Usage: aistack ask "<text>" [--input TEXT | --input-file F] [--stream] [--timeout-ms N] [--home DIR] [--json]
 
 Sends a request to the capability nearest in meaning to the text (trying the next candidates
 on failure) and prints its output.
@@ -22,9 +24,11 @@ on failure) and prints its output.
   --input TEXT        the request input (a string; default none)
   --input-file F      read the input from a file (its text; with --json-input, parsed as JSON)
   --json-input        treat --input or the file as JSON rather than text
+  --stream            print the output as it arrives (pieces of a streaming handler, e.g. LLM tokens)
   --timeout-ms N      give up after N ms (default 30000)
   --home DIR          node home (default $AISTACK_HOME or ~/.aistack)
-  --json              print the whole answer as JSON (output, peerId, capability, ...)`
+  --json              print the whole answer as JSON (output, peerId, capability, ...); with
+                      --stream, one JSON line per piece and a last line with who answered`
 
 function queryText (positionals: string[], command: string): string {
   const text = positionals[0]
@@ -59,6 +63,7 @@ export async function askCommand (args: string[]): Promise<number> {
     'input-file': { type: 'string' },
     'json-input': { type: 'boolean' },
     'timeout-ms': { type: 'string' },
+    stream: { type: 'boolean' },
     home: { type: 'string' },
     json: { type: 'boolean' }
   }, { positionals: 1 })
@@ -85,7 +90,8 @@ export async function askCommand (args: string[]): Promise<number> {
     }
   }
   const timeoutMs = typeof values['timeout-ms'] === 'string' ? parseInteger(values['timeout-ms'], '--timeout-ms', 1, 3_600_000) : undefined
-  const { call } = await apiFor(resolveHome(values.home as string | undefined))
+  const { info, call } = await apiFor(resolveHome(values.home as string | undefined))
+  if (values.stream === true) return streamAnswer(info, { query, input, timeoutMs, stream: true }, values.json === true)
   const answer = await call('POST', '/v1/ask', { query, input, timeoutMs })
   if (values.json === true) {
     printJson(answer)
@@ -93,5 +99,29 @@ export async function askCommand (args: string[]): Promise<number> {
     process.stdout.write(typeof answer.output === 'string' ? answer.output : JSON.stringify(answer.output, null, 2) + '\n')
     process.stderr.write(`answered by ${String(answer.capability)} on ${String(answer.peerId)} (similarity ${Number(answer.similarity).toFixed(3)}, ${String(answer.attempts)} attempt(s), ${Math.round(answer.latencyMs)} ms)\n`)
   }
+  return 0
+}
+
+/** `ask --stream`: prints each piece as its event arrives */
+async function streamAnswer (info: RunInfo, body: Record<string, unknown>, json: boolean): Promise<number> {
+  let failure: ApiError | undefined
+  let ended = false
+  await readEvents(info, '/v1/ask', (m) => {
+    if (m.event === 'piece') {
+      const piece = m.data?.piece
+      if (json) process.stdout.write(JSON.stringify({ piece }) + '\n')
+      else process.stdout.write(typeof piece === 'string' ? piece : JSON.stringify(piece) + '\n')
+    } else if (m.event === 'done') {
+      ended = true
+      if (json) process.stdout.write(JSON.stringify(m.data) + '\n')
+      else process.stderr.write(`\nanswered by ${String(m.data?.capability)} on ${String(m.data?.peerId)} (similarity ${Number(m.data?.similarity).toFixed(3)}, over ${String(m.data?.transport)}, ${Math.round(m.data?.latencyMs)} ms)\n`)
+      return true
+    } else if (m.event === 'error') {
+      failure = new ApiError(502, String(m.data?.code ?? 'error'), String(m.data?.message ?? 'the answer failed'))
+      return true
+    }
+  }, { body })
+  if (failure != null) throw failure
+  if (!ended) throw new ApiError(0, 'stream_broken', 'the answer stream ended before its last piece')
   return 0
 }

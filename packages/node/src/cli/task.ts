@@ -92,10 +92,16 @@ export interface SseMessage { event: string, data: any }
  * Reads a server-sent events stream from the node's API and calls `onMessage` for each
  * message until the stream ends, `onMessage` returns true, or `signal` aborts.
  */
-export async function readEvents (info: RunInfo, path: string, onMessage: (m: SseMessage) => boolean | undefined | void, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+export async function readEvents (info: RunInfo, path: string, onMessage: (m: SseMessage) => boolean | undefined | void, { signal, body }: { signal?: AbortSignal, body?: unknown } = {}): Promise<void> {
   let response: Response
   try {
-    response = await fetch(info.api.url + path, { headers: { authorization: `Bearer ${info.api.token}`, accept: 'text/event-stream' }, signal })
+    // with a body: POSTed as JSON (e.g. POST /v1/ask with "stream": true)
+    response = await fetch(info.api.url + path, {
+      method: body !== undefined ? 'POST' : 'GET',
+      headers: { authorization: `Bearer ${info.api.token}`, accept: 'text/event-stream', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal
+    })
   } catch (err: any) {
     if (signal?.aborted === true) return
     throw new ApiError(0, 'unreachable', `cannot reach the node's API at ${info.api.url} (${String(err.cause?.message ?? err.message ?? err)})`)

@@ -1,0 +1,301 @@
+import { AnswerStream } from './answers.js'
+import { INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES } from './constants.js'
+import { CreditViolationError, OversizeError, QueueFullError, RemoteError, RequestTimeoutError, StreamResetError } from './errors.js'
+import { FrameSplitter, Kind, decodeFrame, eventBytes, messageLoad } from './frame.js'
+import { Outbox } from './outbox.js'
+import type { QosClass } from './constants.js'
+import type { FrameLimits, Frame } from './frame.js'
+import type { OutItem, RemoteState } from './outbox.js'
+import type { Logger, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
+
+export interface LinkSettings {
+  limits: FrameLimits
+  maxWriteBytes: number
+  maxBatchMessages: number
+  compressThreshold: number
+  lingerMs: Record<QosClass, number>
+  maxQueued: number
+  maxBufferedPieceBytes: number
+  pipeBytes: number
+}
+
+interface Pending {
+  /** whole answer wanted: resolve with it (pieces are joined) */
+  resolve?: (answer: Uint8Array) => void
+  reject?: (err: Error) => void
+  pieces?: Uint8Array[]
+  pieceBytes: number
+  /** streamed answer wanted */
+  answers?: AnswerStream
+  timer?: ReturnType<typeof setTimeout>
+  onAbort?: () => void
+  signal?: AbortSignal
+}
+
+export interface RequestOptions {
+  qos: QosClass
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+/**
+ * The opener's end of a sembatch stream to one peer: sends requests within
+ * the credits the peer granted, matches answers to requests by id.
+ */
+export class RequesterLink {
+  readonly peer: PeerId
+  private readonly stream: Stream
+  private readonly outbox: Outbox
+  private readonly splitter: FrameSplitter
+  /** bytes of frames with batches read, wrapping at 2^32, and whether the peer should hear of it */
+  private receivedBytes = 0
+  private ackDue = false
+  private readonly settings: LinkSettings
+  private readonly log: Logger
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private creditMessages = INITIAL_CREDIT_MESSAGES
+  private creditBytes = INITIAL_CREDIT_BYTES
+  private readonly remote: RemoteState = { queueDepth: 0, serviceRate: 0 }
+  private closedWith?: Error
+  private readonly onClosed: (link: RequesterLink) => void
+
+  constructor (peer: PeerId, stream: Stream, settings: LinkSettings, log: Logger, onClosed: (link: RequesterLink) => void) {
+    this.peer = peer
+    this.stream = stream
+    this.settings = settings
+    this.log = log
+    this.onClosed = onClosed
+    this.splitter = new FrameSplitter(settings.limits.maxFrameBytes)
+    this.outbox = new Outbox({
+      stream,
+      maxWriteBytes: settings.maxWriteBytes,
+      maxBatchMessages: settings.maxBatchMessages,
+      compressThreshold: settings.compressThreshold,
+      lingerMs: settings.lingerMs,
+      take: this.take,
+      remote: () => this.remote,
+      pipeBytes: settings.pipeBytes,
+      ack: () => {
+        if (!this.ackDue) return undefined
+        this.ackDue = false
+        return this.receivedBytes
+      },
+      onError: (err) => { this.reset(err) }
+    })
+    stream.addEventListener('message', this.onMessage)
+    stream.addEventListener('close', (evt) => {
+      this.shut(evt.error ?? new StreamResetError(`stream to ${peer.toString()} closed`))
+    }, { once: true })
+  }
+
+  get open (): boolean {
+    return this.closedWith == null && this.stream.status === 'open' && this.stream.writeStatus === 'writable'
+  }
+
+  /** Requests waiting for an answer */
+  get inFlight (): number {
+    return this.pending.size
+  }
+
+  /** What the peer last reported */
+  get remoteState (): RemoteState {
+    return { ...this.remote }
+  }
+
+  get stats (): { frames: number, bytes: number, messages: number } {
+    return { frames: this.outbox.frames, bytes: this.outbox.bytes, messages: this.outbox.messages }
+  }
+
+  private readonly take = (item: OutItem): boolean => {
+    const bytes = item.message.payload.byteLength
+    if (this.creditMessages < 1 || this.creditBytes < bytes) return false
+    this.creditMessages--
+    this.creditBytes -= bytes
+    return true
+  }
+
+  /** Sends a request; resolves with the whole answer (streamed pieces joined) */
+  async request (key: string, payload: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.enqueue(key, payload, options, { resolve, reject, pieceBytes: 0 })
+    })
+  }
+
+  /** Sends a request; the answer's pieces as they arrive */
+  requestStream (key: string, payload: Uint8Array, options: RequestOptions): AsyncIterable<Uint8Array> {
+    let id = 0
+    const answers = new AnswerStream(this.settings.maxBufferedPieceBytes, () => { this.forget(id) })
+    id = this.enqueue(key, payload, options, { answers, pieceBytes: 0 })
+    return answers
+  }
+
+  private enqueue (key: string, payload: Uint8Array, options: RequestOptions, p: Pending): number {
+    const fail = (err: Error): number => {
+      if (p.answers != null) p.answers.fail(err)
+      else p.reject?.(err)
+      return 0
+    }
+    if (this.closedWith != null) return fail(this.closedWith)
+    if (payload.byteLength > this.settings.limits.maxPayloadBytes) {
+      return fail(new OversizeError(`payload of ${payload.byteLength} bytes, limit ${this.settings.limits.maxPayloadBytes}`))
+    }
+    if (this.outbox.queued >= this.settings.maxQueued) {
+      return fail(new QueueFullError(`${this.outbox.queued} messages queued for ${this.peer.toString()} already`))
+    }
+    if (options.signal?.aborted === true) return fail(options.signal.reason ?? new Error('aborted'))
+    let id = this.nextId
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
+    while (this.pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1
+    this.pending.set(id, p)
+    p.timer = setTimeout(() => {
+      this.settle(id, new RequestTimeoutError(`no answer from ${this.peer.toString()} within ${options.timeoutMs} ms`))
+    }, options.timeoutMs)
+    if (options.signal != null) {
+      p.signal = options.signal
+      p.onAbort = () => { this.settle(id, options.signal?.reason ?? new Error('aborted')) }
+      options.signal.addEventListener('abort', p.onAbort, { once: true })
+    }
+    this.outbox.push({ key, qos: options.qos, message: { id, kind: Kind.REQUEST, payload }, credited: true })
+    return id
+  }
+
+  /** The reader stopped: late pieces of this answer are dropped */
+  private forget (id: number): void {
+    const p = this.pending.get(id)
+    if (p == null) return
+    this.pending.delete(id)
+    this.cleanup(p)
+  }
+
+  private cleanup (p: Pending): void {
+    clearTimeout(p.timer)
+    if (p.onAbort != null) p.signal?.removeEventListener('abort', p.onAbort)
+  }
+
+  /** Ends request `id` with an answer or an error */
+  private settle (id: number, result: Uint8Array | Error): void {
+    const p = this.pending.get(id)
+    if (p == null) return
+    this.pending.delete(id)
+    this.cleanup(p)
+    if (result instanceof Error) {
+      if (p.answers != null) p.answers.fail(result)
+      else p.reject?.(result)
+      return
+    }
+    if (p.answers != null) {
+      if (result.byteLength > 0 || p.pieces == null) p.answers.push(result)
+      p.answers.end()
+    } else {
+      p.resolve?.(result)
+    }
+  }
+
+  private readonly onMessage = (evt: StreamMessageEvent): void => {
+    let frames: Uint8Array[]
+    try {
+      frames = this.splitter.push(eventBytes(evt.data))
+      for (const bytes of frames) this.onFrame(decodeFrame(bytes, 'acceptor', this.settings.limits))
+      if (this.ackDue) this.outbox.schedule('realtime')
+    } catch (err: any) {
+      this.log('bad frame from %p - %e', this.peer, err)
+      this.reset(err)
+    }
+  }
+
+  private onFrame (frame: Frame): void {
+    if (frame.received != null) this.outbox.onAck(frame.received)
+    if (frame.batches.length > 0) {
+      this.receivedBytes = (this.receivedBytes + messageLoad(frame)) >>> 0
+      this.ackDue = true
+    }
+    if (frame.credit != null) {
+      const c = frame.credit
+      this.creditMessages += c.grant
+      this.creditBytes += c.grantBytes
+      if (this.creditMessages > this.settings.limits.maxCreditMessages || this.creditBytes > this.settings.limits.maxCreditBytes) {
+        throw new CreditViolationError('the peer granted more credits than the limit')
+      }
+      this.remote.queueDepth = c.queueDepth
+      this.remote.serviceRate = c.serviceRate
+      if (this.outbox.queued > 0) this.outbox.schedule()
+    }
+    for (const batch of frame.batches) {
+      for (const m of batch.messages) {
+        const p = this.pending.get(m.id)
+        // a late answer to a request given up (timeout, abort): dropped
+        if (p == null) continue
+        switch (m.kind) {
+          case Kind.RESPONSE:
+            this.settle(m.id, m.payload)
+            break
+          case Kind.ERROR:
+            this.settle(m.id, new RemoteError(m.error ?? 'remote handler failed'))
+            break
+          case Kind.PIECE:
+            if (p.answers != null) {
+              p.answers.push(m.payload)
+              if (p.answers.finished) this.forget(m.id)
+            } else {
+              p.pieceBytes += m.payload.byteLength
+              if (p.pieceBytes > this.settings.maxBufferedPieceBytes) {
+                this.settle(m.id, new OversizeError(`streamed answer longer than ${this.settings.maxBufferedPieceBytes} bytes`))
+              } else {
+                (p.pieces ??= []).push(m.payload)
+              }
+            }
+            break
+          case Kind.END: {
+            if (p.answers != null) {
+              this.pending.delete(m.id)
+              this.cleanup(p)
+              p.answers.end()
+            } else {
+              this.settle(m.id, joinPieces(p.pieces ?? []))
+            }
+            break
+          }
+        }
+      }
+    }
+  }
+
+  /** Fails everything and aborts the stream */
+  reset (err: Error): void {
+    if (this.closedWith != null) return
+    this.stream.abort(err)
+    this.shut(err)
+  }
+
+  private shut (err: Error): void {
+    if (this.closedWith != null) return
+    this.closedWith = err instanceof StreamResetError ? err : new StreamResetError(`stream to ${this.peer.toString()} ended: ${err.message}`)
+    this.stream.removeEventListener('message', this.onMessage)
+    this.outbox.close()
+    this.outbox.drop()
+    for (const id of [...this.pending.keys()]) this.settle(id, this.closedWith)
+    this.onClosed(this)
+  }
+
+  /** Closes the stream after the queued messages (no new requests) */
+  close (): void {
+    if (this.closedWith != null) return
+    this.shut(new StreamResetError('sembatch stopped'))
+    this.stream.close().catch(err => { this.stream.abort(err) })
+  }
+}
+
+/** Joins streamed pieces into one answer */
+export function joinPieces (pieces: Uint8Array[]): Uint8Array {
+  if (pieces.length === 1) return pieces[0]
+  let size = 0
+  for (const p of pieces) size += p.byteLength
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const p of pieces) {
+    out.set(p, offset)
+    offset += p.byteLength
+  }
+  return out
+}

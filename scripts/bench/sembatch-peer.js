@@ -1,0 +1,53 @@
+// The serving node of `npm run bench:sembatch`, run by it as a child process: a libp2p node
+// (TCP on 127.0.0.1, Noise, Yamux) with sembatch handlers and the two baselines. Prints one JSON
+// line `{ "addr": "<multiaddr>" }` when ready; stops when its standard input closes.
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { createEmbedder } from '@aistack/embeddings'
+import { sembatch } from '@aistack/sembatch'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { createLibp2p } from 'libp2p'
+
+export const UNBATCHED = '/aistack/bench-unbatched/1.0.0'
+export const RAW = '/aistack/bench-raw/1.0.0'
+
+const embedder = createEmbedder()
+const decoder = new TextDecoder()
+const vectorBytes = (v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+
+const node = await createLibp2p({
+  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+  transports: [tcp()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  services: { identify: identify(), sembatch: sembatch({ creditMessages: 8192, creditBytes: 64 * 1024 * 1024 }) }
+})
+const sb = node.services.sembatch
+sb.handle('echo', payload => payload, { concurrency: 100_000 })
+// item by item: one embedder call per text
+sb.handle('embed-one', async payload => vectorBytes((await embedder.embed([decoder.decode(payload)]))[0]), { concurrency: 64 })
+// batch-aware: one embedder call per batch
+sb.handleBatch('embed-batch', async payloads => (await embedder.embed(payloads.map(p => decoder.decode(p)))).map(vectorBytes), { concurrency: 2, maxBatch: 512 })
+
+// today's path: one stream per message, a length-prefixed request and answer, then close
+await node.handle(UNBATCHED, async (stream) => {
+  try {
+    const lp = lpStream(stream, { maxDataLength: 4 * 1024 * 1024 })
+    const req = await lp.read({ signal: AbortSignal.timeout(10_000) })
+    await lp.write(req.subarray(), { signal: AbortSignal.timeout(10_000) })
+    await stream.close({ signal: AbortSignal.timeout(10_000) })
+  } catch (err) {
+    stream.abort(err)
+  }
+}, { maxInboundStreams: 4096 })
+
+// a plain long-lived stream that echoes bytes: the floor under any protocol on one stream
+await node.handle(RAW, (stream) => {
+  stream.addEventListener('message', (evt) => { stream.send(evt.data) })
+}, { maxInboundStreams: 16 })
+
+process.stdout.write(JSON.stringify({ addr: node.getMultiaddrs()[0].toString() }) + '\n')
+process.stdin.resume()
+process.stdin.on('end', () => { node.stop().finally(() => process.exit(0)) })

@@ -1,0 +1,311 @@
+// Benchmark: sembatch (one long-lived stream per peer, batched by context key) against today's
+// one-stream-per-message path, on the same two nodes, in one run:
+//
+//   npm run bench:sembatch -- --help
+//
+// The serving node is a child process (scripts/bench/sembatch-peer.js); this process is the
+// client. Both are libp2p nodes with TCP on 127.0.0.1, Noise and Yamux. Measured:
+// - smallMessageRatio: 64- and 256-byte echo messages to one peer, messages per second with
+//   sembatch (--window in flight) over one stream per message (--unbatched-window in flight,
+//   each a new stream, a length-prefixed request and answer, then close, as anycast does);
+//   the smaller of the two sizes' ratios;
+// - idleAddedLatencyP50Ms: one message at a time (alternating sembatch, one stream per
+//   message, and a plain long-lived echo stream), sembatch's median round trip minus the
+//   unbatched one's; also reported against the plain stream;
+// - realtimeP99Ms: realtime 64-byte messages one at a time while --bulk-window bulk 16 KiB
+//   messages are in flight all along, p99 round trip; the same with the interactive class
+//   for reference;
+// - tensorBytesRatio: 384-d embeddings of a slowly changing text (a window of words moving
+//   one word per step) from the offline embedder, int8 with deltas and zstd, bytes against
+//   the f32 protobuf Tensor; the cosine error of the decoded vectors; a dense slowly
+//   changing vector for reference; payload dictionaries on agent JSON messages against
+//   JSON and plain zstd;
+// - embedBatchRatio: texts/s of a batch-aware embed handler over item-by-item calls.
+import { spawn } from 'node:child_process'
+import { loadavg, cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { createEmbedder } from '@aistack/embeddings'
+import {
+  sembatch, TensorEncoder, TensorDecoder, PayloadCompressor, PayloadDecompressor, cosine, zstdCompress
+} from '@aistack/sembatch'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { benchArgs } from './args.js'
+
+const USAGE = `Usage: npm run bench:sembatch -- [--messages 100000] [--unbatched 4000] [--window 4096]
+  [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--vectors 2000]
+  [--embed 20000] [--json true]
+--messages: sembatch messages per size; --unbatched: one-stream-per-message messages per size;
+--seq: sequential round trips per path for idle latency; --realtime: realtime samples under bulk;
+--vectors: embeddings in the tensor stream; --embed: texts through each embed handler;
+--json true: print one JSON object instead of the report.`
+const args = benchArgs(USAGE, {
+  messages: 100_000,
+  unbatched: 4000,
+  window: 4096,
+  'unbatched-window': 64,
+  seq: 1000,
+  realtime: 1000,
+  'bulk-window': 256,
+  vectors: 2000,
+  embed: 20_000,
+  json: 'false'
+})
+const asJson = args.json === 'true' || process.argv.includes('--json')
+const say = (...a) => { if (!asJson) console.log(...a) }
+
+const UNBATCHED = '/aistack/bench-unbatched/1.0.0'
+const RAW = '/aistack/bench-raw/1.0.0'
+const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
+
+// the serving node
+const peerScript = fileURLToPath(new URL('./sembatch-peer.js', import.meta.url))
+const child = spawn(process.execPath, [peerScript], { stdio: ['pipe', 'pipe', 'inherit'] })
+const addr = await new Promise((resolve, reject) => {
+  let buf = ''
+  child.stdout.on('data', (d) => {
+    buf += d
+    const line = buf.split('\n')[0]
+    if (buf.includes('\n')) resolve(JSON.parse(line).addr)
+  })
+  child.on('exit', (code) => reject(new Error(`the serving node exited (${code})`)))
+})
+const node = await createLibp2p({
+  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+  transports: [tcp()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  services: { identify: identify(), sembatch: sembatch() }
+})
+const conn = await node.dial(multiaddr(addr))
+const peer = conn.remotePeer
+const sb = node.services.sembatch
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]
+}
+const r2 = (x) => Math.round(x * 100) / 100
+const r4 = (x) => Math.round(x * 10_000) / 10_000
+
+async function unbatchedOnce (payload) {
+  const stream = await node.dialProtocol(peer, UNBATCHED)
+  const lp = lpStream(stream, { maxDataLength: 4 * 1024 * 1024 })
+  await lp.write(payload)
+  const answer = await lp.read()
+  await stream.close()
+  return answer
+}
+
+/** runs `total` calls of `fn` with `window` in flight; messages per second */
+async function rate (total, window, fn) {
+  let next = 0
+  const started = performance.now()
+  await Promise.all(Array.from({ length: Math.min(window, total) }, async () => {
+    while (next < total) {
+      next++
+      await fn()
+    }
+  }))
+  return total / ((performance.now() - started) / 1000)
+}
+
+// warm-up
+await rate(2000, 256, () => sb.send(peer, 'echo', new Uint8Array(64)))
+await rate(300, 32, () => unbatchedOnce(new Uint8Array(64)))
+
+// 1. small messages
+const small = {}
+for (const size of [64, 256]) {
+  const payload = new Uint8Array(size).fill(7)
+  const before = sb.stats()
+  const unbatched = await rate(args.unbatched, args['unbatched-window'], () => unbatchedOnce(payload))
+  const batched = await rate(args.messages, args.window, () => sb.send(peer, 'echo', payload))
+  const after = sb.stats()
+  small[size] = {
+    unbatchedPerSec: Math.round(unbatched),
+    batchedPerSec: Math.round(batched),
+    ratio: r2(batched / unbatched),
+    messagesPerFrame: r2((after.messagesSent - before.messagesSent) / Math.max(1, after.framesSent - before.framesSent))
+  }
+  say(`${size} B: unbatched ${small[size].unbatchedPerSec} msg/s, sembatch ${small[size].batchedPerSec} msg/s (${small[size].messagesPerFrame} per frame): ${small[size].ratio}x`)
+}
+
+// 2. idle latency, one at a time, the three paths alternating
+const raw = await node.dialProtocol(peer, RAW)
+let rawWaiter
+raw.addEventListener('message', () => { const w = rawWaiter; rawWaiter = undefined; w?.() })
+const rawOnce = async (payload) => {
+  const got = new Promise(resolve => { rawWaiter = resolve })
+  raw.send(payload)
+  await got
+}
+const lat = { sembatch: [], unbatched: [], raw: [] }
+const p64 = new Uint8Array(64)
+for (let i = 0; i < args.seq; i++) {
+  let t = performance.now()
+  await sb.send(peer, 'echo', p64)
+  lat.sembatch.push(performance.now() - t)
+  t = performance.now()
+  await unbatchedOnce(p64)
+  lat.unbatched.push(performance.now() - t)
+  t = performance.now()
+  await rawOnce(p64)
+  lat.raw.push(performance.now() - t)
+}
+const idle = {
+  sembatchP50Ms: r4(pct(lat.sembatch, 50)),
+  unbatchedP50Ms: r4(pct(lat.unbatched, 50)),
+  rawStreamP50Ms: r4(pct(lat.raw, 50))
+}
+idle.addedVsUnbatchedMs = r4(idle.sembatchP50Ms - idle.unbatchedP50Ms)
+idle.addedVsRawStreamMs = r4(idle.sembatchP50Ms - idle.rawStreamP50Ms)
+say(`idle p50: sembatch ${idle.sembatchP50Ms} ms, one stream per message ${idle.unbatchedP50Ms} ms, plain stream ${idle.rawStreamP50Ms} ms`)
+
+// 3. realtime under bulk
+async function underBulk (qos) {
+  const state = { stop: false }
+  let bulkBytes = 0
+  const bulkPayload = new Uint8Array(16 * 1024).fill(1)
+  const bulkStart = performance.now()
+  const bulk = Promise.all(Array.from({ length: args['bulk-window'] }, async () => {
+    while (!state.stop) {
+      await sb.send(peer, 'echo', bulkPayload, { qos: 'bulk' })
+      bulkBytes += bulkPayload.byteLength
+    }
+  }))
+  // let the bulk traffic fill the pipe first
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const samples = []
+  for (let i = 0; i < args.realtime; i++) {
+    const t = performance.now()
+    await sb.send(peer, 'echo', p64, { qos })
+    samples.push(performance.now() - t)
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  state.stop = true
+  const seconds = (performance.now() - bulkStart) / 1000
+  await bulk
+  return { p50Ms: r4(pct(samples, 50)), p99Ms: r4(pct(samples, 99)), bulkMiBps: r2(bulkBytes / seconds / 1048576) }
+}
+const realtime = await underBulk('realtime')
+const interactiveUnderBulk = await underBulk('interactive')
+say(`under bulk: realtime p50 ${realtime.p50Ms} ms p99 ${realtime.p99Ms} ms (bulk ${realtime.bulkMiBps} MiB/s); interactive p99 ${interactiveUnderBulk.p99Ms} ms`)
+
+// 4. tensors and payload compression
+const embedder = createEmbedder()
+const words = []
+{
+  let s = 1
+  const rand = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 }
+  const vocab = 'agent task model embed vector query answer peer node stream batch latency summary log error retry queue plan tool call result context memory token search index shard cache route trace metric'.split(' ')
+  for (let i = 0; i < args.vectors + 40; i++) words.push(vocab[Math.floor(rand() * vocab.length)] + (rand() < 0.3 ? String(Math.floor(rand() * 100)) : ''))
+}
+const texts = Array.from({ length: args.vectors }, (_, i) => words.slice(i, i + 40).join(' '))
+const vectors = await embedder.embed(texts)
+function tensorStream (vs, dtype) {
+  const enc = new TensorEncoder({ dtype })
+  const dec = new TensorDecoder()
+  const f32 = new TensorEncoder({ dtype: 'f32', delta: false, compressThreshold: Infinity })
+  let bytes = 0
+  let baseline = 0
+  let worst = 1
+  let sum = 0
+  for (const v of vs) {
+    const b = enc.encode(v)
+    bytes += b.byteLength
+    baseline += f32.encode(v).byteLength
+    const c = cosine(dec.decode(b).data, v)
+    worst = Math.min(worst, c)
+    sum += c
+  }
+  return { ratio: r4(bytes / baseline), bytesPerVector: r2(bytes / vs.length), f32BytesPerVector: r2(baseline / vs.length), meanCosineError: r4(1 - sum / vs.length), maxCosineError: r4(1 - worst) }
+}
+const tensors = { int8: tensorStream(vectors, 'int8'), f16: tensorStream(vectors, 'f16'), bf16: tensorStream(vectors, 'bf16') }
+{
+  // a dense vector drifting slowly (as a neural model's embedding of a slowly changing text)
+  let s = 7
+  const rand = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 }
+  let v = Float32Array.from({ length: 384 }, () => rand() * 2 - 1)
+  const dense = []
+  for (let i = 0; i < args.vectors; i++) {
+    v = Float32Array.from(v)
+    for (let k = 0; k < 384; k++) v[k] += (rand() - 0.5) * 0.01
+    dense.push(v)
+  }
+  tensors.denseInt8 = tensorStream(dense, 'int8')
+}
+say(`tensors (offline embedder, int8+delta+zstd): ${tensors.int8.bytesPerVector} B/vector against ${tensors.int8.f32BytesPerVector} B f32: ${tensors.int8.ratio}, cosine error mean ${tensors.int8.meanCosineError} max ${tensors.int8.maxCosineError}; dense drifting int8 ${tensors.denseInt8.ratio}`)
+
+const agentPayloads = Array.from({ length: 2000 }, (_, i) => new TextEncoder().encode(JSON.stringify({
+  query: ['summarise this build log', 'translate to French', 'classify the support ticket', 'extract the invoice total'][i % 4],
+  input: { text: texts[i % texts.length], lang: 'en', maxTokens: 256 },
+  trace: { traceparent: `00-${(i * 2654435761 % 2 ** 32).toString(16).padStart(32, '0')}-${i.toString(16).padStart(16, '0')}-01`, path: ['planner', 'router', 'worker'] },
+  deadlineMs: 30000
+})))
+const compressor = new PayloadCompressor()
+const decompressor = new PayloadDecompressor()
+let jsonBytes = 0
+let zstdBytes = 0
+let dictBytes = 0
+for (const p of agentPayloads) {
+  jsonBytes += p.byteLength
+  zstdBytes += zstdCompress(p).byteLength
+  const c = compressor.compress(p)
+  dictBytes += c.byteLength
+  if (decompressor.decompress(c).byteLength !== p.byteLength) throw new Error('dictionary round trip failed')
+}
+const payloads = { jsonBytesPerMessage: r2(jsonBytes / agentPayloads.length), zstdRatio: r4(zstdBytes / jsonBytes), dictionaryRatio: r4(dictBytes / jsonBytes), dictionaryVsZstd: r4(dictBytes / zstdBytes) }
+say(`agent JSON payloads (${payloads.jsonBytesPerMessage} B): plain zstd ${payloads.zstdRatio} of JSON, zstd with a context dictionary ${payloads.dictionaryRatio} (${payloads.dictionaryVsZstd} of plain zstd)`)
+
+// 5. embed handlers
+const embedTexts = Array.from({ length: args.embed }, (_, i) => new TextEncoder().encode(texts[i % texts.length]))
+let k = 0
+const oneByOne = await rate(args.embed, args.window, () => sb.send(peer, 'embed-one', embedTexts[k++ % embedTexts.length]))
+k = 0
+const batchAware = await rate(args.embed, args.window, () => sb.send(peer, 'embed-batch', embedTexts[k++ % embedTexts.length]))
+const embed = { oneByOnePerSec: Math.round(oneByOne), batchPerSec: Math.round(batchAware), ratio: r2(batchAware / oneByOne) }
+say(`embed: item by item ${embed.oneByOnePerSec} texts/s, batch-aware ${embed.batchPerSec} texts/s: ${embed.ratio}x`)
+
+load.after = loadavg().map(x => Math.round(x * 100) / 100)
+const result = {
+  smallMessageRatio: Math.min(small[64].ratio, small[256].ratio),
+  idleAddedLatencyP50Ms: idle.addedVsUnbatchedMs,
+  realtimeP99Ms: realtime.p99Ms,
+  tensorBytesRatio: tensors.int8.ratio,
+  tensorCosineErrorMax: tensors.int8.maxCosineError,
+  embedBatchRatio: embed.ratio,
+  bars: {
+    smallMessageRatio: '>= 20',
+    idleAddedLatencyP50Ms: '<= 0.1',
+    realtimeP99Ms: '<= 2',
+    tensorBytesRatio: '<= 0.25'
+  },
+  small,
+  idle,
+  realtime,
+  interactiveUnderBulk,
+  tensors,
+  payloads,
+  embed,
+  node: process.version,
+  cpus: cpus().length,
+  loadAverage: load
+}
+result.pass = {
+  smallMessageRatio: result.smallMessageRatio >= 20,
+  idleAddedLatencyP50Ms: result.idleAddedLatencyP50Ms <= 0.1,
+  realtimeP99Ms: result.realtimeP99Ms <= 2,
+  tensorBytesRatio: result.tensorBytesRatio <= 0.25
+}
+if (asJson) console.log(JSON.stringify(result))
+else say(`load average ${load.before.join(' ')} before, ${load.after.join(' ')} after; pass: ${JSON.stringify(result.pass)}`)
+raw.abort(new Error('done'))
+await node.stop()
+child.stdin.end()
+await new Promise(resolve => child.once('exit', resolve))
