@@ -165,6 +165,10 @@ export class EncryptedStream extends AbstractMessageStream {
     inner.addEventListener('remoteCloseWrite', () => {
       this.onRemoteCloseWrite()
     })
+    if (inner.status !== 'open') {
+      // its close event has been and gone; this stream closes with it
+      this.onTransportClosed()
+    }
   }
 
   private receive (data: Uint8Array | ByteList): void {
