@@ -7,6 +7,8 @@ import type { CapabilitySpec } from './capabilities/spec.js'
 import type { EmbedderConfig } from '@aistack/embeddings'
 import type { PqMode } from '@aistack/handshake'
 import { ConfigError, UsageError } from './errors.js'
+import { DEFAULT_CONNECTION_LIMITS } from './gater.js'
+import type { ConnectionLimitsConfig } from './gater.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 export type DhtMode = 'server' | 'client'
@@ -46,6 +48,8 @@ export interface AgentConfig {
   embedder: EmbedderConfig
   /** Capabilities this node serves, each with its handler. */
   capabilities: CapabilitySpec[]
+  /** Connection limits per address, per peer and in all (docs/security.md). */
+  connections: ConnectionLimitsConfig
 }
 
 export const DEFAULT_PORT = 4011
@@ -63,7 +67,8 @@ export function defaultConfig (): AgentConfig {
     logLevel: 'info',
     pq: DEFAULT_PQ_MODE,
     embedder: { type: 'hash' },
-    capabilities: []
+    capabilities: [],
+    connections: { ...DEFAULT_CONNECTION_LIMITS }
   }
 }
 
@@ -131,6 +136,7 @@ function configShape (): Record<string, Check> {
     pq: oneOf(PQ_MODES),
     embedder: (v, f) => { createEmbedder(v, f); return v },
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
+    connections: object(Object.fromEntries(Object.keys(DEFAULT_CONNECTION_LIMITS).map(k => [k, isPositiveInt]))),
     ...extensions
   }
 }
@@ -177,11 +183,16 @@ export function validateConfig (raw: unknown, source = 'config'): AgentConfig & 
     throw new ConfigError(`${source}: ${String(err.message ?? err)}`)
   }
   const defaults = defaultConfig()
+  const connections = { ...defaults.connections, ...checked.connections }
+  if (connections.reservedForKnown >= connections.maxConnections) {
+    throw new ConfigError(`${source}: connections.reservedForKnown (${connections.reservedForKnown}) must be below connections.maxConnections (${connections.maxConnections})`)
+  }
   return {
     ...defaults,
     ...checked,
     dht: { ...defaults.dht, ...checked.dht },
-    api: { ...defaults.api, ...checked.api }
+    api: { ...defaults.api, ...checked.api },
+    connections
   }
 }
 

@@ -20,6 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { defaultConfig, parseNetwork } from './config.js'
+import { connectionLimiter, libp2pView } from './gater.js'
 import { muxer } from './muxer.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
@@ -136,6 +137,7 @@ export class AgentNode {
     if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
     if (config.mdns) peerDiscovery.push(mdns({ serviceTag: `${network.id}.local` }))
 
+    const limiter = connectionLimiter(config.connections)
     try {
       const libp2p = await createLibp2p<AgentServices>({
         privateKey,
@@ -150,6 +152,9 @@ export class AgentNode {
         nodeInfo: { name: 'aistack', version: VERSION },
         // a busy node may miss a ping; that is no reason to drop the connection and its work
         connectionMonitor: { abortConnectionOnPingFailure: false },
+        // per-address and per-peer limits, room kept for known peers (gater.ts, docs/security.md)
+        connectionManager: limiter.connectionManagerOptions(),
+        connectionGater: limiter,
         services: {
           identify: identify({ protocolPrefix: network.id }),
           ping: ping({ maxOutboundStreams: 4 }),
@@ -176,6 +181,7 @@ export class AgentNode {
         }
       })
       resolveWith = libp2p.services.anycast
+      limiter.attach(libp2pView(libp2p))
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()
