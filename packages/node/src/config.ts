@@ -9,6 +9,8 @@ import type { PqMode } from '@aistack/handshake'
 import { ConfigError, UsageError } from './errors.js'
 import { checkA2aConfig } from './gateways/config.js'
 import type { A2aConfig } from './gateways/config.js'
+import { DEFAULT_CONNECTION_LIMITS } from './gater.js'
+import type { ConnectionLimitsConfig } from './gater.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 export type DhtMode = 'server' | 'client'
@@ -55,6 +57,8 @@ export interface AgentConfig {
   capabilities: CapabilitySpec[]
   /** The A2A agent card and endpoint (docs/a2a.md). */
   a2a?: A2aConfig
+  /** Connection limits per address, per peer and in all (docs/security.md). */
+  connections: ConnectionLimitsConfig
 }
 
 export const DEFAULT_PORT = 4011
@@ -72,7 +76,8 @@ export function defaultConfig (): AgentConfig {
     logLevel: 'info',
     pq: DEFAULT_PQ_MODE,
     embedder: { type: 'hash' },
-    capabilities: []
+    capabilities: [],
+    connections: { ...DEFAULT_CONNECTION_LIMITS }
   }
 }
 
@@ -155,6 +160,7 @@ function configShape (): Record<string, Check> {
     embedder: (v, f) => { createEmbedder(v, f); return v },
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
     a2a: checkA2aConfig,
+    connections: object(Object.fromEntries(Object.keys(DEFAULT_CONNECTION_LIMITS).map(k => [k, isPositiveInt]))),
     ...extensions
   }
 }
@@ -201,11 +207,16 @@ export function validateConfig (raw: unknown, source = 'config'): AgentConfig & 
     throw new ConfigError(`${source}: ${String(err.message ?? err)}`)
   }
   const defaults = defaultConfig()
+  const connections = { ...defaults.connections, ...checked.connections }
+  if (connections.reservedForKnown >= connections.maxConnections) {
+    throw new ConfigError(`${source}: connections.reservedForKnown (${connections.reservedForKnown}) must be below connections.maxConnections (${connections.maxConnections})`)
+  }
   return {
     ...defaults,
     ...checked,
     dht: { ...defaults.dht, ...checked.dht },
-    api: { ...defaults.api, ...checked.api }
+    api: { ...defaults.api, ...checked.api },
+    connections
   }
 }
 

@@ -24,6 +24,7 @@ import { CapabilityRegistry } from './capabilities/index.js'
 import { describeRemoteCapabilities } from './capabilities/describe.js'
 import { anycastProvider, capabilityExecutor } from './capabilities/adapters.js'
 import { defaultConfig, parseNetwork } from './config.js'
+import { connectionLimiter, libp2pView } from './gater.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
@@ -145,6 +146,7 @@ export class AgentNode {
     if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
     if (config.mdns) peerDiscovery.push(mdns({ serviceTag: `${network.id}.local` }))
 
+    const limiter = connectionLimiter(config.connections)
     try {
       const libp2p = await createLibp2p<AgentServices>({
         privateKey,
@@ -159,6 +161,9 @@ export class AgentNode {
         nodeInfo: { name: 'aistack', version: VERSION },
         // a busy node may miss a ping; that is no reason to drop the connection and its work
         connectionMonitor: { abortConnectionOnPingFailure: false },
+        // per-address and per-peer limits, room kept for known peers (gater.ts, docs/security.md)
+        connectionManager: limiter.connectionManagerOptions(),
+        connectionGater: limiter,
         services: {
           identify: identify({ protocolPrefix: network.id }),
           ping: ping({ maxOutboundStreams: 4 }),
@@ -188,6 +193,7 @@ export class AgentNode {
       })
       resolveWith = libp2p.services.anycast
       serveCapabilities(libp2p.services.sembatch, capabilities)
+      limiter.attach(libp2pView(libp2p))
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()

@@ -3,7 +3,7 @@ import { serviceCapabilities } from '@libp2p/interface'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { ENCRYPTION_PQ, MSG_A_LENGTH, NOISE_MSG_MAX_LENGTH, PQ_NOISE_PROTOCOL, SIGNATURE_PREFIX } from './constants.js'
-import { HandshakeMessageError, IdentitySignatureError, UnexpectedPeerIdError } from './errors.js'
+import { HandshakeClosedError, HandshakeMessageError, IdentitySignatureError, UnexpectedPeerIdError } from './errors.js'
 import { selectKem } from './kem.js'
 import { handshakeCounter } from './metrics.js'
 import { x25519FromPrivate, x25519Generate } from './noise/crypto.js'
@@ -116,6 +116,10 @@ export class PqNoise implements ConnectionEncrypter<NoiseExtensions> {
         await lp.write(hs.writeMessageB(payload), options)
         const c = await read(lp, options)
         remote = await this.verify(hs.readMessageC(c), hs.rs, options?.remotePeer)
+      }
+      if (connection.status !== 'open') {
+        // the peer hung up during the last step: nothing may be built on a closed stream
+        throw new HandshakeClosedError(`The ${initiator ? 'outbound' : 'inbound'} connection closed during the hybrid handshake`)
       }
     } catch (err) {
       this.count(ENCRYPTION_PQ, 'error')

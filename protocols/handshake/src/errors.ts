@@ -43,6 +43,15 @@ export class UnexpectedPeerIdError extends Error {
   }
 }
 
+/** the connection closed (the peer hung up or reset) before the secured connection was handed on */
+export class HandshakeClosedError extends Error {
+  static override name = 'HandshakeClosedError'
+  constructor (message = 'The connection closed during the handshake') {
+    super(message)
+    this.name = 'HandshakeClosedError'
+  }
+}
+
 /** a bad value for the PQ mode (`preferred`, `required`, `off`) */
 export class InvalidPqModeError extends Error {
   static override name = 'InvalidPqModeError'

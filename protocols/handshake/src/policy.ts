@@ -1,7 +1,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { serviceCapabilities } from '@libp2p/interface'
 import { ENCRYPTION_NOISE, ENCRYPTION_PQ, ENCRYPTION_QUIC, NOISE_PROTOCOL, PQ_NOISE_PROTOCOL, PQ_PEER_METADATA_KEY } from './constants.js'
-import { DowngradeError, InvalidPqModeError } from './errors.js'
+import { DowngradeError, HandshakeClosedError, InvalidPqModeError } from './errors.js'
 import { pqNoise } from './encrypter.js'
 import { handshakeCounter } from './metrics.js'
 import type { PqNoiseInit } from './encrypter.js'
@@ -116,6 +116,12 @@ export function classicalNoise (init: ClassicalNoiseInit = {}): (components: Cla
           log.error('%s', err.message)
           result.connection.abort(err)
           throw err
+        }
+        if (result.connection.status !== 'open') {
+          // the peer hung up while the peer store was read: a muxer put on this stream would
+          // never hear of its close, so the upgrade ends here
+          count(ENCRYPTION_NOISE, 'error')
+          throw new HandshakeClosedError(`The ${direction} /noise connection closed during the handshake`)
         }
         count(ENCRYPTION_NOISE, 'success')
         return result
