@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { createEmbedder } from '@aistack/embeddings'
 import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { validateCapabilitySpecs } from './capabilities/spec.js'
 import type { CapabilitySpec } from './capabilities/spec.js'
@@ -86,6 +87,10 @@ const isMultiaddrList: Check = (v, f) => {
   if (!Array.isArray(v)) throw new Error(`${f} must be an array of multiaddrs`)
   return v.map((item, i) => parseMultiaddr(isString(item, `${f}[${i}]`) as string, `${f}[${i}]`))
 }
+const isBootstrapList: Check = (v, f) => {
+  if (!Array.isArray(v)) throw new Error(`${f} must be an array of multiaddrs`)
+  return v.map((item, i) => parseBootstrapAddr(isString(item, `${f}[${i}]`) as string, `${f}[${i}]`))
+}
 const isPort: Check = (v, f) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new Error(`${f} must be a port number from 0 to 65535`)
   return v
@@ -99,7 +104,7 @@ const oneOf = (values: readonly string[]): Check => (v, f) => {
   return v
 }
 const object = (shape: Record<string, Check>): Check => (v, f) => {
-  if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${f} must be an object`)
+  if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new Error(f === '' ? 'must hold a JSON object ({...})' : `${f} must be an object`)
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(v)) {
     if (key.startsWith('$')) continue // "$comment" and the like
@@ -123,7 +128,7 @@ function configShape (): Record<string, Check> {
     network: (v, f) => { parseNetwork(isString(v, f) as string, f); return v },
     listen: isMultiaddrList,
     announce: isMultiaddrList,
-    bootstrap: isMultiaddrList,
+    bootstrap: isBootstrapList,
     mdns: isBoolean,
     dht: object({ mode: oneOf(['server', 'client']) }),
     api: object({ host: isString, port: isPort, maxBodyBytes: isPositiveInt }),
@@ -141,6 +146,22 @@ export function parseMultiaddr (value: string, what: string): string {
   } catch (err: any) {
     throw new UsageError(`${what}: "${value}" is not a valid multiaddr (${String(err.message ?? err)})`)
   }
+}
+
+/**
+ * Parses a bootstrap peer's multiaddr, which must end in `/p2p/<peer id>`: libp2p cannot
+ * dial a peer it cannot name. Throws UsageError naming `what`.
+ */
+export function parseBootstrapAddr (value: string, what: string): string {
+  const addr = parseMultiaddr(value, what)
+  const id = /\/p2p\/([^/]+)$/.exec(addr)?.[1]
+  if (id == null) throw new UsageError(`${what}: "${value}" has no /p2p/<peer id> at its end; \`aistack id\` on that node prints its full addresses`)
+  try {
+    peerIdFromString(id)
+  } catch {
+    throw new UsageError(`${what}: "${id}" in "${value}" is not a peer ID; \`aistack id\` on that node prints its full addresses`)
+  }
+  return addr
 }
 
 export function parseNetwork (value: string, what = '--network'): NetworkPreset {

@@ -1,4 +1,4 @@
-import { ApiError, AlreadyRunningError, ConfigError, IdentityError, NotRunningError, UsageError } from '../errors.js'
+import { ApiError, AlreadyRunningError, ConfigError, HomeError, IdentityError, NotRunningError, StartError, UsageError } from '../errors.js'
 import { VERSION } from '../version.js'
 
 const USAGE = `aistack ${VERSION}: a peer-to-peer network for AI agents
@@ -37,6 +37,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   testnet: async () => (await import('./testnet.js')).testnetCommand
 }
 
+function oneLine (err: any): string {
+  const text = String(err?.message ?? err).split('\n').find(l => l.trim() !== '') ?? String(err)
+  return err?.code != null && !text.includes(String(err.code)) ? `${text} (${String(err.code)})` : text
+}
+
 /** Runs the CLI; returns the exit status (2 for usage and config errors). */
 export async function main (argv: string[]): Promise<number> {
   const major = Number(process.versions.node.split('.')[0])
@@ -67,10 +72,12 @@ export async function main (argv: string[]): Promise<number> {
       process.stderr.write(`aistack: ${err.message}\n`)
       return 2
     }
-    if (err instanceof IdentityError || err instanceof AlreadyRunningError || err instanceof NotRunningError || err instanceof ApiError) {
+    if (err instanceof IdentityError || err instanceof AlreadyRunningError || err instanceof NotRunningError || err instanceof ApiError || err instanceof HomeError || err instanceof StartError) {
       process.stderr.write(`aistack: ${err.message}\n`)
       return 1
     }
-    throw err
+    // anything else is a fault of aistack: one line, the stack only on request
+    process.stderr.write(`aistack: ${oneLine(err)}${process.env.AISTACK_STACK === '1' ? `\n${String(err?.stack)}` : ' (set AISTACK_STACK=1 to see where)'}\n`)
+    return 1
   }
 }

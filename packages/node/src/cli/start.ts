@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { parseHostPort, parseLogLevel, parseMultiaddr, parseNetwork, parsePq } from '../config.js'
+import { parseBootstrapAddr, parseHostPort, parseLogLevel, parseMultiaddr, parseNetwork, parsePq } from '../config.js'
 import { startDaemon } from '../daemon.js'
 import { UsageError } from '../errors.js'
 import { initHome } from '../home.js'
@@ -77,7 +77,7 @@ function startOverrides (values: Record<string, unknown>): Partial<AgentConfig> 
   if (listen != null) o.listen = listen
   const announce = list('announce')
   if (announce != null) o.announce = announce
-  const bootstrap = list('bootstrap')
+  const bootstrap = (values.bootstrap as string[] | undefined)?.map(a => parseBootstrapAddr(a, '--bootstrap'))
   if (bootstrap != null) o.bootstrap = bootstrap
   if (typeof values.network === 'string') {
     parseNetwork(values.network)
