@@ -53,7 +53,7 @@ describe('aistack testnet (node processes)', function () {
     assert.ok(nodes.every((n: any) => n.running && n.routingTable === 2))
 
     const again = await runCli(['testnet', 'up', '--nodes', '3', '--dir', dir])
-    assert.equal(again.code, 2)
+    assert.equal(again.code, 1, 'a testnet that already runs is a state, not a usage error: exit 1 like start')
     assert.match(again.stderr, /still running/)
 
     const testnetFile = JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8'))
@@ -63,6 +63,10 @@ describe('aistack testnet (node processes)', function () {
     assert.match(down.stdout, /stopped 3 node\(s\)/)
     for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} is gone`)
     for (let i = 0; i < 3; i++) assert.equal(await readRunFile(join(dir, `node-${i}`)), undefined)
+    // nothing left to stop: exit 1, as `aistack stop` with no node
+    const twice = await runCli(['testnet', 'down', '--dir', dir])
+    assert.equal(twice.code, 1)
+    assert.match(twice.stderr, /^aistack: testnet down: no testnet in .*nothing to stop\n$/)
     dir = undefined
   })
 })

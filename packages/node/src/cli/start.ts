@@ -94,6 +94,23 @@ function startOverrides (values: Record<string, unknown>): Partial<AgentConfig> 
   return o
 }
 
+/**
+ * Under an npm script (`npm start`) the node runs as npm → sh → node, and `kill <npm pid>`
+ * ends npm and sh but not the node, which would live on under PID 1 with its run.json. So a
+ * node started by npm stops when its parent goes away (checked every second).
+ */
+function watchParent (onGone: () => void): NodeJS.Timeout | undefined {
+  if (process.env.npm_lifecycle_event == null) return undefined
+  const parent = process.ppid
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(timer)
+    onGone()
+  }, 1000)
+  timer.unref()
+  return timer
+}
+
 export async function startCommand (args: string[]): Promise<number> {
   const { values } = parse('start', args, {
     home: { type: 'string' },
@@ -150,7 +167,12 @@ export async function startCommand (args: string[]): Promise<number> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  const watch = watchParent(() => {
+    log.info('the npm process that started this node is gone: stopping')
+    daemon.stop().catch(err => { log.error(`stop failed: ${String(err.message ?? err)}`) })
+  })
   await daemon.stopped
+  clearInterval(watch)
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
   return 0

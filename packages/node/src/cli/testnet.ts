@@ -3,7 +3,7 @@ import { closeSync, openSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { UsageError } from '../errors.js'
+import { AlreadyRunningError, NotRunningError, StartError, UsageError } from '../errors.js'
 import { isAlive, readRunFile } from '../run-file.js'
 import { parse, parseInteger } from './args.js'
 import { callApi } from './client.js'
@@ -64,10 +64,12 @@ async function spawnNode (home: string, bootstrap: string[]): Promise<number> {
   const log = openSync(join(home, 'node.log'), 'a')
   const args = [BIN, 'start', '--home', home, '--network', 'local', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0']
   for (const b of bootstrap) args.push('--bootstrap', b)
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] })
+  // without npm's variables: a node started by an npm script stops when npm goes away
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')))
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env })
   closeSync(log)
   child.unref()
-  if (child.pid == null) throw new Error(`could not start a node process for ${home}`)
+  if (child.pid == null) throw new StartError(`could not start a node process for ${home}`)
   return child.pid
 }
 
@@ -78,9 +80,10 @@ async function waitReady (node: TestnetNode, deadline: number): Promise<RunInfo>
     if (run?.pid === node.pid) return run
     if (!isAlive(node.pid)) {
       const log = await readFile(join(node.home, 'node.log'), 'utf8').catch(() => '')
-      throw new Error(`${node.name} exited before it was ready; last lines of ${join(node.home, 'node.log')}:\n${log.trim().split('\n').slice(-5).join('\n')}`)
+      const last = log.trim().split('\n').filter(l => l.startsWith('aistack:') || / (error|warn) /.test(l)).pop() ?? log.trim().split('\n').pop() ?? ''
+      throw new StartError(`testnet up: ${node.name} exited before it was ready (${last.trim()}); see ${join(node.home, 'node.log')}`)
     }
-    if (Date.now() > deadline) throw new Error(`${node.name} was not ready in time (see ${join(node.home, 'node.log')})`)
+    if (Date.now() > deadline) throw new StartError(`testnet up: ${node.name} was not ready in time; see ${join(node.home, 'node.log')}`)
     await sleep(100)
   }
 }
@@ -88,7 +91,7 @@ async function waitReady (node: TestnetNode, deadline: number): Promise<RunInfo>
 async function up (dir: string, count: number, timeoutMs: number, json: boolean): Promise<number> {
   const existing = await readTestnet(dir)
   const live = existing?.nodes.filter(n => isAlive(n.pid)) ?? []
-  if (live.length > 0) throw new UsageError(`testnet up: ${live.length} node(s) of the testnet in ${dir} are still running; run \`aistack testnet down --dir ${dir}\` first`)
+  if (live.length > 0) throw new AlreadyRunningError(`testnet up: ${live.length} node(s) of the testnet in ${dir} are still running; run \`aistack testnet down --dir ${dir}\` first`)
   await mkdir(dir, { recursive: true })
   const deadline = Date.now() + timeoutMs
   const nodes: TestnetNode[] = []
@@ -118,7 +121,7 @@ async function up (dir: string, count: number, timeoutMs: number, json: boolean)
     Object.assign(node, { peerId: run.peerId, api: run.api.url })
     runs.set(node.name, run)
     while (!((await callApi(firstRun, 'GET', '/v1/dht').catch(() => ({ routingTable: [] }))).routingTable as string[]).includes(run.peerId)) {
-      if (Date.now() > deadline) throw new Error(`testnet up: node-0 did not add ${node.name} to its routing table within ${timeoutMs / 1000} s (see ${join(home, 'node.log')})`)
+      if (Date.now() > deadline) throw new StartError(`testnet up: node-0 did not add ${node.name} to its routing table within ${timeoutMs / 1000} s (see ${join(home, 'node.log')})`)
       await sleep(100)
     }
     progress(json, `${node.name} joined (${i + 1}/${count})`)
@@ -139,7 +142,7 @@ async function up (dir: string, count: number, timeoutMs: number, json: boolean)
     last = line
     if (missing.length === 0) break
     if (Date.now() > deadline) {
-      throw new Error(`testnet up: the routing tables did not fill within ${timeoutMs / 1000} s (${missing.join(', ')}); the nodes are still running: inspect them with \`aistack testnet status --dir ${dir}\`, stop them with \`aistack testnet down --dir ${dir}\``)
+      throw new StartError(`testnet up: the routing tables did not fill within ${timeoutMs / 1000} s (${missing.join(', ')}); the nodes are still running: inspect them with \`aistack testnet status --dir ${dir}\`, stop them with \`aistack testnet down --dir ${dir}\``)
     }
     await sleep(250)
   }
@@ -178,7 +181,7 @@ async function status (dir: string, json: boolean): Promise<number> {
 
 async function down (dir: string, timeoutMs: number, json: boolean): Promise<number> {
   const testnet = await readTestnet(dir)
-  if (testnet == null) throw new UsageError(`testnet: no testnet in ${dir} (no ${TESTNET_FILE})`)
+  if (testnet == null) throw new NotRunningError(`testnet down: no testnet in ${dir} (no ${TESTNET_FILE}); nothing to stop`)
   const live = testnet.nodes.filter(n => isAlive(n.pid))
   progress(json, `stopping ${live.length} node(s)`)
   for (const node of live) {
