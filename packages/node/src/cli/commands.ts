@@ -41,6 +41,8 @@ export async function idCommand (args: string[]): Promise<number> {
       `version    ${id.version}`,
       'addresses',
       ...id.multiaddrs.map((a: string) => `  ${a}`),
+      'bootstrap',
+      ...(id.bootstrap?.length > 0 ? id.bootstrap.map((b: any) => `  ${b.addr}  ${b.state}${b.error != null ? `: ${b.error as string}` : ''}${b.retryAt != null ? ` (retry at ${b.retryAt as string})` : ''}`) : ['  none']),
       'protocols',
       ...id.protocols.map((p: string) => `  ${p}`)
     ].join('\n'))
