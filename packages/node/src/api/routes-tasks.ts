@@ -1,5 +1,6 @@
 import { TASK_STATES, isTerminal } from '@aistack/task'
 import { HttpError, withErrorStatus } from './server.js'
+import { WaitingReasons } from '../task-waiting.js'
 import type { ApiServer, RouteContext, RouteHandler } from './server.js'
 import type { AgentNode } from '../node.js'
 import type { SubmitRequest, TaskEvent, TaskInfo, TaskState } from '@aistack/task'
@@ -186,7 +187,13 @@ export function taskRoutes (api: ApiServer, { node }: { node: AgentNode }): void
     return { body: { tasks: list.slice(-limit).map(taskView), total: list.length } }
   }))
 
-  api.route('GET', '/v1/tasks/:id', mapped(({ params }) => ({ body: taskView(tasks().get(params.id)) })))
+  // a task that waits for a worker says why (`waiting`)
+  const waiting = new WaitingReasons(node.capabilities, () => node.libp2p.services.anycast)
+  api.route('GET', '/v1/tasks/:id', mapped(async ({ params }) => {
+    const task = tasks().get(params.id)
+    const reason = await waiting.reason(task)
+    return { body: { ...taskView(task), ...(reason != null ? { waiting: reason } : {}) } }
+  }))
 
   api.route('DELETE', '/v1/tasks/:id', mapped(async ({ params }) => {
     const before = tasks().get(params.id)

@@ -184,8 +184,9 @@ function statusText (t: any): string {
   if (t.worker != null) lines.push(`worker    ${String(t.worker)}`)
   if (t.progress != null) lines.push(`progress  ${Math.round(Number(t.progress) * 100)}%`)
   if (t.deadline != null) lines.push(`deadline  ${new Date(t.deadline).toISOString()}`)
+  if (t.waiting != null) lines.push(`waiting   ${String(t.waiting)}`)
   if (t.error != null) lines.push(`error     ${String(t.error)}`)
-  if (t.state === 'completed') lines.push(`result    ${resultText(t.result).split('\n').join('\n          ')}`)
+  if (t.state === 'completed') lines.push(`result    ${resultText(t.result).replace(/\n$/, '').split('\n').join('\n          ')}`)
   lines.push('history')
   for (const h of t.history ?? []) {
     lines.push(`  ${new Date(h.at).toISOString()}  ${String(h.state).padEnd(9)}${h.attempt > 0 ? ` attempt ${String(h.attempt)}` : ''}${h.worker != null ? ` worker ${String(h.worker)}` : ''}${h.reason != null ? ` (${String(h.reason)})` : ''}`)
@@ -232,6 +233,12 @@ async function follow (info: RunInfo, call: (m: string, p: string) => Promise<an
   const task = await call('GET', path(id))
   if (!TERMINAL.has(task.state)) throw new ApiError(0, 'stream_broken', `the event stream of task ${id} ended before the task (state ${String(task.state)})`)
   return task
+}
+
+/** One line on how a task ended: state, time taken, attempts, worker */
+function summary (t: any): string {
+  const ms = Number(t.updatedAt) - Number(t.createdAt)
+  return `task ${String(t.id)} ${String(t.state)} in ${(ms / 1000).toFixed(1)} s after ${String(t.attempts)} attempt(s)${t.worker != null ? ` on ${String(short(t.worker))}` : ''}`
 }
 
 function printEnded (task: any, json: boolean): number {
@@ -322,7 +329,23 @@ async function submit (args: string[]): Promise<number> {
     return 0
   }
   process.stderr.write(`submitted ${String(submitted.id)}\n`)
-  return printEnded(await follow(info, call, submitted.id), values.json === true)
+  // while it waits for a worker, say why (once per change)
+  let said: string | undefined
+  const check = (): void => {
+    call('GET', path(submitted.id)).then(t => {
+      if (t.waiting != null && t.waiting !== said) process.stderr.write(`${String(t.waiting)}\n`)
+      said = t.waiting
+    }, () => {})
+  }
+  check()
+  const explain = setInterval(check, 2000)
+  try {
+    const ended = await follow(info, call, submitted.id)
+    if (values.json !== true) process.stderr.write(`${summary(ended)}\n`)
+    return printEnded(ended, values.json === true)
+  } finally {
+    clearInterval(explain)
+  }
 }
 
 async function status (args: string[]): Promise<number> {
