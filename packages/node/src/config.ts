@@ -47,6 +47,11 @@ export interface AgentConfig {
   embedder: EmbedderConfig
   /** Capabilities this node serves, each with its handler. */
   capabilities: CapabilitySpec[]
+  /**
+   * Which capabilities `ask` may send a request to: at least `minSimilarity` to the query, and
+   * (for fallbacks after a failure) at least `minRelativeSimilarity` times the best match's.
+   */
+  ask: { minSimilarity: number, minRelativeSimilarity: number }
 }
 
 export const DEFAULT_PORT = 4011
@@ -64,7 +69,8 @@ export function defaultConfig (): AgentConfig {
     logLevel: 'info',
     pq: DEFAULT_PQ_MODE,
     embedder: { type: 'hash' },
-    capabilities: []
+    capabilities: [],
+    ask: { minSimilarity: 0.2, minRelativeSimilarity: 0.8 }
   }
 }
 
@@ -97,6 +103,10 @@ const isPort: Check = (v, f) => {
 }
 const isPositiveInt: Check = (v, f) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${f} must be a positive integer`)
+  return v
+}
+const isFraction: Check = (v, f) => {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error(`${f} must be a number from 0 to 1`)
   return v
 }
 const oneOf = (values: readonly string[]): Check => (v, f) => {
@@ -136,6 +146,7 @@ function configShape (): Record<string, Check> {
     pq: oneOf(PQ_MODES),
     embedder: (v, f) => { createEmbedder(v, f); return v },
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
+    ask: object({ minSimilarity: isFraction, minRelativeSimilarity: isFraction }),
     ...extensions
   }
 }
@@ -202,7 +213,8 @@ export function validateConfig (raw: unknown, source = 'config'): AgentConfig & 
     ...defaults,
     ...checked,
     dht: { ...defaults.dht, ...checked.dht },
-    api: { ...defaults.api, ...checked.api }
+    api: { ...defaults.api, ...checked.api },
+    ask: { ...defaults.ask, ...checked.ask }
   }
 }
 

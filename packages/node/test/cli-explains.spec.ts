@@ -32,4 +32,41 @@ describe('the CLI says why: waiting tasks, failed ask attempts, node events', fu
     const task = await api(node.run, 'GET', `/v1/tasks/${id}`)
     assert.match(task.json.waiting, /^no peer serves no-such-cap/)
   })
+
+  it('ask lists each failed attempt with its reason, and does not fall back to an unrelated capability', async () => {
+    const node = await startNodeProcess(await tempDir())
+    running.push(node)
+    const exec = (name: string, description: string, command: string[]): unknown => ({ name, description, handler: { type: 'exec', command, timeoutMs: 10_000 } })
+    const upper = [process.execPath, '-e', 'let s="";process.stdin.on("data",d=>{s+=d}).on("end",()=>{process.stdout.write(s.toUpperCase())})']
+    for (const cap of [
+      exec('loud-text', 'Make a text loud', ['/nonexistent/aistack-shout']),
+      exec('count-words', 'Count the words in a text', upper)
+    ]) {
+      const added = await api(node.run, 'POST', '/v1/capabilities', { body: cap })
+      assert.equal(added.status, 201, added.text)
+    }
+    // the only close match fails; the unrelated one (similarity 0.23 against 0.95) is not tried
+    const failed = await runCli(['ask', 'make this text loud', '--input', 'hi', '--home', node.home])
+    assert.equal(failed.code, 1)
+    assert.match(failed.stderr, /loud-text|ENOENT|nonexistent/)
+    assert.doesNotMatch(failed.stderr, /count-words/)
+    assert.equal(failed.stdout, '')
+
+    const added = await api(node.run, 'POST', '/v1/capabilities', { body: exec('shout', 'Make a text loud', upper) })
+    assert.equal(added.status, 201, added.text)
+    const asked = await runCli(['ask', 'make this text loud', '--input', 'hi', '--home', node.home])
+    assert.equal(asked.code, 0, asked.stderr)
+    assert.equal(asked.stdout, 'HI\n', 'the answer ends with a newline')
+    assert.match(asked.stderr, /^attempt 1 failed: loud-text on \S+: .+$/m)
+    assert.match(asked.stderr, /answered by shout /)
+    const json = await api(node.run, 'POST', '/v1/ask', { body: { query: 'make this text loud', input: 'hi' } })
+    assert.equal(json.status, 200, json.text)
+    assert.equal(json.json.capability, 'shout')
+    assert.equal(json.json.failures.length, 1)
+    assert.equal(json.json.failures[0].capability, 'loud-text')
+    assert.match(json.json.failures[0].error, /\S/)
+    const unknown = await api(node.run, 'POST', '/v1/ask', { body: { query: 'x', input: 1, inptu: 2 } })
+    assert.equal(unknown.status, 400)
+    assert.match(unknown.json.error.message, /inptu is not a known field/)
+  })
 })

@@ -28,7 +28,8 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
   }))
 
   api.route('POST', '/v1/ask', mapped(async ({ json }) => {
-    const { query, input, timeoutMs } = parseAskBody(await json())
-    return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
+    const { query, input, timeoutMs, minSimilarity } = parseAskBody(await json())
+    const { ask } = node.config
+    return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs, minSimilarity: minSimilarity ?? ask.minSimilarity, minRelativeSimilarity: ask.minRelativeSimilarity })) }
   }))
 }

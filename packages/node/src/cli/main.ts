@@ -73,7 +73,8 @@ export async function main (argv: string[]): Promise<number> {
       return 2
     }
     if (err instanceof IdentityError || err instanceof AlreadyRunningError || err instanceof NotRunningError || err instanceof ApiError || err instanceof HomeError || err instanceof StartError) {
-      process.stderr.write(`aistack: ${err.message}\n`)
+      // one line, even for a handler's multi-line stderr carried in an API error
+      process.stderr.write(`aistack: ${err.message.trim().replace(/\s*\n\s*/g, ' ')}\n`)
       return 1
     }
     // anything else is a fault of aistack: one line, the stack only on request
