@@ -51,6 +51,41 @@ function listenError (err: any): Error {
   return new StartError(`cannot listen on ${first.addr}: ${first.error.split('\n')[0]}`)
 }
 
+/**
+ * Logs at info what happens on the node, one line each: peers connecting and leaving,
+ * capabilities added and removed, requests served and handler failures.
+ */
+function logEvents (node: AgentNode, log: Log): void {
+  node.libp2p.addEventListener('peer:connect', evt => {
+    const addr = node.libp2p.getConnections(evt.detail)[0]?.remoteAddr.toString()
+    log.info(`peer connected: ${evt.detail.toString()}${addr != null ? ` (${addr})` : ''}`)
+  })
+  node.libp2p.addEventListener('peer:disconnect', evt => { log.info(`peer disconnected: ${evt.detail.toString()}`) })
+  let names = new Set(node.capabilities.entriesList().map(c => c.capability.name))
+  node.capabilities.onChange(() => {
+    const now = node.capabilities.entriesList()
+    for (const c of now) if (!names.has(c.capability.name)) log.info(`capability added: ${c.capability.name} (${c.type} handler)`)
+    const current = new Set(now.map(c => c.capability.name))
+    for (const name of names) if (!current.has(name)) log.info(`capability removed: ${name}`)
+    names = current
+  })
+  node.capabilities.onServed = ({ name, ms, error }) => {
+    if (error == null) log.info(`served ${name} in ${Math.round(ms)} ms`)
+    else log.warn(`${name} failed after ${Math.round(ms)} ms: ${String((error as Error)?.message ?? error).trim().split('\n')[0]}`)
+  }
+}
+
+/** Says at start, not at the first lookup, when a remote embedder cannot be reached. */
+async function checkEmbedder (node: AgentNode, log: Log): Promise<void> {
+  if (node.config.embedder.type === 'hash') return
+  try {
+    await node.embedder.embed(['aistack start check'], { signal: AbortSignal.timeout(10_000) })
+    log.info(`embedder ${node.embedder.id} answers`)
+  } catch (err: any) {
+    log.warn(`the embedder (${node.config.embedder.type}) cannot be reached: ${String(err?.message ?? err).split('\n')[0]}; find, ask and capability announcements fail until it can`)
+  }
+}
+
 /** Starts a node on a home directory with its HTTP API, and writes run.json once ready. */
 export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   const { home } = init
@@ -83,6 +118,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     throw err
   }
   node.joining.onReport = (level, message) => { log[level](message) }
+  logEvents(node, log)
   try {
     await node.start()
   } catch (err: any) {
@@ -125,5 +161,6 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     pid: process.pid
   }
   await writeRunFile(home, run)
+  checkEmbedder(node, log).catch(() => {})
   return { node, api, run, stopped, stop }
 }

@@ -153,6 +153,7 @@ export async function startCommand (args: string[]): Promise<number> {
       ...run.multiaddrs.map((a, i) => `  ${i === 0 ? 'listening' : '         '} ${a}`),
       ...node.joining.states().map((b, i) => `  ${i === 0 ? 'bootstrap' : '         '} ${b.addr} (joining; the log says how it goes)`),
       ...(node.config.bootstrap.length === 0 && node.network.bootstrap.length === 0 ? ['  bootstrap none (a lone node until peers dial it or --bootstrap is given)'] : []),
+      `  serves    ${node.capabilities.list().map(c => c.name).join(', ') || 'no capability (add some in config.json or with POST /v1/capabilities)'}`,
       `  API       ${run.api.url} (token in ${join(home, 'run.json')})`,
       '  stop with Ctrl-C or `aistack stop`'
     ].join('\n'))
