@@ -6,6 +6,7 @@ import { taskRoutes } from './api/routes-tasks.js'
 import { loadConfig } from './config.js'
 import { AlreadyRunningError, StartError, UsageError } from './errors.js'
 import { CONFIG_FILE, initHome } from './home.js'
+import { loadPersistedCapabilities } from './capabilities/index.js'
 import { usableListenAddrs } from './listen.js'
 import { createLog } from './log.js'
 import { createAgentNode } from './node.js'
@@ -118,6 +119,9 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     throw err
   }
   node.joining.onReport = (level, message) => { log[level](message) }
+  const kept = await loadPersistedCapabilities(node.datastore, node.capabilities)
+  if (kept.added.length > 0) log.info(`capabilities added through the API before, served again: ${kept.added.join(', ')}`)
+  for (const s of kept.skipped) log.warn(`capability kept in ${s.key} not served: ${s.reason}`)
   logEvents(node, log)
   try {
     await node.start()

@@ -69,4 +69,22 @@ describe('the CLI says why: waiting tasks, failed ask attempts, node events', fu
     assert.equal(unknown.status, 400)
     assert.match(unknown.json.error.message, /inptu is not a known field/)
   })
+
+  it('capabilities added with POST /v1/capabilities are served again after a restart, until removed', async () => {
+    const home = await tempDir()
+    const first = await startNodeProcess(home)
+    const spec = { name: 'shout', description: 'Make a text loud', handler: { type: 'exec', command: [process.execPath, '-e', 'process.stdin.pipe(process.stdout)'] } }
+    assert.equal((await api(first.run, 'POST', '/v1/capabilities', { body: spec })).status, 201)
+    assert.equal(await first.stop(), 0)
+    const second = await startNodeProcess(home)
+    running.push(second)
+    assert.match(second.output(), /serves {4}shout/)
+    const caps = await api(second.run, 'GET', '/v1/capabilities')
+    assert.deepEqual(caps.json.capabilities.map((c: any) => c.name), ['shout'])
+    assert.equal((await api(second.run, 'DELETE', '/v1/capabilities/shout')).status, 200)
+    assert.equal(await running.pop()?.stop(), 0)
+    const third = await startNodeProcess(home)
+    running.push(third)
+    assert.deepEqual((await api(third.run, 'GET', '/v1/capabilities')).json.capabilities, [])
+  })
 })

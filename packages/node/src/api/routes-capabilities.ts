@@ -1,4 +1,4 @@
-import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
+import { askResponse, capabilitiesResponse, errorStatus, forgetCapability, parseAskBody, parseSearchParams, persistCapability, searchResponse } from '../capabilities/index.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -14,11 +14,14 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
   api.route('POST', '/v1/capabilities', mapped(async ({ json }) => {
     const name = node.capabilities.add(await json(), 'body', { allowedTypes: ['http', 'exec'] })
     const added = node.capabilities.entriesList().find(c => c.capability.name === name)
+    // kept in the datastore: served again after a restart, until DELETE
+    if (added?.spec != null) await persistCapability(node.datastore, added.spec)
     return { status: 201, body: capabilitiesResponse(added != null ? [added] : []).capabilities[0] }
   }))
 
-  api.route('DELETE', '/v1/capabilities/:name', mapped(({ params }) => {
+  api.route('DELETE', '/v1/capabilities/:name', mapped(async ({ params }) => {
     if (!node.capabilities.remove(params.name)) throw new HttpError(404, 'not_found', `no capability named "${params.name}"`)
+    await forgetCapability(node.datastore, params.name)
     return { body: { removed: params.name } }
   }))
 
