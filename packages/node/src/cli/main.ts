@@ -11,6 +11,10 @@ Commands:
   id                     show the running node's identity and addresses
   peers                  list the running node's connections
   stop                   stop the running node
+  caps [list|add|rm]     the capabilities this node serves
+  connect MULTIADDR      connect to a peer;  disconnect PEER_ID  close its connections
+  dht                    the DHT routing table
+  logs                   print the log of a node started with --detach
   find "<text>"          find the capabilities nearest in meaning to a text
   ask "<text>"           send a request to the best capability for it
   task submit|status|list|cancel|watch
@@ -34,7 +38,12 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ask: async () => (await import('./anycast.js')).askCommand,
   task: async () => (await import('./task.js')).taskCommand,
   events: async () => (await import('./task.js')).eventsCommand,
-  testnet: async () => (await import('./testnet.js')).testnetCommand
+  testnet: async () => (await import('./testnet.js')).testnetCommand,
+  caps: async () => (await import('./network.js')).capsCommand,
+  connect: async () => (await import('./network.js')).connectCommand,
+  disconnect: async () => (await import('./network.js')).disconnectCommand,
+  dht: async () => (await import('./network.js')).dhtCommand,
+  logs: async () => (await import('./start.js')).logsCommand
 }
 
 function oneLine (err: any): string {
