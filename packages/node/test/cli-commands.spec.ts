@@ -64,4 +64,26 @@ describe('commands people expect: caps, connect, disconnect, dht, start --detach
     }
     assert.equal(isAlive(run.pid), false)
   })
+
+  it('task ids by unique prefix; a junk run.json is named as such', async () => {
+    const home = await tempDir()
+    await writeFile(join(home, 'config.json'), JSON.stringify({ capabilities: [{ name: 'echo', description: 'Echo the input', handler: { type: 'builtin', name: 'echo' } }] }))
+    const node = await startNodeProcess(home)
+    running.push(node)
+    const submitted = await runCli(['task', 'submit', '--capability', 'echo', '--input', 'hello', '--wait', '--home', home])
+    assert.equal(submitted.code, 0, submitted.stderr)
+    assert.equal(submitted.stdout, 'hello\n')
+    assert.match(submitted.stderr, /^task \S+ completed in \d+\.\d s after 1 attempt\(s\)/m)
+    const id = /^submitted (\S+)$/m.exec(submitted.stderr)?.[1] as string
+    const status = await runCli(['task', 'status', id.slice(0, 8), '--home', home])
+    assert.equal(status.code, 0, status.stderr)
+    assert.match(status.stdout, new RegExp(`^task {6}${id}$`, 'm'))
+    assert.match(status.stdout, /^result {4}hello\nhistory$/m, 'no blank line after the result')
+
+    const junk = await tempDir()
+    await writeFile(join(junk, 'run.json'), 'junk')
+    const id2 = await runCli(['id', '--home', junk])
+    assert.equal(id2.code, 1)
+    assert.match(id2.stderr, /run\.json is not a valid run file/)
+  })
 })

@@ -412,7 +412,23 @@ async function watch (args: string[]): Promise<number> {
   const id = taskId(positionals, 'watch')
   const json = values.json === true
   const { info, call } = await apiFor(home(values))
+  // a map task: one progress line ("N/M done") per tenth done instead of a line per child event
+  let children: number | undefined
+  let done = 0
+  let failed = 0
+  let shown = -1
   const task = await follow(info, call, id, (m) => {
+    if (!json && m.event === 'task' && m.data?.children != null) children = Number(m.data.children)
+    if (!json && children != null && m.event !== 'task' && m.data?.taskId !== id) {
+      if (m.data?.type === 'task.completed') done++
+      if (m.data?.type === 'task.dead' || m.data?.type === 'task.canceled') failed++
+      const step = Math.floor(((done + failed) / children) * 10)
+      if (step !== shown) {
+        shown = step
+        console.log(`${time(Date.now())} ${done}/${children} done${failed > 0 ? `, ${failed} failed` : ''}`)
+      }
+      return
+    }
     if (json) {
       process.stdout.write(JSON.stringify({ event: m.event, ...(m.event === 'task' ? { task: m.data } : m.data) }) + '\n')
     } else if (m.event === 'task') {
