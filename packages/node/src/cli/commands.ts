@@ -23,7 +23,8 @@ ${HOME_HELP}
 
 Stops the running node cleanly and waits for its process to end.
 
-${HOME_HELP}`
+${HOME_HELP}
+  --json              print JSON ({stopped, pid})`
 }
 
 export async function idCommand (args: string[]): Promise<number> {
