@@ -65,7 +65,7 @@ export function defaultConfig (): AgentConfig {
     bootstrap: [],
     mdns: false,
     dht: { mode: 'server' },
-    api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 1024 * 1024 },
+    api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 5 * 1024 * 1024 },
     logLevel: 'info',
     pq: DEFAULT_PQ_MODE,
     embedder: { type: 'hash' },

@@ -20,7 +20,8 @@ Commands:
   task submit|status|list|cancel|watch
                          the task queue
   events                 print lifecycle events live
-  testnet up|status|down run a local multi-node testnet of node processes
+  testnet up|status|down|restart
+                         run a local multi-node testnet of node processes
 
 Run \`aistack <command> --help\` for a command's options. Docs: README.md and docs/.`
 

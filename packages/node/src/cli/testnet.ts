@@ -14,6 +14,7 @@ export const TESTNET_FILE = 'testnet.json'
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url))
 
 export const TESTNET_HELP = `Usage: aistack testnet up|status|down [options]
+       aistack testnet restart I [options]
 
 Runs a local testnet of node processes on 127.0.0.1 with free ports. Node homes are
 DIR/node-0 ... DIR/node-(N-1); node-0 is the bootstrap peer of the others. Identities are kept
@@ -23,6 +24,8 @@ in the homes, so a testnet brought up again has the same peer IDs.
            in its DHT routing table
   status   show the nodes, their processes, peers and routing tables
   down     stop every node cleanly (SIGKILL after --timeout) and leave no process behind
+  restart I  stop node-I (if it runs) and start it again on its home (same peer ID),
+           joining through a running node of the testnet
 
 Options:
   --dir DIR        testnet directory (default ./.testnet)
@@ -210,19 +213,58 @@ async function down (dir: string, timeoutMs: number, json: boolean): Promise<num
   return 0
 }
 
+async function restart (dir: string, index: number, timeoutMs: number, json: boolean): Promise<number> {
+  const testnet = await readTestnet(dir)
+  if (testnet == null) throw new NotRunningError(`testnet restart: no testnet in ${dir} (no ${TESTNET_FILE}); start one with \`aistack testnet up --dir ${dir}\``)
+  const node = testnet.nodes[index]
+  if (node == null) throw new UsageError(`testnet restart: no node-${index} (the testnet has node-0 to node-${testnet.nodes.length - 1})`)
+  const deadline = Date.now() + timeoutMs
+  if (isAlive(node.pid)) {
+    progress(json, `stopping ${node.name} (pid ${node.pid})`)
+    try { process.kill(node.pid, 'SIGTERM') } catch {}
+    while (isAlive(node.pid)) {
+      if (Date.now() > deadline) {
+        try { process.kill(node.pid, 'SIGKILL') } catch {}
+        await rm(join(node.home, 'run.json'), { force: true })
+        break
+      }
+      await sleep(100)
+    }
+  }
+  // join through another running node of the testnet
+  let bootstrap: string | undefined
+  for (const other of testnet.nodes) {
+    if (other === node) continue
+    const run = await readRunFile(other.home)
+    if (run != null && isAlive(run.pid)) {
+      bootstrap = run.multiaddrs.find(a => a.includes('/tcp/')) ?? run.multiaddrs[0]
+      break
+    }
+  }
+  progress(json, `starting ${node.name} in ${node.home}`)
+  node.pid = await spawnNode(node.home, bootstrap != null ? [bootstrap] : [])
+  await writeFile(join(dir, TESTNET_FILE), JSON.stringify(testnet, null, 2) + '\n')
+  const run = await waitReady(node, deadline)
+  Object.assign(node, { peerId: run.peerId, api: run.api.url })
+  await writeFile(join(dir, TESTNET_FILE), JSON.stringify(testnet, null, 2) + '\n')
+  if (json) printJson({ restarted: node.name, pid: node.pid, peerId: run.peerId, api: run.api.url })
+  else console.log(`restarted ${node.name} (pid ${node.pid}, peer ID ${run.peerId})`)
+  return 0
+}
+
 export async function testnetCommand (args: string[]): Promise<number> {
   const [action, ...rest] = args
   if (action == null || action === '--help' || action === '-h') {
     console.log(TESTNET_HELP)
     return 0
   }
-  if (!['up', 'status', 'down'].includes(action)) throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down)`)
-  const { values } = parse(`testnet ${action}`, rest, {
+  if (!['up', 'status', 'down', 'restart'].includes(action)) throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down, restart)`)
+  const { values, positionals } = parse(`testnet ${action}`, rest, {
     dir: { type: 'string' },
     nodes: { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' }
-  })
+  }, { positionals: action === 'restart' ? 1 : 0 })
   if (values.help === true) {
     console.log(TESTNET_HELP)
     return 0
@@ -234,6 +276,10 @@ export async function testnetCommand (args: string[]): Promise<number> {
     case 'up': return up(dir, typeof values.nodes === 'string' ? parseInteger(values.nodes, '--nodes', 1, 64) : 3, timeoutMs, json)
     case 'status': return status(dir, json)
     case 'down': return down(dir, timeoutMs, json)
-    default: throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down)`)
+    case 'restart': {
+      if (positionals[0] == null) throw new UsageError('testnet restart: the node number is missing (aistack testnet restart I)')
+      return restart(dir, parseInteger(positionals[0], 'testnet restart', 0, 63), timeoutMs, json)
+    }
+    default: throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down, restart)`)
   }
 }
