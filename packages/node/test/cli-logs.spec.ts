@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { api, removeTempDirs, runCli, startNodeProcess, tempDir, waitFor } from './helpers.js'
+import { BIN, api, removeTempDirs, runCli, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 
 describe('the node log at info says what happens, one line each', function () {
@@ -50,5 +51,37 @@ describe('the node log at info says what happens, one line each', function () {
     const node = await startNodeProcess(home)
     running.push(node)
     await waitFor(() => /warn {2}the embedder \(openai\) cannot be reached: /.test(node.output()), { timeoutMs: 30_000, what: 'embedder warning' })
+  })
+
+  it('events --type agent prints one agent.left for one stopped peer', async () => {
+    const a = await startNodeProcess(await tempDir())
+    running.push(a)
+    const events = spawn(process.execPath, [BIN, 'events', '--type', 'agent', '--home', a.home], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    events.stdout.on('data', d => { out += String(d) })
+    const raw = spawn(process.execPath, [BIN, 'events', '--type', 'agent', '--json', '--home', a.home], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let json = ''
+    raw.stdout.on('data', d => { json += String(d) })
+    try {
+      // the command is subscribed once it prints a peer joining
+      let b: NodeProcess | undefined
+      await waitFor(async () => {
+        if (out.includes('agent.joined') && json.includes('agent.joined')) return true
+        if (b != null) await b.stop()
+        b = await startNodeProcess(await tempDir(), ['--bootstrap', a.run.multiaddrs[0]])
+        return await waitFor(() => out.includes('agent.joined') && json.includes('agent.joined'), { timeoutMs: 10_000, what: 'agent.joined' }).catch(() => false)
+      }, { timeoutMs: 60_000, what: 'agent.joined printed' })
+      if (b == null) throw new Error('no peer started')
+      assert.equal(await b.stop(), 0)
+      const peer = b.run.peerId
+      // the node sends two events for it (the peer's own, and its leaving seen here)...
+      await waitFor(() => json.split('\n').filter(l => l.includes('agent.left') && l.includes(peer)).length >= 2, { what: 'two agent.left events' })
+      await waitFor(() => out.includes('agent.left'), { what: 'agent.left printed' })
+      // ...and the text shows one line
+      assert.equal(out.split('\n').filter(l => l.includes('agent.left') && l.includes(peer.slice(-6))).length, 1, out)
+    } finally {
+      events.kill('SIGTERM')
+      raw.kill('SIGTERM')
+    }
   })
 })

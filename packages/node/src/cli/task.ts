@@ -469,6 +469,19 @@ export async function eventsCommand (args: string[]): Promise<number> {
     if (!/^(task|agent)(\.[a-z]+)?$/.test(t)) throw new UsageError(`--type: "${t}" is not an event type (task, agent, task.completed, ...)`)
   }
   const { info } = await apiFor(home(values))
+  // a peer that stops is seen leaving here and also says so itself: one line, not two
+  const seen = new Map<string, number>()
+  const repeated = (e: any): boolean => {
+    if (typeof e?.type !== 'string' || !e.type.startsWith('agent.')) return false
+    const who = e.peer ?? (e.local === false ? e.origin : undefined)
+    if (who == null) return false
+    const key = `${String(e.type)} ${String(who)}`
+    const now = Date.now()
+    const last = seen.get(key)
+    seen.set(key, now)
+    if (seen.size > 10_000) seen.delete(seen.keys().next().value as string)
+    return last != null && now - last < 30_000
+  }
   const controller = new AbortController()
   const stop = (): void => { controller.abort() }
   process.once('SIGINT', stop)
@@ -477,8 +490,11 @@ export async function eventsCommand (args: string[]): Promise<number> {
   for (const t of types) params.append('type', t)
   try {
     await readEvents(info, `/v1/events${types.length > 0 ? `?${params.toString()}` : ''}`, (m) => {
-      if (values.json === true) process.stdout.write(JSON.stringify(m.data) + '\n')
-      else console.log(eventLine(m.data))
+      if (values.json === true) {
+        process.stdout.write(JSON.stringify(m.data) + '\n')
+      } else if (!repeated(m.data)) {
+        console.log(eventLine(m.data))
+      }
     }, { signal: controller.signal })
   } finally {
     process.off('SIGINT', stop)
