@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { createEmbedder } from '@aistack/embeddings'
 import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { validateCapabilitySpecs } from './capabilities/spec.js'
 import type { CapabilitySpec } from './capabilities/spec.js'
@@ -59,6 +60,11 @@ export interface AgentConfig {
   a2a?: A2aConfig
   /** Connection limits per address, per peer and in all (docs/security.md). */
   connections: ConnectionLimitsConfig
+  /**
+   * Which capabilities `ask` may send a request to: at least `minSimilarity` to the query, and
+   * (for fallbacks after a failure) at least `minRelativeSimilarity` times the best match's.
+   */
+  ask: { minSimilarity: number, minRelativeSimilarity: number }
 }
 
 export const DEFAULT_PORT = 4011
@@ -72,12 +78,13 @@ export function defaultConfig (): AgentConfig {
     bootstrap: [],
     mdns: false,
     dht: { mode: 'server' },
-    api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 1024 * 1024 },
+    api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 5 * 1024 * 1024 },
     logLevel: 'info',
     pq: DEFAULT_PQ_MODE,
     embedder: { type: 'hash' },
     capabilities: [],
-    connections: { ...DEFAULT_CONNECTION_LIMITS }
+    connections: { ...DEFAULT_CONNECTION_LIMITS },
+    ask: { minSimilarity: 0.2, minRelativeSimilarity: 0.8 }
   }
 }
 
@@ -100,6 +107,10 @@ const isMultiaddrList: Check = (v, f) => {
   if (!Array.isArray(v)) throw new Error(`${f} must be an array of multiaddrs`)
   return v.map((item, i) => parseMultiaddr(isString(item, `${f}[${i}]`) as string, `${f}[${i}]`))
 }
+const isBootstrapList: Check = (v, f) => {
+  if (!Array.isArray(v)) throw new Error(`${f} must be an array of multiaddrs`)
+  return v.map((item, i) => parseBootstrapAddr(isString(item, `${f}[${i}]`) as string, `${f}[${i}]`))
+}
 const isPort: Check = (v, f) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new Error(`${f} must be a port number from 0 to 65535`)
   return v
@@ -112,12 +123,16 @@ const isPositiveInt: Check = (v, f) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${f} must be a positive integer`)
   return v
 }
+const isFraction: Check = (v, f) => {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error(`${f} must be a number from 0 to 1`)
+  return v
+}
 const oneOf = (values: readonly string[]): Check => (v, f) => {
   if (typeof v !== 'string' || !values.includes(v)) throw new Error(`${f} must be one of ${values.join(', ')}`)
   return v
 }
 const object = (shape: Record<string, Check>): Check => (v, f) => {
-  if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${f} must be an object`)
+  if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new Error(f === '' ? 'must hold a JSON object ({...})' : `${f} must be an object`)
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(v)) {
     if (key.startsWith('$')) continue // "$comment" and the like
@@ -141,7 +156,7 @@ function configShape (): Record<string, Check> {
     network: (v, f) => { parseNetwork(isString(v, f) as string, f); return v },
     listen: isMultiaddrList,
     announce: isMultiaddrList,
-    bootstrap: isMultiaddrList,
+    bootstrap: isBootstrapList,
     mdns: isBoolean,
     dht: object({ mode: oneOf(['server', 'client']) }),
     api: object({
@@ -161,6 +176,7 @@ function configShape (): Record<string, Check> {
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
     a2a: checkA2aConfig,
     connections: object(Object.fromEntries(Object.keys(DEFAULT_CONNECTION_LIMITS).map(k => [k, isPositiveInt]))),
+    ask: object({ minSimilarity: isFraction, minRelativeSimilarity: isFraction }),
     ...extensions
   }
 }
@@ -171,6 +187,22 @@ export function parseMultiaddr (value: string, what: string): string {
   } catch (err: any) {
     throw new UsageError(`${what}: "${value}" is not a valid multiaddr (${String(err.message ?? err)})`)
   }
+}
+
+/**
+ * Parses a bootstrap peer's multiaddr, which must end in `/p2p/<peer id>`: libp2p cannot
+ * dial a peer it cannot name. Throws UsageError naming `what`.
+ */
+export function parseBootstrapAddr (value: string, what: string): string {
+  const addr = parseMultiaddr(value, what)
+  const id = /\/p2p\/([^/]+)$/.exec(addr)?.[1]
+  if (id == null) throw new UsageError(`${what}: "${value}" has no /p2p/<peer id> at its end; \`aistack id\` on that node prints its full addresses`)
+  try {
+    peerIdFromString(id)
+  } catch {
+    throw new UsageError(`${what}: "${id}" in "${value}" is not a peer ID; \`aistack id\` on that node prints its full addresses`)
+  }
+  return addr
 }
 
 export function parseNetwork (value: string, what = '--network'): NetworkPreset {
@@ -216,7 +248,8 @@ export function validateConfig (raw: unknown, source = 'config'): AgentConfig & 
     ...checked,
     dht: { ...defaults.dht, ...checked.dht },
     api: { ...defaults.api, ...checked.api },
-    connections
+    connections,
+    ask: { ...defaults.ask, ...checked.ask }
   }
 }
 

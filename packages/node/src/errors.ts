@@ -16,6 +16,21 @@ export class IdentityError extends Error {
   override name = 'IdentityError'
 }
 
+/** The home directory cannot be used (a file is in the way, no permission); the message names the path. */
+export class HomeError extends Error {
+  static override name = 'HomeError'
+  override name = 'HomeError'
+}
+
+/**
+ * The node could not start for a reason outside the command line's syntax: a port in use, an
+ * address this host does not have, a datastore in use. The CLI prints the message and exits 1.
+ */
+export class StartError extends Error {
+  static override name = 'StartError'
+  override name = 'StartError'
+}
+
 /** A node already runs on this home directory. */
 export class AlreadyRunningError extends Error {
   static override name = 'AlreadyRunningError'

@@ -23,10 +23,16 @@ export async function readIdentity (file: string): Promise<PrivateKey> {
   return key
 }
 
-/** Creates a new Ed25519 identity in `file` with mode 0600. */
-export async function writeIdentity (file: string, key?: PrivateKey): Promise<PrivateKey> {
+/** Creates a new Ed25519 identity in `file` with mode 0600; `replace: false` keeps an existing one. */
+export async function writeIdentity (file: string, key?: PrivateKey, { replace = true } = {}): Promise<PrivateKey> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
-  await writeFile(file, privateKeyToProtobuf(privateKey), { mode: 0o600 })
+  // without `replace`, a key written meanwhile by another process starting on the same home wins
+  try {
+    await writeFile(file, privateKeyToProtobuf(privateKey), { mode: 0o600, flag: replace ? 'w' : 'wx' })
+  } catch (err: any) {
+    if (err.code === 'EEXIST' && !replace) return readIdentity(file)
+    throw err
+  }
   await chmod(file, 0o600) // an existing file keeps its mode on overwrite
   return privateKey
 }

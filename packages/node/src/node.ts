@@ -25,11 +25,14 @@ import { describeRemoteCapabilities } from './capabilities/describe.js'
 import { anycastProvider, capabilityExecutor } from './capabilities/adapters.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { connectionLimiter, libp2pView } from './gater.js'
+import { BootstrapMonitor } from './joining.js'
+import { usableListenAddrs } from './listen.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
+import type { BootstrapPeerState } from './joining.js'
 import type { BatchHandlerFn, HandlerFn, ServeSpec } from './capabilities/index.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
@@ -74,6 +77,8 @@ export interface IdInfo {
   multiaddrs: string[]
   protocols: string[]
   version: string
+  /** Each bootstrap peer: joining, connected or failed (with the reason) */
+  bootstrap: BootstrapPeerState[]
 }
 
 export interface PeerConnectionInfo {
@@ -111,8 +116,10 @@ export class AgentNode {
   /** The capabilities this node serves and their handlers. */
   readonly capabilities: CapabilityRegistry
   readonly embedder: Embedder
+  /** Dials the bootstrap peers, retries with backoff and reports how joining goes. */
+  readonly joining: BootstrapMonitor
 
-  private constructor (libp2p: Libp2p<AgentServices>, config: AgentConfig, network: NetworkPreset, datastore: Datastore, capabilities: CapabilityRegistry, embedder: Embedder, registry?: Registry) {
+  private constructor (libp2p: Libp2p<AgentServices>, config: AgentConfig, network: NetworkPreset, datastore: Datastore, capabilities: CapabilityRegistry, embedder: Embedder, bootstrapList: string[], registry?: Registry) {
     this.libp2p = libp2p
     this.config = config
     this.network = network
@@ -120,6 +127,7 @@ export class AgentNode {
     this.capabilities = capabilities
     this.embedder = embedder
     this.metricsRegistry = registry
+    this.joining = new BootstrapMonitor(libp2p, bootstrapList, { pq: config.pq })
   }
 
   static async create (init: AgentNodeInit = {}): Promise<AgentNode> {
@@ -132,7 +140,7 @@ export class AgentNode {
     // QUIC's TLS 1.3 is classical: with `pq: required` it is neither listened on nor dialled
     const withoutQuic = (addrs: string[]): string[] => config.pq === 'required' ? addrs.filter(a => !isQuicAddr(multiaddr(a))) : addrs
     const bootstrapList = withoutQuic(config.bootstrap.length > 0 ? config.bootstrap : network.bootstrap)
-    const listen = withoutQuic(config.listen)
+    const listen = usableListenAddrs(config.listen, config.pq).listen
     const usesQuic = [...listen, ...bootstrapList].some(a => isQuicAddr(multiaddr(a)))
 
     const embedder = createEmbedder(config.embedder)
@@ -194,7 +202,7 @@ export class AgentNode {
       resolveWith = libp2p.services.anycast
       serveCapabilities(libp2p.services.sembatch, capabilities)
       limiter.attach(libp2pView(libp2p))
-      return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, registry)
+      return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, bootstrapList, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()
       throw err
@@ -240,9 +248,11 @@ export class AgentNode {
     await this.libp2p.start()
     // a LAN or testnet node cannot learn from AutoNAT that it is dialable, so it is told
     if (this.config.dht.mode === 'server') await this.libp2p.services.dht.setMode('server')
+    this.joining.start()
   }
 
   async stop (): Promise<void> {
+    this.joining.stop()
     await this.libp2p.stop()
     await this.capabilities.close()
     if (this.datastore instanceof LevelDatastore) await this.datastore.close()
@@ -255,7 +265,8 @@ export class AgentNode {
       network: this.network.id,
       multiaddrs: this.libp2p.getMultiaddrs().map(a => a.toString()),
       protocols: this.libp2p.getProtocols(),
-      version: VERSION
+      version: VERSION,
+      bootstrap: this.joining.states()
     }
   }
 

@@ -64,6 +64,10 @@ export function isAlive (pid: number): boolean {
 /** The run.json of a live node on `home`, or a NotRunningError that says what to do. */
 export async function requireRunning (home: string): Promise<RunInfo> {
   const info = await readRunFile(home)
+  if (info == null) {
+    const text = await readFile(runFilePath(home), 'utf8').catch(() => undefined)
+    if (text != null) throw new NotRunningError(`${runFilePath(home)} is not a valid run file (no pid or API address); if no node runs on ${home}, delete it and start one`)
+  }
   if (info == null) throw new NotRunningError(`no node is running on ${home} (no run.json); start one with \`aistack start --home ${home}\``)
   if (!isAlive(info.pid)) throw new NotRunningError(`the node on ${home} is not running (process ${info.pid} is gone; run.json is stale)`)
   return info

@@ -146,7 +146,7 @@ describe('A2A gateway: the node as one A2A agent', function () {
     assert.equal(unknown.json?.error?.code, -32601, JSON.stringify(unknown))
     const malformed = await post('{"jsonrpc": "2.0", "id": 2, "method": ')
     assert.ok(malformed.json?.error?.code === -32700 || malformed.status === 400, JSON.stringify(malformed))
-    const huge = await post(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'SendMessage', params: { message: { parts: [{ text: 'x'.repeat(2 * 1024 * 1024) }] } } }))
+    const huge = await post(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'SendMessage', params: { message: { parts: [{ text: 'x'.repeat(6 * 1024 * 1024) }] } } }))
     assert.ok(huge.status === 413 || huge.json?.error != null, JSON.stringify(huge).slice(0, 300))
     assert.equal(huge.status, 413)
     assert.equal(huge.json?.error?.code, -32600)

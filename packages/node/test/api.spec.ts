@@ -110,7 +110,7 @@ describe('node HTTP API', function () {
     const res = await api(daemon.run, 'GET', '/v1/id')
     assert.equal(res.status, 200)
     assert.equal(res.json.peerId, daemon.run.peerId)
-    assert.deepEqual(Object.keys(res.json).sort(), ['did', 'multiaddrs', 'network', 'peerId', 'protocols', 'version'])
+    assert.deepEqual(Object.keys(res.json).sort(), ['bootstrap', 'did', 'multiaddrs', 'network', 'peerId', 'protocols', 'version'])
     assert.ok(res.json.protocols.includes('/aistack/kad/1.0.0'))
   })
 

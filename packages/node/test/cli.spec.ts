@@ -60,7 +60,7 @@ describe('aistack CLI', function () {
     assert.equal((await stat(join(home, 'identity.key'))).mode & 0o777, 0o600)
     const config = JSON.parse(await readFile(join(home, 'config.json'), 'utf8'))
     assert.equal(config.network, 'local')
-    assert.deepEqual(config.api, { host: '127.0.0.1', port: 5454, maxBodyBytes: 1048576 })
+    assert.deepEqual(config.api, { host: '127.0.0.1', port: 5454, maxBodyBytes: 5242880 })
 
     const again = await runCli(['init', '--home', home])
     assert.equal(again.code, 2)

@@ -239,8 +239,14 @@ describe('task queue API and CLI', function () {
     const badJson = await api(node.run, 'POST', '/v1/tasks', { raw: '{"capability": "echo", ' })
     assert.equal(badJson.status, 400)
     assert.equal(badJson.json.error.code, 'bad_json')
-    const huge = await api(node.run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'x'.repeat(2 * 1024 * 1024) } })
+    // over the queue's 4 MiB input limit but within api.maxBodyBytes (5 MiB): the queue's own 413
+    const big = await api(node.run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'x'.repeat(4.5 * 1024 * 1024) } })
+    assert.equal(big.status, 413)
+    assert.equal(big.json.error.code, 'too_large')
+    const huge = await api(node.run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'x'.repeat(6 * 1024 * 1024) } })
     assert.equal(huge.status, 413)
+    assert.equal(huge.json.error.code, 'body_too_large')
+    assert.match(huge.json.error.message, /api\.maxBodyBytes/)
 
     for (const [method, path] of [['GET', '/v1/tasks/no-such-task'], ['DELETE', '/v1/tasks/no-such-task'], ['GET', '/v1/tasks/no-such-task/events']]) {
       const res = await api(node.run, method, path)

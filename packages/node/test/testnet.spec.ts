@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isAlive, readRunFile } from '../src/run-file.js'
-import { api, removeTempDirs, runCli, tempDir } from './helpers.js'
+import { api, removeTempDirs, runCli, tempDir, waitFor } from './helpers.js'
 import type { RunInfo } from '../src/run-file.js'
 
 describe('aistack testnet (node processes)', function () {
@@ -53,8 +53,22 @@ describe('aistack testnet (node processes)', function () {
     assert.ok(nodes.every((n: any) => n.running && n.routingTable === 2))
 
     const again = await runCli(['testnet', 'up', '--nodes', '3', '--dir', dir])
-    assert.equal(again.code, 2)
+    assert.equal(again.code, 1, 'a testnet that already runs is a state, not a usage error: exit 1 like start')
     assert.match(again.stderr, /still running/)
+
+    // restart one node: same peer ID, a new process, back in the others' routing tables
+    const before = JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')).nodes[1]
+    const restarted = await runCli(['testnet', 'restart', '1', '--dir', dir])
+    assert.equal(restarted.code, 0, restarted.stderr)
+    assert.match(restarted.stdout, new RegExp(`^restarted node-1 \\(pid \\d+, peer ID ${String(before.peerId)}\\)`))
+    const after = JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8')).nodes[1]
+    assert.notEqual(after.pid, before.pid)
+    assert.equal(isAlive(before.pid), false)
+    const testnetDir = dir
+    await waitFor(async () => {
+      const st = JSON.parse((await runCli(['testnet', 'status', '--dir', testnetDir, '--json'])).stdout)
+      return st.nodes.every((n: any) => n.running && n.peers === 2)
+    }, { timeoutMs: 60_000, what: 'node-1 connected again' })
 
     const testnetFile = JSON.parse(await readFile(join(dir, 'testnet.json'), 'utf8'))
     const pids: number[] = testnetFile.nodes.map((n: any) => n.pid)
@@ -63,6 +77,10 @@ describe('aistack testnet (node processes)', function () {
     assert.match(down.stdout, /stopped 3 node\(s\)/)
     for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} is gone`)
     for (let i = 0; i < 3; i++) assert.equal(await readRunFile(join(dir, `node-${i}`)), undefined)
+    // nothing left to stop: exit 1, as `aistack stop` with no node
+    const twice = await runCli(['testnet', 'down', '--dir', dir])
+    assert.equal(twice.code, 1)
+    assert.match(twice.stderr, /^aistack: testnet down: no testnet in .*nothing to stop\n$/)
     dir = undefined
   })
 })

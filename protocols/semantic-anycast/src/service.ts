@@ -185,6 +185,13 @@ export interface RepublishOptions {
 export interface AskOptions {
   timeoutMs?: number
   maxAttempts?: number
+  /** Candidates below this cosine similarity are not tried (default: `minSimilarity` of the service) */
+  minSimilarity?: number
+  /**
+   * Candidates less similar than this fraction of the best one's similarity are not tried
+   * (default 0: any candidate may answer when better ones fail)
+   */
+  minRelativeSimilarity?: number
   signal?: AbortSignal
 }
 
@@ -195,6 +202,8 @@ export interface AskResult {
   similarity: number
   attempts: number
   latencyMs: number
+  /** The candidates tried before the one that answered, and why each failed */
+  failures: Array<{ peerId: string, capability: string, error: string }>
 }
 
 interface OwnRecord {
@@ -750,7 +759,9 @@ export class SemanticAnycast implements Startable {
     const maxInput = this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES
     if (inputBytes.byteLength > maxInput) throw new TooLargeError(`input is ${inputBytes.byteLength} bytes, limit ${maxInput}`)
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options.signal != null ? [options.signal] : [])])
-    const candidates = await this.find(query, { k: Math.max(maxAttempts * 2, 5), signal })
+    const found = await this.find(query, { k: Math.max(maxAttempts * 2, 5), signal, minSimilarity: options.minSimilarity })
+    const best = Math.max(0, ...found.map(c => c.similarity))
+    const candidates = found.filter(c => c.similarity >= best * (options.minRelativeSimilarity ?? 0))
     if (candidates.length === 0) throw new NoCandidatesError(`no peer offers a capability matching "${query.slice(0, 80)}"`)
     const failures: Array<{ peerId: string, capability: string, error: string }> = []
     let attempts = 0
@@ -763,7 +774,7 @@ export class SemanticAnycast implements Startable {
       const budget = left > 1 ? Math.max(remaining / 2, Math.min(remaining, 1000)) : remaining
       try {
         const output = await this.invoke(c, inputBytes, Math.max(1, Math.floor(budget)), signal)
-        return { output, peerId: c.peerId, capability: c.name, similarity: c.similarity, attempts, latencyMs: performance.now() - started }
+        return { output, peerId: c.peerId, capability: c.name, similarity: c.similarity, attempts, latencyMs: performance.now() - started, failures }
       } catch (err: any) {
         failures.push({ peerId: c.peerId, capability: c.name, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` })
       }

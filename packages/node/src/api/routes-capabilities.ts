@@ -1,4 +1,4 @@
-import { askResponse, capabilitiesResponse, errorStatus, networkCapabilitiesResponse, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
+import { askResponse, capabilitiesResponse, errorStatus, forgetCapability, networkCapabilitiesResponse, parseAskBody, parseSearchParams, persistCapability, searchResponse } from '../capabilities/index.js'
 import { MAX_BATCH_INPUTS } from '../sembatch.js'
 import { SseStream } from './routes-tasks.js'
 import { HttpError, withErrorStatus } from './server.js'
@@ -26,11 +26,14 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
   api.route('POST', '/v1/capabilities', mapped(async ({ json }) => {
     const name = node.capabilities.add(await json(), 'body', { allowedTypes: ['http', 'exec'] })
     const added = node.capabilities.entriesList().find(c => c.capability.name === name)
+    // kept in the datastore: served again after a restart, until DELETE
+    if (added?.spec != null) await persistCapability(node.datastore, added.spec)
     return { status: 201, body: capabilitiesResponse(added != null ? [added] : []).capabilities[0] }
   }))
 
-  api.route('DELETE', '/v1/capabilities/:name', mapped(({ params }) => {
+  api.route('DELETE', '/v1/capabilities/:name', mapped(async ({ params }) => {
     if (!node.capabilities.remove(params.name)) throw new HttpError(404, 'not_found', `no capability named "${params.name}"`)
+    await forgetCapability(node.datastore, params.name)
     return { body: { removed: params.name } }
   }))
 
@@ -49,7 +52,7 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
 
   api.route('POST', '/v1/ask', mapped(async (ctx) => {
     const body = await ctx.json()
-    const { query, input, timeoutMs } = parseAskBody(body)
+    const { query, input, timeoutMs, minSimilarity } = parseAskBody(body)
     const stream = (body as Record<string, unknown>).stream
     if (stream != null && typeof stream !== 'boolean') throw new HttpError(400, 'bad_request', 'stream must be true or false')
     if (stream === true) {
@@ -68,7 +71,8 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
       }).finally(() => { sse.end() })
       return undefined
     }
-    return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
+    const { ask } = node.config
+    return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs, minSimilarity: minSimilarity ?? ask.minSimilarity, minRelativeSimilarity: ask.minRelativeSimilarity })) }
   }))
 
   // every input to the best match, over sembatch; outputs in input order, failures per input

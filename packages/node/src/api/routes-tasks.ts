@@ -2,6 +2,7 @@ import { MAX_MAP_INPUTS, TASK_STATES, isTerminal } from '@aistack/task'
 import { fingerprintOf, parseIdempotencyKey } from './idempotency.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { IdempotencyStore } from './idempotency.js'
+import { WaitingReasons } from '../task-waiting.js'
 import type { ApiServer, RouteContext, RouteHandler } from './server.js'
 import type { AgentNode } from '../node.js'
 import type { SubmitRequest, TaskEvent, TaskInfo, TaskState } from '@aistack/task'
@@ -254,19 +255,40 @@ export function taskRoutes (api: ApiServer, { node, idempotency }: TaskRoutesIni
     return { body: { tasks: list.slice(-limit).map(taskView), total: list.length } }
   }))
 
-  api.route('GET', '/v1/tasks/:id', mapped(({ params }) => ({ body: taskView(tasks().get(params.id)) })))
+  // a task id may be shortened to a unique prefix (at least 4 characters), like a git hash
+  const resolve = (id: string): string => {
+    if (id.length < 4 || id.length >= 36) return id
+    try {
+      return tasks().get(id).id
+    } catch {}
+    // the children of a map task (`<id>.<n>`) share its prefix: a prefix names the top-level task
+    const all = tasks().list().filter(t => t.id.startsWith(id))
+    const top = all.filter(t => t.parent == null)
+    const matches = top.length > 0 ? top : all
+    if (matches.length > 1) throw new HttpError(400, 'ambiguous_id', `${matches.length} tasks start with ${id}: ${matches.slice(0, 5).map(t => t.id).join(', ')}${matches.length > 5 ? ', ...' : ''}; give more of the id`)
+    return matches[0]?.id ?? id
+  }
+
+  // a task that waits for a worker says why (`waiting`)
+  const waiting = new WaitingReasons(node.capabilities, () => node.libp2p.services.anycast)
+  api.route('GET', '/v1/tasks/:id', mapped(async ({ params }) => {
+    const task = tasks().get(resolve(params.id))
+    const reason = await waiting.reason(task)
+    return { body: { ...taskView(task), ...(reason != null ? { waiting: reason } : {}) } }
+  }))
 
   api.route('DELETE', '/v1/tasks/:id', mapped(async ({ params }) => {
-    const before = tasks().get(params.id)
+    const id = resolve(params.id)
+    const before = tasks().get(id)
     if (before.state === 'completed' || before.state === 'dead') {
-      throw new HttpError(409, 'conflict', `task ${params.id} has already ended (${before.state})`)
+      throw new HttpError(409, 'conflict', `task ${id} has already ended (${before.state})`)
     }
-    return { body: taskView(await tasks().cancel(params.id, 'canceled through the API')) }
+    return { body: taskView(await tasks().cancel(id, 'canceled through the API')) }
   }))
 
   // the task's events; the stream starts with the task as it is and ends after its last event
   api.route('GET', '/v1/tasks/:id/events', mapped((ctx) => {
-    const id = ctx.params.id
+    const id = resolve(ctx.params.id)
     const first = tasks().get(id)
     const sse = openSse(ctx)
     // subscribe before the snapshot so no event falls between the two

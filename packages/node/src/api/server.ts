@@ -270,7 +270,7 @@ export class ApiServer {
     const declared = Number(req.headers['content-length'] ?? NaN)
     if (Number.isFinite(declared) && declared > limit) {
       req.resume()
-      throw new ApiError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes`)
+      throw new ApiError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes (api.maxBodyBytes in config.json)`)
     }
     const chunks: Buffer[] = []
     let size = 0
@@ -278,7 +278,7 @@ export class ApiServer {
       size += (chunk as Buffer).length
       if (size > limit) {
         req.resume()
-        throw new ApiError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes`)
+        throw new ApiError(413, 'body_too_large', `the request body is over the limit of ${limit} bytes (api.maxBodyBytes in config.json)`)
       }
       chunks.push(chunk as Buffer)
     }

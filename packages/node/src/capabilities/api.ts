@@ -11,7 +11,9 @@ export class RequestValidationError extends Error {
 }
 
 export interface SearchParams { q: string, k: number }
-export interface AskBody { query: string, input: unknown, timeoutMs?: number }
+export interface AskBody { query: string, input: unknown, timeoutMs?: number, minSimilarity?: number }
+
+const ASK_FIELDS = new Set(['query', 'input', 'timeoutMs', 'minSimilarity', 'stream'])
 
 /** `GET /v1/capabilities/search?q=TEXT&k=N` */
 export function parseSearchParams (params: URLSearchParams): SearchParams {
@@ -28,11 +30,16 @@ export function parseSearchParams (params: URLSearchParams): SearchParams {
 export function parseAskBody (body: unknown): AskBody {
   if (typeof body !== 'object' || body == null || Array.isArray(body)) throw new RequestValidationError('body must be a JSON object')
   const b = body as Record<string, unknown>
+  const unknown = Object.keys(b).find(k => !ASK_FIELDS.has(k))
+  if (unknown != null) throw new RequestValidationError(`${unknown} is not a known field (known: ${[...ASK_FIELDS].join(', ')})`)
+  if (b.minSimilarity != null && (typeof b.minSimilarity !== 'number' || !(b.minSimilarity >= -1 && b.minSimilarity <= 1))) {
+    throw new RequestValidationError('minSimilarity must be a number in -1..1')
+  }
   if (typeof b.query !== 'string' || b.query.trim().length === 0 || b.query.length > 4096) throw new RequestValidationError('query must be a string of 1-4096 characters')
   if (b.timeoutMs != null && (!Number.isInteger(b.timeoutMs) || (b.timeoutMs as number) < 1 || (b.timeoutMs as number) > 3_600_000)) {
     throw new RequestValidationError('timeoutMs must be an integer in 1..3600000')
   }
-  return { query: b.query, input: b.input ?? null, timeoutMs: b.timeoutMs as number | undefined }
+  return { query: b.query, input: b.input ?? null, timeoutMs: b.timeoutMs as number | undefined, minSimilarity: b.minSimilarity as number | undefined }
 }
 
 /** `{"results": [{peerId, name, description, similarity, score}]}`, best first */
@@ -50,8 +57,8 @@ export function searchResponse (candidates: Candidate[]): { results: Array<{ pee
   }
 }
 
-export function askResponse (r: AskResult): { output: unknown, peerId: string, capability: string, similarity: number, attempts: number, latencyMs: number } {
-  return { output: r.output, peerId: r.peerId, capability: r.capability, similarity: round(r.similarity), attempts: r.attempts, latencyMs: round(r.latencyMs) }
+export function askResponse (r: AskResult): { output: unknown, peerId: string, capability: string, similarity: number, attempts: number, latencyMs: number, failures: AskResult['failures'] } {
+  return { output: r.output, peerId: r.peerId, capability: r.capability, similarity: round(r.similarity), attempts: r.attempts, latencyMs: round(r.latencyMs), failures: r.failures ?? [] }
 }
 
 /**

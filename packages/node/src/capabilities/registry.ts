@@ -65,6 +65,8 @@ export class CapabilityRegistry implements CapabilityProvider {
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<() => void>()
   private readonly embedder?: Embedder
+  /** Told of every request a handler served: its capability, time taken, and the error if it failed (for the node's log) */
+  onServed?: (event: { name: string, ms: number, error?: unknown }) => void
 
   constructor (init: CapabilityRegistryInit = {}) {
     this.embedder = init.embedder
@@ -195,6 +197,19 @@ export class CapabilityRegistry implements CapabilityProvider {
    * `input` as JSON when the caller knows it (it arrived as JSON bytes).
    */
   async invoke (name: string, input: unknown, options: { signal?: AbortSignal, inputBytes?: number } = {}): Promise<unknown> {
+    if (this.onServed == null) return this.run(name, input, options)
+    const started = performance.now()
+    try {
+      const output = await this.run(name, input, options)
+      this.onServed({ name, ms: performance.now() - started })
+      return output
+    } catch (error) {
+      this.onServed({ name, ms: performance.now() - started, error })
+      throw error
+    }
+  }
+
+  private async run (name: string, input: unknown, options: { signal?: AbortSignal, inputBytes?: number }): Promise<unknown> {
     const e = this.entries.get(name)
     if (e == null) throw new UnknownCapabilityError(`no capability named "${name}"`)
     if (e.running >= e.limits.concurrency) throw new OverloadedError(`${name} is at its concurrency limit (${e.limits.concurrency})`)

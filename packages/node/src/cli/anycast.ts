@@ -16,18 +16,22 @@ similarity and score.
   --home DIR          node home (default $AISTACK_HOME or ~/.aistack)
   --json              print JSON`
 
-export const ASK_HELP = `Usage: aistack ask "<text>" [--input TEXT | --input-file F] [--stream] [--timeout-ms N] [--home DIR] [--json]
+export const ASK_HELP = `Usage: aistack ask "<text>" [--input TEXT | --input-file F] [--stream] [--timeout-ms N] [--min-similarity X] [--home DIR] [--json]
 
 Sends a request to the capability nearest in meaning to the text (trying the next candidates
-on failure) and prints its output.
+on failure) and prints its output; each failed attempt and its reason go to stderr. Only
+capabilities at least --min-similarity close to the text are tried, and a fallback only when
+its similarity reaches ask.minRelativeSimilarity (default 0.8) of the best one's.
 
-  --input TEXT        the request input (a string; default none)
+  --input TEXT        the request input (a string; without --input or --input-file, JSON null)
   --input-file F      read the input from a file (its text; with --json-input, parsed as JSON)
   --json-input        treat --input or the file as JSON rather than text
   --stream            print the output as it arrives (pieces of a streaming handler, e.g. LLM tokens)
   --timeout-ms N      give up after N ms (default 30000)
+  --min-similarity X  try only capabilities at least this similar to the text, -1 to 1
+                      (default: the node's ask.minSimilarity, 0.2)
   --home DIR          node home (default $AISTACK_HOME or ~/.aistack)
-  --json              print the whole answer as JSON (output, peerId, capability, ...); with
+  --json              print the whole answer as JSON (output, peerId, capability, failures, ...); with
                       --stream, one JSON line per piece and a last line with who answered`
 
 function queryText (positionals: string[], command: string): string {
@@ -64,6 +68,7 @@ export async function askCommand (args: string[]): Promise<number> {
     'json-input': { type: 'boolean' },
     'timeout-ms': { type: 'string' },
     stream: { type: 'boolean' },
+    'min-similarity': { type: 'string' },
     home: { type: 'string' },
     json: { type: 'boolean' }
   }, { positionals: 1 })
@@ -90,13 +95,22 @@ export async function askCommand (args: string[]): Promise<number> {
     }
   }
   const timeoutMs = typeof values['timeout-ms'] === 'string' ? parseInteger(values['timeout-ms'], '--timeout-ms', 1, 3_600_000) : undefined
+  let minSimilarity: number | undefined
+  if (typeof values['min-similarity'] === 'string') {
+    minSimilarity = Number(values['min-similarity'])
+    if (values['min-similarity'].trim() === '' || !(minSimilarity >= -1 && minSimilarity <= 1)) throw new UsageError(`--min-similarity: "${values['min-similarity']}" is not a number from -1 to 1`)
+  }
   const { info, call } = await apiFor(resolveHome(values.home as string | undefined))
   if (values.stream === true) return streamAnswer(info, { query, input, timeoutMs, stream: true }, values.json === true)
-  const answer = await call('POST', '/v1/ask', { query, input, timeoutMs })
+  const answer = await call('POST', '/v1/ask', { query, input, timeoutMs, minSimilarity })
   if (values.json === true) {
     printJson(answer)
   } else {
-    process.stdout.write(typeof answer.output === 'string' ? answer.output : JSON.stringify(answer.output, null, 2) + '\n')
+    const text = typeof answer.output === 'string' ? answer.output : JSON.stringify(answer.output, null, 2)
+    process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+    for (const [i, f] of (answer.failures ?? []).entries()) {
+      process.stderr.write(`attempt ${i + 1} failed: ${String(f.capability)} on ${String(f.peerId)}: ${String(f.error)}\n`)
+    }
     process.stderr.write(`answered by ${String(answer.capability)} on ${String(answer.peerId)} (similarity ${Number(answer.similarity).toFixed(3)}, ${String(answer.attempts)} attempt(s), ${Math.round(answer.latencyMs)} ms)\n`)
   }
   return 0

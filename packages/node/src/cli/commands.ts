@@ -23,7 +23,8 @@ ${HOME_HELP}
 
 Stops the running node cleanly and waits for its process to end.
 
-${HOME_HELP}`
+${HOME_HELP}
+  --json              print JSON ({stopped, pid})`
 }
 
 export async function idCommand (args: string[]): Promise<number> {
@@ -41,6 +42,8 @@ export async function idCommand (args: string[]): Promise<number> {
       `version    ${id.version}`,
       'addresses',
       ...id.multiaddrs.map((a: string) => `  ${a}`),
+      'bootstrap',
+      ...(id.bootstrap?.length > 0 ? id.bootstrap.map((b: any) => `  ${b.addr}  ${b.state}${b.error != null ? `: ${b.error as string}` : ''}${b.retryAt != null ? ` (retry at ${b.retryAt as string})` : ''}`) : ['  none']),
       'protocols',
       ...id.protocols.map((p: string) => `  ${p}`)
     ].join('\n'))

@@ -1,4 +1,4 @@
-import { ApiError, AlreadyRunningError, ConfigError, IdentityError, NotRunningError, UsageError } from '../errors.js'
+import { ApiError, AlreadyRunningError, ConfigError, HomeError, IdentityError, NotRunningError, StartError, UsageError } from '../errors.js'
 import { VERSION } from '../version.js'
 
 const USAGE = `aistack ${VERSION}: a peer-to-peer network for AI agents
@@ -11,12 +11,17 @@ Commands:
   id                     show the running node's identity and addresses
   peers                  list the running node's connections
   stop                   stop the running node
+  caps [list|add|rm]     the capabilities this node serves
+  connect MULTIADDR      connect to a peer;  disconnect PEER_ID  close its connections
+  dht                    the DHT routing table
+  logs                   print the log of a node started with --detach
   find "<text>"          find the capabilities nearest in meaning to a text
   ask "<text>"           send a request to the best capability for it
   task submit|status|list|cancel|watch
                          the task queue
   events                 print lifecycle events live
-  testnet up|status|down run a local multi-node testnet of node processes
+  testnet up|status|down|restart
+                         run a local multi-node testnet of node processes
   mcp                    serve the network to an MCP client over stdio
 
 Run \`aistack <command> --help\` for a command's options. Docs: README.md and docs/.`
@@ -36,7 +41,17 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   task: async () => (await import('./task.js')).taskCommand,
   events: async () => (await import('./task.js')).eventsCommand,
   testnet: async () => (await import('./testnet.js')).testnetCommand,
-  mcp: async () => (await import('./mcp.js')).mcpCommand
+  mcp: async () => (await import('./mcp.js')).mcpCommand,
+  caps: async () => (await import('./network.js')).capsCommand,
+  connect: async () => (await import('./network.js')).connectCommand,
+  disconnect: async () => (await import('./network.js')).disconnectCommand,
+  dht: async () => (await import('./network.js')).dhtCommand,
+  logs: async () => (await import('./start.js')).logsCommand
+}
+
+function oneLine (err: any): string {
+  const text = String(err?.message ?? err).split('\n').find(l => l.trim() !== '') ?? String(err)
+  return err?.code != null && !text.includes(String(err.code)) ? `${text} (${String(err.code)})` : text
 }
 
 /** Runs the CLI; returns the exit status (2 for usage and config errors). */
@@ -69,10 +84,13 @@ export async function main (argv: string[]): Promise<number> {
       process.stderr.write(`aistack: ${err.message}\n`)
       return 2
     }
-    if (err instanceof IdentityError || err instanceof AlreadyRunningError || err instanceof NotRunningError || err instanceof ApiError) {
-      process.stderr.write(`aistack: ${err.message}\n`)
+    if (err instanceof IdentityError || err instanceof AlreadyRunningError || err instanceof NotRunningError || err instanceof ApiError || err instanceof HomeError || err instanceof StartError) {
+      // one line, even for a handler's multi-line stderr carried in an API error
+      process.stderr.write(`aistack: ${err.message.trim().replace(/\s*\n\s*/g, ' ')}\n`)
       return 1
     }
-    throw err
+    // anything else is a fault of aistack: one line, the stack only on request
+    process.stderr.write(`aistack: ${oneLine(err)}${process.env.AISTACK_STACK === '1' ? `\n${String(err?.stack)}` : ' (set AISTACK_STACK=1 to see where)'}\n`)
+    return 1
   }
 }

@@ -191,8 +191,9 @@ function statusText (t: any): string {
   if (t.worker != null) lines.push(`worker    ${String(t.worker)}`)
   if (t.progress != null) lines.push(`progress  ${Math.round(Number(t.progress) * 100)}%`)
   if (t.deadline != null) lines.push(`deadline  ${new Date(t.deadline).toISOString()}`)
+  if (t.waiting != null) lines.push(`waiting   ${String(t.waiting)}`)
   if (t.error != null) lines.push(`error     ${String(t.error)}`)
-  if (t.state === 'completed') lines.push(`result    ${resultText(t.result).split('\n').join('\n          ')}`)
+  if (t.state === 'completed') lines.push(`result    ${resultText(t.result).replace(/\n$/, '').split('\n').join('\n          ')}`)
   lines.push('history')
   for (const h of t.history ?? []) {
     lines.push(`  ${new Date(h.at).toISOString()}  ${String(h.state).padEnd(9)}${h.attempt > 0 ? ` attempt ${String(h.attempt)}` : ''}${h.worker != null ? ` worker ${String(h.worker)}` : ''}${h.reason != null ? ` (${String(h.reason)})` : ''}`)
@@ -239,6 +240,12 @@ async function follow (info: RunInfo, call: (m: string, p: string) => Promise<an
   const task = await call('GET', path(id))
   if (!TERMINAL.has(task.state)) throw new ApiError(0, 'stream_broken', `the event stream of task ${id} ended before the task (state ${String(task.state)})`)
   return task
+}
+
+/** One line on how a task ended: state, time taken, attempts, worker */
+function summary (t: any): string {
+  const ms = Number(t.updatedAt) - Number(t.createdAt)
+  return `task ${String(t.id)} ${String(t.state)} in ${(ms / 1000).toFixed(1)} s after ${String(t.attempts)} attempt(s)${t.worker != null ? ` on ${String(short(t.worker))}` : ''}`
 }
 
 function printEnded (task: any, json: boolean): number {
@@ -329,7 +336,23 @@ async function submit (args: string[]): Promise<number> {
     return 0
   }
   process.stderr.write(`submitted ${String(submitted.id)}\n`)
-  return printEnded(await follow(info, call, submitted.id), values.json === true)
+  // while it waits for a worker, say why (once per change)
+  let said: string | undefined
+  const check = (): void => {
+    call('GET', path(submitted.id)).then(t => {
+      if (t.waiting != null && t.waiting !== said) process.stderr.write(`${String(t.waiting)}\n`)
+      said = t.waiting
+    }, () => {})
+  }
+  check()
+  const explain = setInterval(check, 2000)
+  try {
+    const ended = await follow(info, call, submitted.id)
+    if (values.json !== true) process.stderr.write(`${summary(ended)}\n`)
+    return printEnded(ended, values.json === true)
+  } finally {
+    clearInterval(explain)
+  }
 }
 
 async function status (args: string[]): Promise<number> {
@@ -396,7 +419,23 @@ async function watch (args: string[]): Promise<number> {
   const id = taskId(positionals, 'watch')
   const json = values.json === true
   const { info, call } = await apiFor(home(values))
+  // a map task: one progress line ("N/M done") per tenth done instead of a line per child event
+  let children: number | undefined
+  let done = 0
+  let failed = 0
+  let shown = -1
   const task = await follow(info, call, id, (m) => {
+    if (!json && m.event === 'task' && m.data?.children != null) children = Number(m.data.children)
+    if (!json && children != null && m.event !== 'task' && m.data?.taskId !== id) {
+      if (m.data?.type === 'task.completed') done++
+      if (m.data?.type === 'task.dead' || m.data?.type === 'task.canceled') failed++
+      const step = Math.floor(((done + failed) / children) * 10)
+      if (step !== shown) {
+        shown = step
+        console.log(`${time(Date.now())} ${done}/${children} done${failed > 0 ? `, ${failed} failed` : ''}`)
+      }
+      return
+    }
     if (json) {
       process.stdout.write(JSON.stringify({ event: m.event, ...(m.event === 'task' ? { task: m.data } : m.data) }) + '\n')
     } else if (m.event === 'task') {
@@ -437,6 +476,19 @@ export async function eventsCommand (args: string[]): Promise<number> {
     if (!/^(task|agent)(\.[a-z]+)?$/.test(t)) throw new UsageError(`--type: "${t}" is not an event type (task, agent, task.completed, ...)`)
   }
   const { info } = await apiFor(home(values))
+  // a peer that stops is seen leaving here and also says so itself: one line, not two
+  const seen = new Map<string, number>()
+  const repeated = (e: any): boolean => {
+    if (typeof e?.type !== 'string' || !e.type.startsWith('agent.')) return false
+    const who = e.peer ?? (e.local === false ? e.origin : undefined)
+    if (who == null) return false
+    const key = `${String(e.type)} ${String(who)}`
+    const now = Date.now()
+    const last = seen.get(key)
+    seen.set(key, now)
+    if (seen.size > 10_000) seen.delete(seen.keys().next().value as string)
+    return last != null && now - last < 30_000
+  }
   const controller = new AbortController()
   const stop = (): void => { controller.abort() }
   process.once('SIGINT', stop)
@@ -445,8 +497,11 @@ export async function eventsCommand (args: string[]): Promise<number> {
   for (const t of types) params.append('type', t)
   try {
     await readEvents(info, `/v1/events${types.length > 0 ? `?${params.toString()}` : ''}`, (m) => {
-      if (values.json === true) process.stdout.write(JSON.stringify(m.data) + '\n')
-      else console.log(eventLine(m.data))
+      if (values.json === true) {
+        process.stdout.write(JSON.stringify(m.data) + '\n')
+      } else if (!repeated(m.data)) {
+        console.log(eventLine(m.data))
+      }
     }, { signal: controller.signal })
   } finally {
     process.off('SIGINT', stop)

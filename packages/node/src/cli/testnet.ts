@@ -3,7 +3,7 @@ import { closeSync, openSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { UsageError } from '../errors.js'
+import { AlreadyRunningError, NotRunningError, StartError, UsageError } from '../errors.js'
 import { isAlive, readRunFile } from '../run-file.js'
 import { parse, parseInteger } from './args.js'
 import { callApi } from './client.js'
@@ -14,6 +14,7 @@ export const TESTNET_FILE = 'testnet.json'
 const BIN = fileURLToPath(new URL('../bin.js', import.meta.url))
 
 export const TESTNET_HELP = `Usage: aistack testnet up|status|down [options]
+       aistack testnet restart I [options]
 
 Runs a local testnet of node processes on 127.0.0.1 with free ports. Node homes are
 DIR/node-0 ... DIR/node-(N-1); node-0 is the bootstrap peer of the others. Identities are kept
@@ -23,6 +24,8 @@ in the homes, so a testnet brought up again has the same peer IDs.
            in its DHT routing table
   status   show the nodes, their processes, peers and routing tables
   down     stop every node cleanly (SIGKILL after --timeout) and leave no process behind
+  restart I  stop node-I (if it runs) and start it again on its home (same peer ID),
+           joining through a running node of the testnet
 
 Options:
   --dir DIR        testnet directory (default ./.testnet)
@@ -64,10 +67,12 @@ async function spawnNode (home: string, bootstrap: string[]): Promise<number> {
   const log = openSync(join(home, 'node.log'), 'a')
   const args = [BIN, 'start', '--home', home, '--network', 'local', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0']
   for (const b of bootstrap) args.push('--bootstrap', b)
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] })
+  // without npm's variables: a node started by an npm script stops when npm goes away
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')))
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env })
   closeSync(log)
   child.unref()
-  if (child.pid == null) throw new Error(`could not start a node process for ${home}`)
+  if (child.pid == null) throw new StartError(`could not start a node process for ${home}`)
   return child.pid
 }
 
@@ -78,9 +83,10 @@ async function waitReady (node: TestnetNode, deadline: number): Promise<RunInfo>
     if (run?.pid === node.pid) return run
     if (!isAlive(node.pid)) {
       const log = await readFile(join(node.home, 'node.log'), 'utf8').catch(() => '')
-      throw new Error(`${node.name} exited before it was ready; last lines of ${join(node.home, 'node.log')}:\n${log.trim().split('\n').slice(-5).join('\n')}`)
+      const last = log.trim().split('\n').filter(l => l.startsWith('aistack:') || / (error|warn) /.test(l)).pop() ?? log.trim().split('\n').pop() ?? ''
+      throw new StartError(`testnet up: ${node.name} exited before it was ready (${last.trim()}); see ${join(node.home, 'node.log')}`)
     }
-    if (Date.now() > deadline) throw new Error(`${node.name} was not ready in time (see ${join(node.home, 'node.log')})`)
+    if (Date.now() > deadline) throw new StartError(`testnet up: ${node.name} was not ready in time; see ${join(node.home, 'node.log')}`)
     await sleep(100)
   }
 }
@@ -88,7 +94,7 @@ async function waitReady (node: TestnetNode, deadline: number): Promise<RunInfo>
 async function up (dir: string, count: number, timeoutMs: number, json: boolean): Promise<number> {
   const existing = await readTestnet(dir)
   const live = existing?.nodes.filter(n => isAlive(n.pid)) ?? []
-  if (live.length > 0) throw new UsageError(`testnet up: ${live.length} node(s) of the testnet in ${dir} are still running; run \`aistack testnet down --dir ${dir}\` first`)
+  if (live.length > 0) throw new AlreadyRunningError(`testnet up: ${live.length} node(s) of the testnet in ${dir} are still running; run \`aistack testnet down --dir ${dir}\` first`)
   await mkdir(dir, { recursive: true })
   const deadline = Date.now() + timeoutMs
   const nodes: TestnetNode[] = []
@@ -118,7 +124,7 @@ async function up (dir: string, count: number, timeoutMs: number, json: boolean)
     Object.assign(node, { peerId: run.peerId, api: run.api.url })
     runs.set(node.name, run)
     while (!((await callApi(firstRun, 'GET', '/v1/dht').catch(() => ({ routingTable: [] }))).routingTable as string[]).includes(run.peerId)) {
-      if (Date.now() > deadline) throw new Error(`testnet up: node-0 did not add ${node.name} to its routing table within ${timeoutMs / 1000} s (see ${join(home, 'node.log')})`)
+      if (Date.now() > deadline) throw new StartError(`testnet up: node-0 did not add ${node.name} to its routing table within ${timeoutMs / 1000} s (see ${join(home, 'node.log')})`)
       await sleep(100)
     }
     progress(json, `${node.name} joined (${i + 1}/${count})`)
@@ -139,7 +145,7 @@ async function up (dir: string, count: number, timeoutMs: number, json: boolean)
     last = line
     if (missing.length === 0) break
     if (Date.now() > deadline) {
-      throw new Error(`testnet up: the routing tables did not fill within ${timeoutMs / 1000} s (${missing.join(', ')}); the nodes are still running: inspect them with \`aistack testnet status --dir ${dir}\`, stop them with \`aistack testnet down --dir ${dir}\``)
+      throw new StartError(`testnet up: the routing tables did not fill within ${timeoutMs / 1000} s (${missing.join(', ')}); the nodes are still running: inspect them with \`aistack testnet status --dir ${dir}\`, stop them with \`aistack testnet down --dir ${dir}\``)
     }
     await sleep(250)
   }
@@ -178,7 +184,7 @@ async function status (dir: string, json: boolean): Promise<number> {
 
 async function down (dir: string, timeoutMs: number, json: boolean): Promise<number> {
   const testnet = await readTestnet(dir)
-  if (testnet == null) throw new UsageError(`testnet: no testnet in ${dir} (no ${TESTNET_FILE})`)
+  if (testnet == null) throw new NotRunningError(`testnet down: no testnet in ${dir} (no ${TESTNET_FILE}); nothing to stop`)
   const live = testnet.nodes.filter(n => isAlive(n.pid))
   progress(json, `stopping ${live.length} node(s)`)
   for (const node of live) {
@@ -207,19 +213,58 @@ async function down (dir: string, timeoutMs: number, json: boolean): Promise<num
   return 0
 }
 
+async function restart (dir: string, index: number, timeoutMs: number, json: boolean): Promise<number> {
+  const testnet = await readTestnet(dir)
+  if (testnet == null) throw new NotRunningError(`testnet restart: no testnet in ${dir} (no ${TESTNET_FILE}); start one with \`aistack testnet up --dir ${dir}\``)
+  const node = testnet.nodes[index]
+  if (node == null) throw new UsageError(`testnet restart: no node-${index} (the testnet has node-0 to node-${testnet.nodes.length - 1})`)
+  const deadline = Date.now() + timeoutMs
+  if (isAlive(node.pid)) {
+    progress(json, `stopping ${node.name} (pid ${node.pid})`)
+    try { process.kill(node.pid, 'SIGTERM') } catch {}
+    while (isAlive(node.pid)) {
+      if (Date.now() > deadline) {
+        try { process.kill(node.pid, 'SIGKILL') } catch {}
+        await rm(join(node.home, 'run.json'), { force: true })
+        break
+      }
+      await sleep(100)
+    }
+  }
+  // join through another running node of the testnet
+  let bootstrap: string | undefined
+  for (const other of testnet.nodes) {
+    if (other === node) continue
+    const run = await readRunFile(other.home)
+    if (run != null && isAlive(run.pid)) {
+      bootstrap = run.multiaddrs.find(a => a.includes('/tcp/')) ?? run.multiaddrs[0]
+      break
+    }
+  }
+  progress(json, `starting ${node.name} in ${node.home}`)
+  node.pid = await spawnNode(node.home, bootstrap != null ? [bootstrap] : [])
+  await writeFile(join(dir, TESTNET_FILE), JSON.stringify(testnet, null, 2) + '\n')
+  const run = await waitReady(node, deadline)
+  Object.assign(node, { peerId: run.peerId, api: run.api.url })
+  await writeFile(join(dir, TESTNET_FILE), JSON.stringify(testnet, null, 2) + '\n')
+  if (json) printJson({ restarted: node.name, pid: node.pid, peerId: run.peerId, api: run.api.url })
+  else console.log(`restarted ${node.name} (pid ${node.pid}, peer ID ${run.peerId})`)
+  return 0
+}
+
 export async function testnetCommand (args: string[]): Promise<number> {
   const [action, ...rest] = args
   if (action == null || action === '--help' || action === '-h') {
     console.log(TESTNET_HELP)
     return 0
   }
-  if (!['up', 'status', 'down'].includes(action)) throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down)`)
-  const { values } = parse(`testnet ${action}`, rest, {
+  if (!['up', 'status', 'down', 'restart'].includes(action)) throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down, restart)`)
+  const { values, positionals } = parse(`testnet ${action}`, rest, {
     dir: { type: 'string' },
     nodes: { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' }
-  })
+  }, { positionals: action === 'restart' ? 1 : 0 })
   if (values.help === true) {
     console.log(TESTNET_HELP)
     return 0
@@ -231,6 +276,10 @@ export async function testnetCommand (args: string[]): Promise<number> {
     case 'up': return up(dir, typeof values.nodes === 'string' ? parseInteger(values.nodes, '--nodes', 1, 64) : 3, timeoutMs, json)
     case 'status': return status(dir, json)
     case 'down': return down(dir, timeoutMs, json)
-    default: throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down)`)
+    case 'restart': {
+      if (positionals[0] == null) throw new UsageError('testnet restart: the node number is missing (aistack testnet restart I)')
+      return restart(dir, parseInteger(positionals[0], 'testnet restart', 0, 63), timeoutMs, json)
+    }
+    default: throw new UsageError(`testnet: unknown action "${action}" (known: up, status, down, restart)`)
   }
 }

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isAlive, readRunFile } from '../src/run-file.js'
+import { removeTempDirs, runCli, startNodeProcess, tempDir, waitFor } from './helpers.js'
+import type { NodeProcess } from './helpers.js'
+
+describe('commands people expect: caps, connect, disconnect, dht, start --detach, logs', function () {
+  this.timeout(120_000)
+  const running: NodeProcess[] = []
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map(async p => p.stop()))
+    await removeTempDirs()
+  })
+
+  it('caps add, list and rm; connect, dht and disconnect', async () => {
+    const a = await startNodeProcess(await tempDir())
+    const b = await startNodeProcess(await tempDir())
+    running.push(a, b)
+    const file = join(a.home, 'cap.json')
+    await writeFile(file, JSON.stringify({ name: 'shout', description: 'Make a text loud', handler: { type: 'exec', command: [process.execPath, '-e', 'process.stdin.pipe(process.stdout)'] } }))
+    const added = await runCli(['caps', 'add', file, '--home', a.home])
+    assert.equal(added.code, 0, added.stderr)
+    assert.match(added.stdout, /^added shout \(exec handler\)/)
+    const list = await runCli(['caps', '--home', a.home])
+    assert.match(list.stdout, /^shout +exec +0\/4 +Make a text loud$/m)
+    const removed = await runCli(['caps', 'rm', 'shout', '--home', a.home])
+    assert.equal(removed.code, 0, removed.stderr)
+    assert.deepEqual(JSON.parse((await runCli(['caps', 'list', '--json', '--home', a.home])).stdout).capabilities, [])
+    const gone = await runCli(['caps', 'rm', 'shout', '--home', a.home])
+    assert.equal(gone.code, 1)
+    assert.match(gone.stderr, /^aistack: no capability named "shout"\n$/)
+
+    const connected = await runCli(['connect', a.run.multiaddrs[0], '--home', b.home])
+    assert.equal(connected.code, 0, connected.stderr)
+    assert.match(connected.stdout, new RegExp(`^connected to ${a.run.peerId}`))
+    await waitFor(async () => (await runCli(['dht', '--home', b.home])).stdout.includes(`  ${a.run.peerId}`), { what: 'a in b\'s routing table' })
+    const disconnected = await runCli(['disconnect', a.run.peerId, '--home', b.home])
+    assert.equal(disconnected.code, 0, disconnected.stderr)
+    assert.match((await runCli(['peers', '--home', b.home])).stdout, /no connected peers/)
+    const bad = await runCli(['connect', '/ip4/127.0.0.1/tcp/1/p2p/' + a.run.peerId, '--home', b.home])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /^aistack: cannot connect to \/ip4\/127\.0\.0\.1\/tcp\/1\/p2p\/\S+: .+\n$/)
+  })
+
+  it('start --detach returns once ready, logs to <home>/node.log, and aistack logs prints it', async () => {
+    const home = await tempDir()
+    const started = await runCli(['start', '--detach', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+    assert.equal(started.code, 0, started.stderr)
+    const run = await readRunFile(home)
+    assert.ok(run != null && isAlive(run.pid))
+    try {
+      assert.match(started.stdout, new RegExp(`started in the background \\(pid ${run.pid}`))
+      const logs = await runCli(['logs', '--home', home, '-n', '100'])
+      assert.equal(logs.code, 0, logs.stderr)
+      assert.match(logs.stdout, /aistack node ready/)
+      const again = await runCli(['start', '--detach', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+      assert.equal(again.code, 1)
+      assert.match(again.stderr, /^aistack: the node did not start: a node is already running/)
+    } finally {
+      const stopped = await runCli(['stop', '--home', home])
+      assert.equal(stopped.code, 0, stopped.stderr)
+    }
+    assert.equal(isAlive(run.pid), false)
+  })
+
+  it('task ids by unique prefix; a junk run.json is named as such', async () => {
+    const home = await tempDir()
+    await writeFile(join(home, 'config.json'), JSON.stringify({ capabilities: [{ name: 'echo', description: 'Echo the input', handler: { type: 'builtin', name: 'echo' } }] }))
+    const node = await startNodeProcess(home)
+    running.push(node)
+    const submitted = await runCli(['task', 'submit', '--capability', 'echo', '--input', 'hello', '--wait', '--home', home])
+    assert.equal(submitted.code, 0, submitted.stderr)
+    assert.equal(submitted.stdout, 'hello\n')
+    assert.match(submitted.stderr, /^task \S+ completed in \d+\.\d s after 1 attempt\(s\)/m)
+    const id = /^submitted (\S+)$/m.exec(submitted.stderr)?.[1] as string
+    const status = await runCli(['task', 'status', id.slice(0, 8), '--home', home])
+    assert.equal(status.code, 0, status.stderr)
+    assert.match(status.stdout, new RegExp(`^task {6}${id}$`, 'm'))
+    assert.match(status.stdout, /^result {4}hello\nhistory$/m, 'no blank line after the result')
+
+    const junk = await tempDir()
+    await writeFile(join(junk, 'run.json'), 'junk')
+    const id2 = await runCli(['id', '--home', junk])
+    assert.equal(id2.code, 1)
+    assert.match(id2.stderr, /run\.json is not a valid run file/)
+  })
+})
