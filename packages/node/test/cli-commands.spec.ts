@@ -35,6 +35,17 @@ describe('commands people expect: caps, connect, disconnect, dht, start --detach
     const connected = await runCli(['connect', a.run.multiaddrs[0], '--home', b.home])
     assert.equal(connected.code, 0, connected.stderr)
     assert.match(connected.stdout, new RegExp(`^connected to ${a.run.peerId}`))
+
+    // caps --network: what b knows of the network, a's capability with its owner
+    await runCli(['caps', 'add', file, '--home', a.home])
+    const known = await waitFor(async () => {
+      await runCli(['find', 'make a text loud', '--home', b.home])
+      const r = await runCli(['caps', '--network', '--json', '--home', b.home])
+      return JSON.parse(r.stdout).capabilities.find((c: any) => c.name === 'shout')
+    }, { timeoutMs: 60_000, intervalMs: 500, what: 'shout in b\'s caps --network' })
+    assert.equal(known.peerId, a.run.peerId)
+    const table = await runCli(['caps', '--network', '--home', b.home])
+    assert.match(table.stdout, new RegExp(`^shout +${a.run.peerId} `, 'm'))
     await waitFor(async () => (await runCli(['dht', '--home', b.home])).stdout.includes(`  ${a.run.peerId}`), { what: 'a in b\'s routing table' })
     const disconnected = await runCli(['disconnect', a.run.peerId, '--home', b.home])
     assert.equal(disconnected.code, 0, disconnected.stderr)

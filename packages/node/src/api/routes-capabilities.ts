@@ -78,8 +78,9 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
   // every input to the best match, over sembatch; outputs in input order, failures per input
   api.route('POST', '/v1/ask/batch', mapped(async ({ json }) => {
     const body = await json() as Record<string, unknown>
-    const { query, timeoutMs } = parseAskBody(body)
-    const inputs = body.inputs
+    const { inputs, ...rest } = typeof body === 'object' && body != null && !Array.isArray(body) ? body : { inputs: undefined }
+    if ('input' in rest || 'stream' in rest) throw new HttpError(400, 'bad_request', 'a batch takes inputs (an array), not input or stream')
+    const { query, timeoutMs } = parseAskBody(rest)
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH_INPUTS) {
       throw new HttpError(400, 'bad_request', `inputs must be an array of 1-${MAX_BATCH_INPUTS} inputs`)
     }

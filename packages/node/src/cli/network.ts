@@ -10,7 +10,7 @@ import { printJson, table } from './output.js'
 // commands on this node's capabilities, connections and routing table, all through its API
 
 export const NETWORK_HELP: Record<string, string> = {
-  caps: `Usage: aistack caps [list] [--home DIR] [--json]
+  caps: `Usage: aistack caps [list] [--network] [--home DIR] [--json]
        aistack caps add FILE [--home DIR] [--json]
        aistack caps rm NAME [--home DIR]
 
@@ -20,6 +20,8 @@ file, or from stdin with "-"; it is kept in the node's datastore and served agai
 restart until \`rm\`. To find capabilities on the network by meaning, use \`aistack find\`.
 
 ${HOME_HELP}
+  --network           list everything the node knows of the network instead: each capability
+                      with its owner, its owner's liveness and when its record expires
   --json              print JSON`,
   connect: `Usage: aistack connect MULTIADDR [--home DIR] [--json]
 
@@ -46,7 +48,7 @@ function help (name: string): number {
 }
 
 export async function capsCommand (args: string[]): Promise<number> {
-  const { values, positionals } = parse('caps', args, { home: { type: 'string' }, json: { type: 'boolean' } }, { positionals: 2 })
+  const { values, positionals } = parse('caps', args, { home: { type: 'string' }, json: { type: 'boolean' }, network: { type: 'boolean' } }, { positionals: 2 })
   if (values.help === true) return help('caps')
   const [action = 'list', arg] = positionals
   const home = resolveHome(values.home as string | undefined)
@@ -54,6 +56,18 @@ export async function capsCommand (args: string[]): Promise<number> {
   if (action === 'list') {
     if (arg != null) throw new UsageError(`caps list: unexpected argument "${arg}"`)
     const { call } = await apiFor(home)
+    if (values.network === true) {
+      const known = await call('GET', '/v1/capabilities/network?limit=10000')
+      if (json) printJson(known)
+      else if (known.capabilities.length === 0) console.log('no capability known on the network yet (`aistack find "<text>"` looks one up)')
+      else {
+        const now = Date.now()
+        console.log(table(['NAME', 'OWNER', 'LIVENESS', 'EXPIRES', 'DESCRIPTION'], known.capabilities.map((c: any) => [
+          c.name, c.peerId, c.liveness ?? '-', `${Math.max(0, Math.round((c.expiresAt - now) / 60_000))} min`, c.description
+        ])))
+      }
+      return 0
+    }
     const { capabilities } = await call('GET', '/v1/capabilities')
     if (json) printJson({ capabilities })
     else if (capabilities.length === 0) console.log('no capability served (add one with `aistack caps add FILE`)')
