@@ -23,12 +23,20 @@ import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable
 /** gossipsub's validation results (`TopicValidatorResult` of @libp2p/gossipsub) */
 type ValidationResult = 'accept' | 'ignore' | 'reject'
 
+/** A gossipsub topic validator as this module writes it */
+// typed loosely on return: gossipsub's TopicValidatorResult is an enum of these same strings
+export type TelemetryValidator = (peer: PeerId, message: { type: string, from?: PeerId, data: Uint8Array }) => Promise<any>
+
 /** The slice of gossipsub this module uses */
 export interface TelemetryPubSub {
   subscribe(topic: string): void
   unsubscribe(topic: string): void
   publish(topic: string, data: Uint8Array): Promise<unknown>
-  topicValidators: Map<string, (peer: PeerId, message: { type: string, from?: PeerId, data: Uint8Array }) => ValidationResult | Promise<ValidationResult> | any>
+  topicValidators: {
+    set(topic: string, validator: TelemetryValidator): unknown
+    get(topic: string): unknown
+    delete(topic: string): unknown
+  }
   addEventListener(type: string, listener: any): void
   removeEventListener(type: string, listener: any): void
 }
@@ -149,6 +157,11 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.running = true
     this.nvidiaSmi = this.init.nvidiaSmi === false ? undefined : (this.init.nvidiaSmi ?? onPath('nvidia-smi'))
     if (this.nvidiaSmi != null) this.log('GPU sampling with %s', this.nvidiaSmi)
+  }
+
+  /** Joins the topic once gossipsub has started (services start side by side) */
+  async afterStart (): Promise<void> {
+    if (!this.running) return
     const pubsub = this.components.pubsub
     pubsub.topicValidators.set(this.topic, this.validate)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
