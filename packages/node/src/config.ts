@@ -3,7 +3,9 @@ import { createEmbedder } from '@aistack/embeddings'
 import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
 import { multiaddr } from '@multiformats/multiaddr'
 import { validateCapabilitySpecs } from './capabilities/spec.js'
+import { checkTelemetryConfig } from './telemetry-config.js'
 import type { CapabilitySpec } from './capabilities/spec.js'
+import type { TelemetryConfig } from './telemetry-config.js'
 import type { EmbedderConfig } from '@aistack/embeddings'
 import type { PqMode } from '@aistack/handshake'
 import { ConfigError, UsageError } from './errors.js'
@@ -46,6 +48,8 @@ export interface AgentConfig {
   embedder: EmbedderConfig
   /** Capabilities this node serves, each with its handler. */
   capabilities: CapabilitySpec[]
+  /** Telemetry interval, OTLP export and alert thresholds (docs/protocols/telemetry.md). */
+  telemetry?: TelemetryConfig
 }
 
 export const DEFAULT_PORT = 4011
@@ -131,6 +135,7 @@ function configShape (): Record<string, Check> {
     pq: oneOf(PQ_MODES),
     embedder: (v, f) => { createEmbedder(v, f); return v },
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
+    telemetry: checkTelemetryConfig,
     ...extensions
   }
 }

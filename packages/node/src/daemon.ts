@@ -3,6 +3,7 @@ import { ApiServer } from './api/server.js'
 import { capabilityRoutes } from './api/routes-capabilities.js'
 import { coreRoutes } from './api/routes.js'
 import { taskRoutes } from './api/routes-tasks.js'
+import { telemetryRoutes } from './api/routes-telemetry.js'
 import { loadConfig } from './config.js'
 import { AlreadyRunningError } from './errors.js'
 import { CONFIG_FILE, initHome } from './home.js'
@@ -79,6 +80,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   coreRoutes(api, { node, onStop: () => { stop().catch(err => { log.error(`stop failed: ${String(err.message ?? err)}`) }) } })
   capabilityRoutes(api, { node })
   taskRoutes(api, { node })
+  telemetryRoutes(api, { node })
   try {
     await api.start()
   } catch (err: any) {

@@ -21,6 +21,7 @@ import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { defaultConfig, parseNetwork } from './config.js'
 import { muxer } from './muxer.js'
+import { nodeTelemetry, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { HandlerFn, ServeSpec } from './capabilities/index.js'
@@ -28,6 +29,7 @@ import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
 import type { TaskExecutor, TaskService } from '@aistack/task'
+import type { TelemetryService } from '@aistack/telemetry'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -43,6 +45,7 @@ export interface AgentServices extends Record<string, unknown> {
   downgradeGuard: DowngradeGuard
   anycast: SemanticAnycast
   tasks: TaskService
+  telemetry: TelemetryService
 }
 
 export interface AgentNodeInit {
@@ -172,10 +175,13 @@ export class AgentNode {
               const [best] = await resolveWith?.find(query, { k: 1, signal }) ?? []
               return best == null ? undefined : { capability: best.name, peer: best.peerId }
             }
-          })
+          }),
+          telemetry: nodeTelemetry(network.id, config.telemetry, capabilities, registry)
         }
       })
       resolveWith = libp2p.services.anycast
+      capabilities.observe((name, ms, ok) => { libp2p.services.telemetry.recordRequest(name, ms, ok) })
+      if (registry != null) telemetryMetrics(registry, () => libp2p.services.telemetry)
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()

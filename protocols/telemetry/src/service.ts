@@ -63,10 +63,12 @@ export interface TelemetryInit {
   /** the capabilities this node serves now, with their load */
   capabilities?: () => CapabilityLoad[]
   /** bytes received and sent by the node since it started (counters), if known */
-  bytes?: () => { in: number, out: number } | undefined
+  bytes?: () => { in: number, out: number } | undefined | Promise<{ in: number, out: number } | undefined>
   /** the `nvidia-smi` to run; false: no GPU sampling; default: `nvidia-smi` on PATH, when there */
   nvidiaSmi?: string | false
   alerts?: AlertThresholds
+  /** false: sample and keep the table, but send no records (default true) */
+  publish?: boolean
   /** software version reported in records */
   version?: string
   /** OTLP/HTTP export of spans */
@@ -201,7 +203,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   async tick (): Promise<NodeTelemetry> {
     const t = await this.sample()
     this.table.sweep()
-    if (this.running) await this.publish(t)
+    if (this.running && this.init.publish !== false) await this.publish(t)
     return t
   }
 
@@ -220,7 +222,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
       capabilities,
       alerts: []
     }
-    const bytes = this.init.bytes?.()
+    const bytes = await Promise.resolve(this.init.bytes?.()).catch(() => undefined)
     if (bytes != null) {
       if (this.lastBytes != null && now > this.lastBytes.at) {
         const secs = (now - this.lastBytes.at) / 1000

@@ -1,4 +1,5 @@
 import { askResponse, capabilitiesResponse, errorStatus, parseAskBody, parseSearchParams, searchResponse } from '../capabilities/index.js'
+import { tracedAsk } from '../telemetry.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -29,6 +30,7 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
 
   api.route('POST', '/v1/ask', mapped(async ({ json }) => {
     const { query, input, timeoutMs } = parseAskBody(await json())
-    return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
+    const { traceId, ...result } = await tracedAsk(node.libp2p.services.anycast, node.libp2p.services.telemetry.tracing, query, input, { timeoutMs })
+    return { body: { ...askResponse(result), traceId } }
   }))
 }

@@ -31,6 +31,9 @@ interface Entry extends RegisteredCapability {
   fn: HandlerFn
 }
 
+/** Told of every invocation that ran: capability name, duration in ms, and whether it answered */
+export type InvokeObserver = (name: string, durationMs: number, ok: boolean) => void
+
 export interface CapabilityRegistryInit {
   /** used by the builtin `embed` handler */
   embedder?: Embedder
@@ -48,6 +51,7 @@ function jsonBytes (value: unknown): number {
 export class CapabilityRegistry implements CapabilityProvider {
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<() => void>()
+  private readonly observers = new Set<InvokeObserver>()
   private readonly embedder?: Embedder
 
   constructor (init: CapabilityRegistryInit = {}) {
@@ -135,6 +139,8 @@ export class CapabilityRegistry implements CapabilityProvider {
       controller.abort(timeoutError())
     }, e.limits.timeoutMs)
     e.running++
+    const started = performance.now()
+    let ok = false
     try {
       const output = await new Promise<unknown>((resolve, reject) => {
         if (signal.aborted) {
@@ -155,12 +161,23 @@ export class CapabilityRegistry implements CapabilityProvider {
       })
       const outBytes = jsonBytes(output)
       if (outBytes > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is ${outBytes} bytes, limit ${e.limits.maxOutputBytes}`)
+      ok = true
       return output
     } finally {
       clearTimeout(timer)
       outer?.removeEventListener('abort', onOuterAbort)
       e.running--
+      const ms = performance.now() - started
+      for (const o of this.observers) {
+        try { o(name, ms, ok) } catch {}
+      }
     }
+  }
+
+  /** Calls `observer` after every invocation that ran (telemetry); returns a function that removes it */
+  observe (observer: InvokeObserver): () => void {
+    this.observers.add(observer)
+    return () => { this.observers.delete(observer) }
   }
 
   onChange (listener: () => void): () => void {

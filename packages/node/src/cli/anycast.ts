@@ -91,7 +91,7 @@ export async function askCommand (args: string[]): Promise<number> {
     printJson(answer)
   } else {
     process.stdout.write(typeof answer.output === 'string' ? answer.output : JSON.stringify(answer.output, null, 2) + '\n')
-    process.stderr.write(`answered by ${String(answer.capability)} on ${String(answer.peerId)} (similarity ${Number(answer.similarity).toFixed(3)}, ${String(answer.attempts)} attempt(s), ${Math.round(answer.latencyMs)} ms)\n`)
+    process.stderr.write(`answered by ${String(answer.capability)} on ${String(answer.peerId)} (similarity ${Number(answer.similarity).toFixed(3)}, ${String(answer.attempts)} attempt(s), ${Math.round(answer.latencyMs)} ms${answer.traceId != null ? `, trace ${String(answer.traceId)}` : ''})\n`)
   }
   return 0
 }

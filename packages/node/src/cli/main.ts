@@ -16,6 +16,8 @@ Commands:
   task submit|status|list|cancel|watch
                          the task queue
   events                 print lifecycle events live
+  top                    a live view of the network's telemetry
+  trace <id>             print the spans of a trace as a tree
   testnet up|status|down run a local multi-node testnet of node processes
 
 Run \`aistack <command> --help\` for a command's options. Docs: README.md and docs/.`
@@ -34,6 +36,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ask: async () => (await import('./anycast.js')).askCommand,
   task: async () => (await import('./task.js')).taskCommand,
   events: async () => (await import('./task.js')).eventsCommand,
+  top: async () => (await import('./telemetry.js')).topCommand,
+  trace: async () => (await import('./telemetry.js')).traceCommand,
   testnet: async () => (await import('./testnet.js')).testnetCommand
 }
 
