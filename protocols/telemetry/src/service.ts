@@ -114,7 +114,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   private readonly system = new SystemSampler()
   private readonly fullEvery: number
   private readonly inBucket = new TokenBucket(LIMITS.maxRecordsPerSecond, LIMITS.maxRecordsPerSecond)
-  private readonly peerBuckets = new Map<string, TokenBucket>()
+  private readonly peerBuckets = new Map<string, { intervalMs: number, bucket: TokenBucket }>()
   private readonly selfId: string
   private nvidiaSmi?: string
   private timer?: ReturnType<typeof setTimeout>
@@ -284,7 +284,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     if (from === this.selfId) return 'ignore'
     if (!this.inBucket.take()) return 'ignore'
     const bucket = this.bucketOf(from)
-    if (bucket != null && !bucket.take()) return 'ignore'
+    if (!bucket.bucket.take()) return 'ignore'
     let record: TelemetryRecord
     try {
       const opened = await openRecord(msg.data, this.domain, { maxSize: LIMITS.maxRecordBytes })
@@ -299,16 +299,18 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.traffic.receivedBytes += msg.data.byteLength
     const applied = this.table.accept(from, record)
     if (applied !== 'applied') return 'ignore'
-    // the bucket follows the interval the node declares
-    this.peerBuckets.set(from, new TokenBucket(LIMITS.maxRecordsPerInterval, LIMITS.maxRecordsPerInterval * 1000 / Math.max(LIMITS.minIntervalMs, record.intervalMs)))
+    // the bucket follows the interval the node declares (a new one only when that changes)
+    const interval = Math.max(LIMITS.minIntervalMs, record.intervalMs)
+    if (bucket?.intervalMs !== interval) this.peerBuckets.set(from, { intervalMs: interval, bucket: new TokenBucket(LIMITS.maxRecordsPerInterval, LIMITS.maxRecordsPerInterval * 1000 / interval) })
     return 'accept'
   }
 
-  private bucketOf (peer: string): TokenBucket | undefined {
+  private bucketOf (peer: string): { intervalMs: number, bucket: TokenBucket } {
     let b = this.peerBuckets.get(peer)
     if (b == null) {
       if (this.peerBuckets.size >= LIMITS.maxNodes * 2) this.peerBuckets.clear()
-      b = new TokenBucket(LIMITS.maxRecordsPerInterval, LIMITS.maxRecordsPerInterval * 1000 / LIMITS.minIntervalMs)
+      // until a node's first record says its interval, the shortest one allowed
+      b = { intervalMs: LIMITS.minIntervalMs, bucket: new TokenBucket(LIMITS.maxRecordsPerInterval, LIMITS.maxRecordsPerInterval * 1000 / LIMITS.minIntervalMs) }
       this.peerBuckets.set(peer, b)
     }
     return b

@@ -90,6 +90,23 @@ describe('telemetry between nodes', function () {
     assert.equal(a.services.telemetry.node(stranger.publicKey.toString()), undefined)
   })
 
+  it('takes at most two records per declared interval from one author', async () => {
+    const a = await node()
+    const b = await node({ publish: false })
+    await b.dial(a.getMultiaddrs()[0])
+    await waitFor(() => b.services.pubsub.getSubscribers('aistack/1/telemetry').length === 1, 'a subscribed, seen by b')
+    const key = b.services.telemetry['components'].privateKey
+    const before = { ...a.services.telemetry.traffic }
+    for (let seq = 1n; seq <= 8n; seq++) {
+      const record = await sealRecord(key, telemetryDomain('aistack'), encodeRecord(fullRecord({ timeMs: Date.now(), intervalMs: 60_000, capabilities: [], alerts: [] }, seq)))
+      await b.services.pubsub.publish('aistack/1/telemetry', record)
+    }
+    await waitFor(() => a.services.telemetry.traffic.ignored + a.services.telemetry.traffic.received - before.ignored - before.received >= 8, 'a to judge all eight')
+    const accepted = a.services.telemetry.traffic.received - before.received
+    assert.ok(accepted >= 1 && accepted <= 3, `accepted ${accepted} of 8`)
+    assert.equal(a.services.telemetry.traffic.ignored - before.ignored, 8 - accepted)
+  })
+
   it('raises and clears a latency alert as an event', async () => {
     const a = await node({ capabilities: () => [{ name: 'slow', inFlight: 0, capacity: 1 }], windowIntervals: 1, alerts: { p95Ms: 100 } })
     const events: TelemetryAlertEvent[] = []
