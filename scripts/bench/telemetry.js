@@ -40,7 +40,10 @@ async function metrics (run) {
     in: value(/^libp2p_data_transfer_bytes_total\{protocol="global received"\} (\S+)/m),
     out: value(/^libp2p_data_transfer_bytes_total\{protocol="global sent"\} (\S+)/m),
     published: value(/^aistack_telemetry_traffic_bytes\{direction="published"\} (\S+)/m),
-    received: value(/^aistack_telemetry_traffic_bytes\{direction="received"\} (\S+)/m)
+    received: value(/^aistack_telemetry_traffic_bytes\{direction="received"\} (\S+)/m),
+    accepted: value(/^aistack_telemetry_records\{outcome="accepted"\} (\S+)/m),
+    ignored: value(/^aistack_telemetry_records\{outcome="ignored"\} (\S+)/m),
+    rejected: value(/^aistack_telemetry_records\{outcome="rejected"\} (\S+)/m)
   }
 }
 
@@ -85,6 +88,8 @@ async function turn (label, telemetry) {
     await sleep(args.seconds * 1000)
     const after = await Promise.all(nodes.map(async n => ({ m: await metrics(n.run), cpu: cpuSeconds(n.child.pid), at: Date.now() })))
     const table = await network(nodes[0].run)
+    const counts = after.reduce((s, a) => ({ accepted: s.accepted + a.m.accepted, ignored: s.ignored + a.m.ignored, rejected: s.rejected + a.m.rejected }), { accepted: 0, ignored: 0, rejected: 0 })
+    console.log(`  records judged by all nodes since start: ${counts.accepted} accepted, ${counts.ignored} ignored, ${counts.rejected} rejected`)
     const per = nodes.map((_, i) => {
       const secs = (after[i].at - before[i].at) / 1000
       const d = (k) => (after[i].m[k] - before[i].m[k]) / secs

@@ -165,7 +165,9 @@ export class AgentNode {
             alpha: 3,
             disjointPaths: 1
           }),
-          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+          // gossipsub penalises more than 10 peers behind one IP down to its graylist, where all
+          // their messages are dropped: a local testnet of 11+ nodes on loopback would go deaf
+          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) } }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
           anycast: semanticAnycast({ network: network.id, embedder, provider: capabilities }),
           tasks: taskQueue({

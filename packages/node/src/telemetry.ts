@@ -119,6 +119,19 @@ export function telemetryMetrics (registry: Registry, service: () => TelemetrySe
     }
   })
   gauge({
+    name: 'aistack_telemetry_records',
+    help: 'Telemetry records this node published, and received by outcome (accepted, ignored: rate limits and replays, rejected: bad records), since it started',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect () {
+      const t = nodes().traffic
+      this.set({ outcome: 'published' }, t.published)
+      this.set({ outcome: 'accepted' }, t.received)
+      this.set({ outcome: 'ignored' }, t.ignored)
+      this.set({ outcome: 'rejected' }, t.rejected)
+    }
+  })
+  gauge({
     name: 'aistack_telemetry_traffic_bytes',
     help: 'Telemetry record bytes this node published and received since it started',
     labelNames: ['direction'],
