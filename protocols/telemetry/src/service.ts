@@ -17,7 +17,7 @@ import type { AlertThresholds } from './alerts.js'
 import type { CapabilityLoad } from './capability-stats.js'
 import type { TelemetryRecord } from './pb/telemetry.js'
 import type { TraceView } from './traces.js'
-import type { NodeEntry, NodeTelemetry, PeerLoad, TelemetryAlert, TelemetryAlertEvent } from './types.js'
+import type { NodeEntry, NodeTelemetry, PeerLoad, PeerLoadSource, TelemetryAlert, TelemetryAlertEvent } from './types.js'
 import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable } from '@libp2p/interface'
 
 /** gossipsub's validation results (`TopicValidatorResult` of @libp2p/gossipsub) */
@@ -98,7 +98,7 @@ export interface TelemetryTraffic {
  * `<network>/1/telemetry`, keeps the table of the network from the records
  * of others, raises alerts and holds the node's spans.
  */
-export class TelemetryService extends TypedEventEmitter<TelemetryEvents> implements Startable {
+export class TelemetryService extends TypedEventEmitter<TelemetryEvents> implements Startable, PeerLoadSource {
   readonly network: string
   readonly topic: string
   readonly domain: string

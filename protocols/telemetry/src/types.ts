@@ -104,3 +104,12 @@ export interface TelemetryAlertEvent {
   at: number
   alert: TelemetryAlert
 }
+
+/**
+ * What a consumer of the network table needs (anycast scoring, adaptive
+ * batching): `TelemetryService` implements it. Undefined for a peer that has
+ * sent no telemetry.
+ */
+export interface PeerLoadSource {
+  loadOf(peerId: { toString(): string } | string): PeerLoad | undefined
+}
