@@ -23,5 +23,18 @@ if [ "${AISTACK_ROLE:-}" = "bootstrap" ]; then
   peer=$(node -e "import('@libp2p/crypto/keys').then(async ({ privateKeyFromProtobuf }) => { const { peerIdFromPrivateKey } = await import('@libp2p/peer-id'); const fs = await import('node:fs'); console.log(peerIdFromPrivateKey(privateKeyFromProtobuf(fs.readFileSync(process.argv[1]))).toString()) })" "${AISTACK_HOME:-/data}/identity.key")
   echo "/dns4/$(hostname)/tcp/4011/p2p/$peer" > /shared/bootstrap.addr
 fi
+# once the node is up (run.json naming this pid: exec keeps it), its API token goes to the
+# shared volume for Prometheus, which mounts it read-only
+pid=$$
+(
+  i=0
+  while [ "$i" -lt 240 ]; do
+    node -e "const r = JSON.parse(require('node:fs').readFileSync(process.argv[1], 'utf8')); if (r.pid !== Number(process.argv[2])) process.exit(1); process.stdout.write(r.api.token)" \
+      "${AISTACK_HOME:-/data}/run.json" "$pid" > "/shared/api-token-$(hostname).tmp" 2>/dev/null \
+      && mv "/shared/api-token-$(hostname).tmp" "/shared/api-token-$(hostname)" && break
+    i=$((i + 1))
+    sleep 0.5
+  done
+) &
 # shellcheck disable=SC2086
 exec $AISTACK start $args "$@"

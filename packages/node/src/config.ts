@@ -4,7 +4,9 @@ import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { validateCapabilitySpecs } from './capabilities/spec.js'
+import { checkTelemetryConfig } from './telemetry-config.js'
 import type { CapabilitySpec } from './capabilities/spec.js'
+import type { TelemetryConfig } from './telemetry-config.js'
 import type { EmbedderConfig } from '@aistack/embeddings'
 import type { PqMode } from '@aistack/handshake'
 import { ConfigError, UsageError } from './errors.js'
@@ -65,6 +67,8 @@ export interface AgentConfig {
    * (for fallbacks after a failure) at least `minRelativeSimilarity` times the best match's.
    */
   ask: { minSimilarity: number, minRelativeSimilarity: number }
+  /** Telemetry interval, OTLP export and alert thresholds (docs/protocols/telemetry.md). */
+  telemetry?: TelemetryConfig
 }
 
 export const DEFAULT_PORT = 4011
@@ -177,6 +181,7 @@ function configShape (): Record<string, Check> {
     a2a: checkA2aConfig,
     connections: object(Object.fromEntries(Object.keys(DEFAULT_CONNECTION_LIMITS).map(k => [k, isPositiveInt]))),
     ask: object({ minSimilarity: isFraction, minRelativeSimilarity: isFraction }),
+    telemetry: checkTelemetryConfig,
     ...extensions
   }
 }

@@ -6,6 +6,7 @@ import { coreRoutes } from './api/routes.js'
 import { taskRoutes } from './api/routes-tasks.js'
 import { gatewayRoutes } from './api/routes-gateways.js'
 import { killAllProcessGroups, liveProcessGroups, loadPersistedCapabilities } from './capabilities/index.js'
+import { telemetryRoutes } from './api/routes-telemetry.js'
 import { loadConfig } from './config.js'
 import { AlreadyRunningError, StartError, UsageError } from './errors.js'
 import { CONFIG_FILE, initHome } from './home.js'
@@ -157,6 +158,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   capabilityRoutes(api, { node })
   taskRoutes(api, { node, idempotency })
   const gateways = gatewayRoutes(api, config.a2a)
+  telemetryRoutes(api, { node })
   try {
     await api.start()
   } catch (err: any) {

@@ -30,6 +30,7 @@ import { usableListenAddrs } from './listen.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
+import { nodeTelemetry, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
@@ -39,6 +40,7 @@ import type { DowngradeGuard } from '@aistack/handshake'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
 import type { SembatchService } from '@aistack/sembatch'
 import type { TaskService } from '@aistack/task'
+import type { TelemetryService } from '@aistack/telemetry'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -55,6 +57,7 @@ export interface AgentServices extends Record<string, unknown> {
   anycast: SemanticAnycast
   tasks: TaskService
   sembatch: SembatchService
+  telemetry: TelemetryService
 }
 
 export interface AgentNodeInit {
@@ -184,7 +187,9 @@ export class AgentNode {
             alpha: 3,
             disjointPaths: 1
           }),
-          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+          // gossipsub penalises more than 10 peers behind one IP down to its graylist, where all
+          // their messages are dropped: a local testnet of 11+ nodes on loopback would go deaf
+          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) } }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
           anycast: semanticAnycast({ network: network.id, embedder, provider: anycastProvider(capabilities) }),
           // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
@@ -196,12 +201,15 @@ export class AgentNode {
               const [best] = await resolveWith?.find(query, { k: 1, signal }) ?? []
               return best == null ? undefined : { capability: best.name, peer: best.peerId }
             }
-          })
+          }),
+          telemetry: nodeTelemetry(network.id, config.telemetry, capabilities, registry)
         }
       })
       resolveWith = libp2p.services.anycast
       serveCapabilities(libp2p.services.sembatch, capabilities)
       limiter.attach(libp2pView(libp2p))
+      capabilities.observe((name, ms, ok) => { libp2p.services.telemetry.recordRequest(name, ms, ok) })
+      if (registry != null) telemetryMetrics(registry, () => libp2p.services.telemetry)
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, bootstrapList, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()

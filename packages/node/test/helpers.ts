@@ -66,9 +66,9 @@ export interface NodeProcess {
 }
 
 /** Starts `aistack start` on `home` with loopback ports and waits for its run.json. */
-export async function startNodeProcess (home: string, extraArgs: string[] = [], { timeoutMs = 30_000 } = {}): Promise<NodeProcess> {
+export async function startNodeProcess (home: string, extraArgs: string[] = [], { timeoutMs = 30_000, env }: { timeoutMs?: number, env?: Record<string, string> } = {}): Promise<NodeProcess> {
   const args = [BIN, 'start', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', ...extraArgs]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env != null ? { ...process.env, ...env } : undefined })
   let out = ''
   child.stdout?.on('data', d => { out += String(d) })
   child.stderr?.on('data', d => { out += String(d) })

@@ -1,6 +1,7 @@
 import { askResponse, capabilitiesResponse, errorStatus, forgetCapability, networkCapabilitiesResponse, parseAskBody, parseSearchParams, persistCapability, searchResponse } from '../capabilities/index.js'
 import { MAX_BATCH_INPUTS } from '../sembatch.js'
 import { SseStream } from './routes-tasks.js'
+import { tracedAsk } from '../telemetry.js'
 import { HttpError, withErrorStatus } from './server.js'
 import type { RouteHandler, ApiServer } from './server.js'
 import type { AgentNode } from '../node.js'
@@ -72,7 +73,8 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
       return undefined
     }
     const { ask } = node.config
-    return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs, minSimilarity: minSimilarity ?? ask.minSimilarity, minRelativeSimilarity: ask.minRelativeSimilarity })) }
+    const { traceId, ...result } = await tracedAsk(node.libp2p.services.anycast, node.libp2p.services.telemetry.tracing, query, input, { timeoutMs, minSimilarity: minSimilarity ?? ask.minSimilarity, minRelativeSimilarity: ask.minRelativeSimilarity })
+    return { body: { ...askResponse(result), traceId } }
   }))
 
   // every input to the best match, over sembatch; outputs in input order, failures per input

@@ -324,6 +324,12 @@ export function taskRoutes (api: ApiServer, { node, idempotency }: TaskRoutesIni
     if (types.length > 64) throw bad('give at most 64 event types')
     const sse = openSse(ctx)
     const events = tasks().events({ signal: sse.controller.signal })
+    // this node's telemetry alerts join the stream as `telemetry.alert` events
+    const onAlert = (evt: CustomEvent<{ type: string }>): void => {
+      if (types.length === 0 || types.some(t => evt.detail.type === t || evt.detail.type.startsWith(`${t}.`))) sse.send(evt.detail.type, evt.detail)
+    }
+    node.libp2p.services.telemetry.addEventListener('alert', onAlert)
+    sse.controller.signal.addEventListener('abort', () => { node.libp2p.services.telemetry.removeEventListener('alert', onAlert) }, { once: true })
     ;(async () => {
       for await (const event of events) {
         if (types.length > 0 && !types.some(t => event.type === t || event.type.startsWith(`${t}.`))) continue

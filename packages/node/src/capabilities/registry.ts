@@ -46,6 +46,8 @@ interface Entry extends RegisteredCapability {
 
 /** One result of `invokeBatch` */
 export type BatchResult = { output: unknown } | { error: Error }
+/** Told of every invocation that ran: capability name, duration in ms, and whether it answered */
+export type InvokeObserver = (name: string, durationMs: number, ok: boolean) => void
 
 export interface CapabilityRegistryInit {
   /** used by the builtin `embed` handler */
@@ -64,6 +66,7 @@ function jsonBytes (value: unknown): number {
 export class CapabilityRegistry implements CapabilityProvider {
   private readonly entries = new Map<string, Entry>()
   private readonly listeners = new Set<() => void>()
+  private readonly observers = new Set<InvokeObserver>()
   private readonly embedder?: Embedder
   /** Told of every request a handler served: its capability, time taken, and the error if it failed (for the node's log) */
   onServed?: (event: { name: string, ms: number, error?: unknown }) => void
@@ -232,6 +235,8 @@ export class CapabilityRegistry implements CapabilityProvider {
       controller.abort(timeoutError())
     }, e.limits.timeoutMs)
     e.running++
+    const started = performance.now()
+    let ok = false
     try {
       const output = await new Promise<unknown>((resolve, reject) => {
         if (signal.aborted) {
@@ -252,11 +257,16 @@ export class CapabilityRegistry implements CapabilityProvider {
       })
       const outBytes = jsonBytes(output)
       if (outBytes > e.limits.maxOutputBytes) throw new OutputTooLargeError(`output is ${outBytes} bytes, limit ${e.limits.maxOutputBytes}`)
+      ok = true
       return output
     } finally {
       clearTimeout(timer)
       outer?.removeEventListener('abort', onOuterAbort)
       e.running--
+      const ms = performance.now() - started
+      for (const o of this.observers) {
+        try { o(name, ms, ok) } catch {}
+      }
     }
   }
 
@@ -310,6 +320,12 @@ export class CapabilityRegistry implements CapabilityProvider {
       outer?.removeEventListener('abort', onOuterAbort)
       e.running--
     }
+  }
+
+  /** Calls `observer` after every invocation that ran (telemetry); returns a function that removes it */
+  observe (observer: InvokeObserver): () => void {
+    this.observers.add(observer)
+    return () => { this.observers.delete(observer) }
   }
 
   onChange (listener: () => void): () => void {

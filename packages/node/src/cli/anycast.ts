@@ -111,7 +111,7 @@ export async function askCommand (args: string[]): Promise<number> {
     for (const [i, f] of (answer.failures ?? []).entries()) {
       process.stderr.write(`attempt ${i + 1} failed: ${String(f.capability)} on ${String(f.peerId)}: ${String(f.error)}\n`)
     }
-    process.stderr.write(`answered by ${String(answer.capability)} on ${String(answer.peerId)} (similarity ${Number(answer.similarity).toFixed(3)}, ${String(answer.attempts)} attempt(s), ${Math.round(answer.latencyMs)} ms)\n`)
+    process.stderr.write(`answered by ${String(answer.capability)} on ${String(answer.peerId)} (similarity ${Number(answer.similarity).toFixed(3)}, ${String(answer.attempts)} attempt(s), ${Math.round(answer.latencyMs)} ms${answer.traceId != null ? `, trace ${String(answer.traceId)}` : ''})\n`)
   }
   return 0
 }

@@ -20,6 +20,8 @@ Commands:
   task submit|status|list|cancel|watch
                          the task queue
   events                 print lifecycle events live
+  top                    a live view of the network's telemetry
+  trace <id>             print the spans of a trace as a tree
   testnet up|status|down|restart
                          run a local multi-node testnet of node processes
   mcp                    serve the network to an MCP client over stdio
@@ -40,6 +42,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ask: async () => (await import('./anycast.js')).askCommand,
   task: async () => (await import('./task.js')).taskCommand,
   events: async () => (await import('./task.js')).eventsCommand,
+  top: async () => (await import('./telemetry.js')).topCommand,
+  trace: async () => (await import('./telemetry.js')).traceCommand,
   testnet: async () => (await import('./testnet.js')).testnetCommand,
   mcp: async () => (await import('./mcp.js')).mcpCommand,
   caps: async () => (await import('./network.js')).capsCommand,

@@ -1,0 +1,81 @@
+import { domainsFor } from '@aistack/handshake'
+
+export const DEFAULT_NETWORK = 'aistack'
+export const WIRE_VERSION = '1'
+
+/** `<network>/1/telemetry`: the gossipsub topic of telemetry records */
+export function telemetryTopic (network: string): string {
+  return `${network}/${WIRE_VERSION}/telemetry`
+}
+
+/**
+ * `<network>/1/telemetry-record`: the signature domain (and envelope payload
+ * type) of telemetry records; throws RangeError for an invalid network id
+ */
+export function telemetryDomain (network: string): string {
+  // the same network-id rule as every other record domain of @aistack/handshake
+  domainsFor(network)
+  return `${network}/${WIRE_VERSION}/telemetry-record`
+}
+
+/** Sampling and publishing interval, ms */
+export const DEFAULT_INTERVAL_MS = 5_000
+/** A full record every this many intervals; deltas in between */
+export const DEFAULT_FULL_EVERY = 12
+/** A node silent for this many of its intervals is `down` */
+export const DOWN_AFTER_INTERVALS = 3
+/** A `down` node leaves the table after this long without a record */
+export const DEFAULT_FORGET_AFTER_MS = 10 * 60_000
+/** Latency percentiles and rates cover this many intervals */
+export const DEFAULT_WINDOW_INTERVALS = 12
+
+export const LIMITS = {
+  /** Shortest sampling interval a node may use, and the floor applied to a peer's declared interval */
+  minIntervalMs: 250,
+  /** Longest interval a peer may declare */
+  maxIntervalMs: 10 * 60_000,
+  /** Signed envelope of one record */
+  maxRecordBytes: 8 * 1024,
+  /** Capabilities in one record (the busiest first) */
+  maxCapabilities: 32,
+  maxNameLength: 64,
+  maxGpus: 16,
+  maxAlerts: 16,
+  maxAlertLength: 96,
+  maxVersionLength: 32,
+  /** Nodes in the table */
+  maxNodes: 1024,
+  /** Records accepted from one node per declared interval (its own rate is one) */
+  maxRecordsPerInterval: 2,
+  /** Records accepted from all nodes per second */
+  maxRecordsPerSecond: 200,
+  /** nvidia-smi gets this long to answer */
+  gpuQueryTimeoutMs: 2_000,
+  /** nvidia-smi output read at most */
+  gpuQueryMaxBytes: 64 * 1024
+} as const
+
+/** Default alert thresholds */
+export const DEFAULT_ALERTS = {
+  /** p95 latency of a capability above this, ms */
+  p95Ms: 5_000,
+  /** errors / requests of a capability over the window above this (0.01 = 1 %) */
+  errorRate: 0.01,
+  /** requests in the window needed before the error rate counts */
+  minRequests: 20,
+  /** GPU utilisation below this, percent: idle */
+  gpuIdlePercent: 30,
+  /** GPU utilisation above this, percent: overloaded */
+  gpuOverloadedPercent: 95
+} as const
+
+/** Spans kept for traces */
+export const TRACE_LIMITS = {
+  maxSpans: 10_000,
+  maxTraces: 2_000,
+  maxSpansPerTrace: 256,
+  maxAttributes: 32,
+  maxAttributeLength: 512,
+  /** A trace is forgotten this long after its last span */
+  ttlMs: 15 * 60_000
+} as const

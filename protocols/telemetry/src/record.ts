@@ -1,0 +1,201 @@
+/**
+ * The telemetry record: conversion between `NodeTelemetry` and its wire form
+ * (`TelemetryRecord`, src/pb/telemetry.proto), deltas against the last full
+ * record, and their checks. Values are quantised on the wire (per mille,
+ * microseconds, whole bytes) so that a quiet node's delta stays empty.
+ */
+import { InvalidTelemetryRecordError } from './errors.js'
+import { LIMITS } from './constants.js'
+import { CapabilityStats, GpuStats, TelemetryRecord } from './pb/telemetry.js'
+import type { CapabilityTelemetry, GpuTelemetry, NodeTelemetry } from './types.js'
+
+const SCALAR_FIELDS = ['cpuPermille', 'rssBytes', 'heapUsedBytes', 'memUsedPermille', 'eventLoopP99Us', 'connections', 'bytesInPerSec', 'bytesOutPerSec', 'version'] as const
+
+const uint = (x: number | undefined): number | undefined => x == null || !Number.isFinite(x) ? undefined : Math.max(0, Math.round(x))
+const big = (x: number | undefined): bigint | undefined => x == null || !Number.isFinite(x) ? undefined : BigInt(Math.max(0, Math.round(x)))
+const U32 = 0xffffffff
+const u32 = (x: number): number => Math.min(U32, Math.max(0, Math.round(x)))
+
+function capabilityToWire (c: CapabilityTelemetry): CapabilityStats {
+  return {
+    name: c.name,
+    inFlight: u32(c.inFlight),
+    capacity: u32(c.capacity),
+    queueDepth: u32(c.queueDepth),
+    requests: BigInt(Math.max(0, Math.round(c.requests))),
+    errors: BigInt(Math.max(0, Math.round(c.errors))),
+    p50Us: u32(c.p50Ms * 1000),
+    p95Us: u32(c.p95Ms * 1000),
+    p99Us: u32(c.p99Ms * 1000),
+    rateMilliPerMin: u32(c.ratePerMin * 1000)
+  }
+}
+
+function capabilityFromWire (c: CapabilityStats): CapabilityTelemetry {
+  return {
+    name: c.name,
+    inFlight: c.inFlight,
+    capacity: c.capacity,
+    queueDepth: c.queueDepth,
+    requests: Number(c.requests),
+    errors: Number(c.errors),
+    p50Ms: c.p50Us / 1000,
+    p95Ms: c.p95Us / 1000,
+    p99Ms: c.p99Us / 1000,
+    ratePerMin: c.rateMilliPerMin / 1000
+  }
+}
+
+function gpuToWire (g: GpuTelemetry): GpuStats {
+  return { index: u32(g.index), name: g.name.slice(0, LIMITS.maxNameLength), utilization: u32(g.utilization), memoryUsedMib: u32(g.memoryUsedMiB), memoryTotalMib: u32(g.memoryTotalMiB) }
+}
+
+function gpuFromWire (g: GpuStats): GpuTelemetry {
+  return { index: g.index, name: g.name, utilization: g.utilization, memoryUsedMiB: g.memoryUsedMib, memoryTotalMiB: g.memoryTotalMib }
+}
+
+/** The wire form of a full record for `t` (capabilities cut to the limit, busiest first) */
+export function fullRecord (t: NodeTelemetry, seq: bigint): TelemetryRecord {
+  const caps = t.capabilities.length > LIMITS.maxCapabilities
+    ? [...t.capabilities].sort((a, b) => b.requests - a.requests).slice(0, LIMITS.maxCapabilities)
+    : t.capabilities
+  return {
+    seq,
+    baseSeq: seq,
+    full: true,
+    timeMs: BigInt(Math.max(0, Math.round(t.timeMs))),
+    intervalMs: u32(t.intervalMs),
+    cpuPermille: uint(t.cpuPercent == null ? undefined : t.cpuPercent * 10),
+    rssBytes: big(t.rssBytes),
+    heapUsedBytes: big(t.heapUsedBytes),
+    memUsedPermille: uint(t.memUsedPercent == null ? undefined : t.memUsedPercent * 10),
+    eventLoopP99Us: uint(t.eventLoopP99Ms == null ? undefined : t.eventLoopP99Ms * 1000),
+    connections: uint(t.connections),
+    bytesInPerSec: big(t.bytesInPerSec),
+    bytesOutPerSec: big(t.bytesOutPerSec),
+    version: t.version?.slice(0, LIMITS.maxVersionLength),
+    capabilitiesSet: true,
+    capabilities: caps.map(capabilityToWire),
+    gpusSet: t.gpus != null,
+    gpus: (t.gpus ?? []).slice(0, LIMITS.maxGpus).map(gpuToWire),
+    alertsSet: true,
+    alerts: t.alerts.slice(0, LIMITS.maxAlerts).map(a => a.slice(0, LIMITS.maxAlertLength))
+  }
+}
+
+function sameList<T> (a: T[], b: T[], encode: (x: T) => Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    if (!Buffer.from(encode(a[i])).equals(encode(b[i]))) return false
+  }
+  return true
+}
+
+/**
+ * A delta: `next` with only the fields that differ from `base` (a full
+ * record). Lists (capabilities, GPUs, alerts) go whole when any entry differs.
+ */
+export function deltaRecord (base: TelemetryRecord, next: TelemetryRecord): TelemetryRecord {
+  const delta: TelemetryRecord = {
+    seq: next.seq,
+    baseSeq: base.seq,
+    full: false,
+    timeMs: next.timeMs,
+    intervalMs: next.intervalMs,
+    capabilitiesSet: false,
+    capabilities: [],
+    gpusSet: false,
+    gpus: [],
+    alertsSet: false,
+    alerts: []
+  }
+  for (const f of SCALAR_FIELDS) {
+    if (next[f] !== base[f]) (delta as any)[f] = next[f]
+  }
+  if (!sameList(base.capabilities, next.capabilities, CapabilityStats.encode)) {
+    delta.capabilitiesSet = true
+    delta.capabilities = next.capabilities
+  }
+  if (base.gpusSet !== next.gpusSet || !sameList(base.gpus, next.gpus, GpuStats.encode)) {
+    // in a delta, gpus_set says the list changed; an empty list means no GPU any more
+    delta.gpusSet = true
+    delta.gpus = next.gpus
+  }
+  if (base.alerts.join('\n') !== next.alerts.join('\n')) {
+    delta.alertsSet = true
+    delta.alerts = next.alerts
+  }
+  return delta
+}
+
+/** Applies a delta to the full record it was made against; returns the resulting full record */
+export function applyDelta (base: TelemetryRecord, delta: TelemetryRecord): TelemetryRecord {
+  if (delta.full) return delta
+  const out: TelemetryRecord = { ...base, seq: delta.seq, timeMs: delta.timeMs, intervalMs: delta.intervalMs }
+  for (const f of SCALAR_FIELDS) {
+    if (delta[f] !== undefined) (out as any)[f] = delta[f]
+  }
+  if (delta.capabilitiesSet) out.capabilities = delta.capabilities
+  if (delta.gpusSet) {
+    out.gpus = delta.gpus
+    out.gpusSet = delta.gpus.length > 0
+  }
+  if (delta.alertsSet) out.alerts = delta.alerts
+  return out
+}
+
+/** `NodeTelemetry` of a full record */
+export function telemetryOf (r: TelemetryRecord): NodeTelemetry {
+  const t: NodeTelemetry = {
+    timeMs: Number(r.timeMs),
+    intervalMs: r.intervalMs,
+    capabilities: r.capabilities.map(capabilityFromWire),
+    alerts: [...r.alerts]
+  }
+  if (r.version != null) t.version = r.version
+  if (r.cpuPermille != null) t.cpuPercent = r.cpuPermille / 10
+  if (r.rssBytes != null) t.rssBytes = Number(r.rssBytes)
+  if (r.heapUsedBytes != null) t.heapUsedBytes = Number(r.heapUsedBytes)
+  if (r.memUsedPermille != null) t.memUsedPercent = r.memUsedPermille / 10
+  if (r.eventLoopP99Us != null) t.eventLoopP99Ms = r.eventLoopP99Us / 1000
+  if (r.connections != null) t.connections = r.connections
+  if (r.bytesInPerSec != null) t.bytesInPerSec = Number(r.bytesInPerSec)
+  if (r.bytesOutPerSec != null) t.bytesOutPerSec = Number(r.bytesOutPerSec)
+  if (r.gpusSet) t.gpus = r.gpus.map(gpuFromWire)
+  return t
+}
+
+/**
+ * Decodes a record payload and checks its limits; throws
+ * InvalidTelemetryRecordError. protons bounds the repeated fields while decoding.
+ */
+export function decodeRecord (payload: Uint8Array): TelemetryRecord {
+  let r: TelemetryRecord
+  try {
+    r = TelemetryRecord.decode(payload, {
+      limits: { capabilities: LIMITS.maxCapabilities, gpus: LIMITS.maxGpus, alerts: LIMITS.maxAlerts }
+    })
+  } catch (err: any) {
+    throw new InvalidTelemetryRecordError(`not a telemetry record: ${String(err?.message ?? err)}`)
+  }
+  if (r.seq === 0n) throw new InvalidTelemetryRecordError('seq must be positive')
+  if (r.full ? r.baseSeq !== r.seq : r.baseSeq >= r.seq) throw new InvalidTelemetryRecordError('base_seq does not fit seq')
+  if (r.intervalMs < LIMITS.minIntervalMs || r.intervalMs > LIMITS.maxIntervalMs) {
+    throw new InvalidTelemetryRecordError(`interval ${r.intervalMs} ms is outside ${LIMITS.minIntervalMs}..${LIMITS.maxIntervalMs}`)
+  }
+  for (const c of r.capabilities) {
+    if (c.name.length === 0 || c.name.length > LIMITS.maxNameLength) throw new InvalidTelemetryRecordError('capability name length')
+  }
+  for (const g of r.gpus) {
+    if (g.name.length > LIMITS.maxNameLength) throw new InvalidTelemetryRecordError('gpu name length')
+  }
+  for (const a of r.alerts) {
+    if (a.length > LIMITS.maxAlertLength) throw new InvalidTelemetryRecordError('alert name length')
+  }
+  if (r.version != null && r.version.length > LIMITS.maxVersionLength) throw new InvalidTelemetryRecordError('version length')
+  return r
+}
+
+export function encodeRecord (r: TelemetryRecord): Uint8Array {
+  return TelemetryRecord.encode(r)
+}

@@ -1,0 +1,139 @@
+/**
+ * The table of the network: the last state each node reported, with
+ * liveness. A node silent for `DOWN_AFTER_INTERVALS` of its own intervals is
+ * `down`; after `forgetAfterMs` it leaves the table. At most
+ * `LIMITS.maxNodes` rows: a newcomer takes the row of the node silent longest,
+ * and only if that one is down.
+ */
+import { DOWN_AFTER_INTERVALS, LIMITS } from './constants.js'
+import { applyDelta, telemetryOf } from './record.js'
+import type { TelemetryRecord } from './pb/telemetry.js'
+import type { NodeEntry, NodeTelemetry, PeerLoad } from './types.js'
+
+interface Row {
+  /** the last full record, or the state built from deltas without one */
+  base?: TelemetryRecord
+  /** the state now (base with the last delta applied) */
+  current: TelemetryRecord
+  complete: boolean
+  lastSeq: bigint
+  /** local clock, ms */
+  lastSeen: number
+}
+
+/** What `accept` did with a record */
+export type AcceptResult = 'applied' | 'stale' | 'full'
+
+export class NetworkTable {
+  private readonly rows = new Map<string, Row>()
+  private readonly forgetAfterMs: number
+  private readonly now: () => number
+
+  constructor ({ forgetAfterMs, now = Date.now }: { forgetAfterMs: number, now?: () => number }) {
+    this.forgetAfterMs = forgetAfterMs
+    this.now = now
+  }
+
+  get size (): number {
+    return this.rows.size
+  }
+
+  /**
+   * Takes a checked record from `peerId`. Older or repeated sequence numbers
+   * are `stale`; a table that is full of live nodes refuses a newcomer (`full`).
+   */
+  accept (peerId: string, record: TelemetryRecord): AcceptResult {
+    const now = this.now()
+    let row = this.rows.get(peerId)
+    if (row != null && record.seq <= row.lastSeq) return 'stale'
+    if (row == null && this.rows.size >= LIMITS.maxNodes && !this.evictOne(now)) return 'full'
+    if (record.full) {
+      row = { base: record, current: record, complete: true, lastSeq: record.seq, lastSeen: now }
+    } else if (row?.base != null && row.base.seq === record.baseSeq) {
+      row = { ...row, current: applyDelta(row.base, record), lastSeq: record.seq, lastSeen: now }
+    } else {
+      // a delta against a full record this node never got: keep what it says until the next full one
+      const before = row?.current
+      const current = before != null ? applyDelta(before, record) : record
+      row = { base: row?.base, current, complete: false, lastSeq: record.seq, lastSeen: now }
+    }
+    this.rows.set(peerId, row)
+    return 'applied'
+  }
+
+  private evictOne (now: number): boolean {
+    let oldest: [string, Row] | undefined
+    for (const entry of this.rows) {
+      if (oldest == null || entry[1].lastSeen < oldest[1].lastSeen) oldest = entry
+    }
+    if (oldest == null || this.statusOf(oldest[1], now) === 'up') return false
+    this.rows.delete(oldest[0])
+    return true
+  }
+
+  private statusOf (row: Row, now: number): 'up' | 'down' {
+    const interval = Math.max(LIMITS.minIntervalMs, row.current.intervalMs)
+    return now - row.lastSeen > DOWN_AFTER_INTERVALS * interval ? 'down' : 'up'
+  }
+
+  /** Drops nodes silent for longer than `forgetAfterMs`; returns how many */
+  sweep (): number {
+    const now = this.now()
+    let n = 0
+    for (const [peerId, row] of this.rows) {
+      if (now - row.lastSeen > this.forgetAfterMs) {
+        this.rows.delete(peerId)
+        n++
+      }
+    }
+    return n
+  }
+
+  delete (peerId: string): void {
+    this.rows.delete(peerId)
+  }
+
+  /** The row of one node */
+  get (peerId: string): NodeEntry | undefined {
+    const row = this.rows.get(peerId)
+    return row == null ? undefined : this.entryOf(peerId, row, this.now())
+  }
+
+  /** Every row */
+  entries (): NodeEntry[] {
+    const now = this.now()
+    return [...this.rows].map(([peerId, row]) => this.entryOf(peerId, row, now))
+  }
+
+  private entryOf (peerId: string, row: Row, now: number): NodeEntry {
+    return { peerId, status: this.statusOf(row, now), lastSeenMs: Math.max(0, now - row.lastSeen), self: false, complete: row.complete, telemetry: telemetryOf(row.current) }
+  }
+}
+
+/** What anycast scoring can read from a node's telemetry */
+export function loadFromTelemetry (entry: { status: 'up' | 'down', lastSeenMs: number, telemetry: NodeTelemetry }): PeerLoad {
+  const t = entry.telemetry
+  let inFlight = 0
+  let capacity = 0
+  let requests = 0
+  let errors = 0
+  let p95Ms = 0
+  const capabilities: PeerLoad['capabilities'] = {}
+  for (const c of t.capabilities) {
+    inFlight += c.inFlight
+    capacity += c.capacity
+    requests += c.requests
+    errors += c.errors
+    p95Ms = Math.max(p95Ms, c.p95Ms)
+    capabilities[c.name] = { load: c.capacity > 0 ? Math.min(1, c.inFlight / c.capacity) : 0, p95Ms: c.p95Ms }
+  }
+  return {
+    up: entry.status === 'up',
+    lastSeenMs: entry.lastSeenMs,
+    load: capacity > 0 ? Math.min(1, inFlight / capacity) : 0,
+    p95Ms,
+    errorRate: requests > 0 ? errors / requests : 0,
+    ...(t.cpuPercent != null ? { cpuPercent: t.cpuPercent } : {}),
+    capabilities
+  }
+}
