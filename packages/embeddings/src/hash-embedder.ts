@@ -8,7 +8,7 @@ export const HASH_EMBEDDER_DIM = 384
  * Common English function words; they carry little meaning and would make
  * unrelated texts look alike.
  */
-const STOPWORDS = new Set(('a about above after again all also am an and any are as at be because been before being ' +
+export const STOPWORDS: ReadonlySet<string> = new Set(('a about above after again all also am an and any are as at be because been before being ' +
   'below between both but by can could did do does doing down during each few for from further had has have having ' +
   'he her here hers herself him himself his how i if in into is it its itself just let me more most my myself no nor ' +
   'not now of off on once only or other our ours ourselves out over own please same she should so some such than ' +

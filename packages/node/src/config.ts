@@ -42,7 +42,10 @@ export interface AgentConfig {
   logLevel: LogLevel
   /** Post-quantum policy: `preferred` (hybrid with aistack peers), `required` (hybrid only, no QUIC) or `off`. */
   pq: PqMode
-  /** How capability descriptions and queries become vectors (default: the offline hashing embedder). */
+  /**
+   * How capability descriptions and queries become vectors: `offline` (default, `aistack-hybrid-v2`),
+   * `hash` (`aistack-hash-v1`), `local` (an ONNX sentence encoder in `<home>/models` or `path`) or `openai`.
+   */
   embedder: EmbedderConfig
   /** Capabilities this node serves, each with its handler. */
   capabilities: CapabilitySpec[]
@@ -62,7 +65,7 @@ export function defaultConfig (): AgentConfig {
     api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 1024 * 1024 },
     logLevel: 'info',
     pq: DEFAULT_PQ_MODE,
-    embedder: { type: 'hash' },
+    embedder: { type: 'offline' },
     capabilities: []
   }
 }
@@ -129,7 +132,7 @@ function configShape (): Record<string, Check> {
     api: object({ host: isString, port: isPort, maxBodyBytes: isPositiveInt }),
     logLevel: oneOf(LOG_LEVELS),
     pq: oneOf(PQ_MODES),
-    embedder: (v, f) => { createEmbedder(v, f); return v },
+    embedder: (v, f) => { createEmbedder(v, f, { validateOnly: true }); return v },
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
     ...extensions
   }

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { createEmbedder } from '@aistack/embeddings'
+import { createEmbedder, EmbeddingError, LocalEmbedder } from '@aistack/embeddings'
 import { semanticAnycast } from '@aistack/semantic-anycast'
 import { taskQueue } from '@aistack/task'
 import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
@@ -20,6 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { defaultConfig, parseNetwork } from './config.js'
+import { ConfigError } from './errors.js'
 import { muxer } from './muxer.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
@@ -126,7 +127,7 @@ export class AgentNode {
     const listen = withoutQuic(config.listen)
     const usesQuic = [...listen, ...bootstrapList].some(a => isQuicAddr(multiaddr(a)))
 
-    const embedder = createEmbedder(config.embedder)
+    const embedder = await loadEmbedder(config.embedder, init.home)
     const capabilities = new CapabilityRegistry({ embedder })
     config.capabilities.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
     // the task queue resolves queries with anycast, which exists once libp2p does
@@ -258,4 +259,22 @@ function capabilityExecutor (capabilities: CapabilityRegistry): TaskExecutor {
 
 export async function createAgentNode (init: AgentNodeInit = {}): Promise<AgentNode> {
   return AgentNode.create(init)
+}
+
+/**
+ * The node's embedder from its config; a `local` model is looked up in
+ * `embedder.path`, else `<home>/models`, and its ONNX session started now so
+ * that a broken model stops the start, not the first search.
+ *
+ * @throws ConfigError with one line that says how to fix it (e.g. the `aistack models pull` command)
+ */
+async function loadEmbedder (config: AgentConfig['embedder'], home?: string): Promise<Embedder> {
+  try {
+    const embedder = createEmbedder(config, 'embedder', { modelsDir: home != null ? join(home, 'models') : undefined })
+    if (embedder instanceof LocalEmbedder) await embedder.load()
+    return embedder
+  } catch (err) {
+    if (err instanceof EmbeddingError) throw new ConfigError(err.message)
+    throw err
+  }
 }

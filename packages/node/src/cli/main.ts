@@ -17,6 +17,7 @@ Commands:
                          the task queue
   events                 print lifecycle events live
   testnet up|status|down run a local multi-node testnet of node processes
+  models pull|list       download and list local sentence encoders
 
 Run \`aistack <command> --help\` for a command's options. Docs: README.md and docs/.`
 
@@ -34,7 +35,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ask: async () => (await import('./anycast.js')).askCommand,
   task: async () => (await import('./task.js')).taskCommand,
   events: async () => (await import('./task.js')).eventsCommand,
-  testnet: async () => (await import('./testnet.js')).testnetCommand
+  testnet: async () => (await import('./testnet.js')).testnetCommand,
+  models: async () => (await import('./models.js')).modelsCommand
 }
 
 /** Runs the CLI; returns the exit status (2 for usage and config errors). */
