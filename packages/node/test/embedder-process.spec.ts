@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { writeTinyModel } from '@aistack/embeddings'
-import { removeTempDirs, runCli, startNodeProcess, tempDir } from './helpers.js'
+import { api, removeTempDirs, runCli, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 import type { AddressInfo } from 'node:net'
 
@@ -45,6 +46,36 @@ describe('embedders of aistack start and aistack models', function () {
     const { output } = JSON.parse(asked.stdout)
     assert.equal(output.model, 'aistack-hybrid-v2')
     assert.equal(output.dim, 484)
+  })
+
+  it('over the network, the offline default ranks the intended capability first for >= 65% of the held-out paraphrases', async () => {
+    const heldOut = JSON.parse(await readFile(join(dirname(fileURLToPath(import.meta.url)), '../../../embeddings/test/fixtures/heldout-paraphrases.json'), 'utf8'))
+    const caps: Array<{ name: string, description: string, queries: Record<string, string> }> = heldOut.capabilities
+    const ownerHome = await tempDir()
+    await writeFile(join(ownerHome, 'config.json'), JSON.stringify({
+      capabilities: caps.map(c => ({ name: c.name, description: c.description, handler: { type: 'builtin', name: 'echo' } }))
+    }))
+    const owner = await startNodeProcess(ownerHome)
+    running.push(owner)
+    const searcher = await startNodeProcess(await tempDir(), ['--bootstrap', owner.run.multiaddrs[0]])
+    running.push(searcher)
+    const search = async (q: string, k: number): Promise<string[]> => {
+      const { status, json, text } = await api(searcher.run, 'GET', `/v1/capabilities/search?q=${encodeURIComponent(q)}&k=${k}`)
+      assert.equal(status, 200, text)
+      return json.results.map((r: any) => r.name)
+    }
+    await waitFor(async () => (await search(caps[0].description, 1))[0] === caps[0].name, { timeoutMs: 60_000, intervalMs: 250, what: 'the owner\'s records reach the searcher' })
+    let hits = 0
+    const misses: string[] = []
+    for (const c of caps) {
+      for (const d of ['light', 'moderate', 'hard']) {
+        const [first] = await search(c.queries[d], 1)
+        if (first === c.name) hits++
+        else misses.push(`${d}: "${c.queries[d]}" -> ${first}`)
+      }
+    }
+    const share = hits / (caps.length * 3)
+    assert.ok(share >= 0.65, `top-1 ${share}; misses:\n${misses.join('\n')}`)
   })
 
   it('start with a local model that is not on disk stops with one line naming `aistack models pull`', async () => {
