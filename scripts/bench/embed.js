@@ -31,7 +31,7 @@ const DATA = fileURLToPath(new URL('./data/paraphrases.json', import.meta.url))
 const DIFFICULTIES = ['light', 'moderate', 'hard']
 
 /** Top-1 and top-3 hits of each query against all descriptions, per difficulty */
-export function rankAll (capabilities, descVectors, queryVectors) {
+function rankAll (capabilities, descVectors, queryVectors) {
   const out = {}
   for (const d of DIFFICULTIES) {
     let top1 = 0
@@ -48,6 +48,7 @@ export function rankAll (capabilities, descVectors, queryVectors) {
   return out
 }
 
+/** Measures one embedder type in this process and prints its figures as JSON */
 async function worker (type) {
   const t0 = performance.now()
   const rss0 = process.memoryUsage().rss

@@ -1,7 +1,9 @@
 import { l2normalize } from './embedder.js'
 import type { Embedder } from './embedder.js'
 
+/** Model id of the hashing embedder */
 export const HASH_EMBEDDER_ID = 'aistack-hash-v1'
+/** Its default number of dimensions */
 export const HASH_EMBEDDER_DIM = 384
 
 /**
@@ -65,6 +67,7 @@ export function hash32 (s: string): number {
   return h >>> 0
 }
 
+/** Tuning of {@link HashEmbedder}; any change gives a different model id */
 export interface HashEmbedderOptions {
   /** Number of dimensions, default 384 */
   dim?: number
@@ -130,11 +133,13 @@ export class HashEmbedder implements Embedder {
     return l2normalize(v)
   }
 
+  /** {@inheritDoc Embedder.embed} */
   async embed (texts: string[]): Promise<Float32Array[]> {
     return texts.map(t => this.embedOne(t))
   }
 }
 
+/** Factory for {@link HashEmbedder} */
 export function hashEmbedder (options?: HashEmbedderOptions): HashEmbedder {
   return new HashEmbedder(options)
 }

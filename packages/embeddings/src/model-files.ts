@@ -129,6 +129,7 @@ export interface PullOptions {
   from?: string
   /** Called as bytes arrive */
   onProgress?: (p: PullProgress) => void
+  /** Aborts the download (the partial file is removed) */
   signal?: AbortSignal
   /** Per-request time to the response headers, default 30 s */
   timeoutMs?: number
