@@ -1,6 +1,6 @@
 import { EmbeddingError } from './embedder.js'
 import { HashEmbedder } from './hash-embedder.js'
-import { HybridEmbedder } from './hybrid-embedder.js'
+import { HybridEmbedder, HYBRID_EMBEDDER_ID } from './hybrid-embedder.js'
 import { LocalEmbedder } from './local-embedder.js'
 import { DEFAULT_LOCAL_MODEL, isModelName } from './model-files.js'
 import { OpenAIEmbedder } from './openai-embedder.js'
@@ -51,7 +51,8 @@ export function createEmbedder (config: unknown = { type: 'offline' }, path = 'e
   if (type === 'offline' || type === 'hash') {
     const extra = Object.keys(c).find(k => k !== 'type' && !k.startsWith('$'))
     if (extra != null) throw new EmbeddingError(`${path}.${extra} is not a field of embedder type "${type}"`)
-    return type === 'hash' ? new HashEmbedder() : new HybridEmbedder()
+    if (type === 'hash') return new HashEmbedder()
+    return options.validateOnly === true ? placeholder(HYBRID_EMBEDDER_ID) : new HybridEmbedder()
   }
   if (type === 'local') {
     for (const f of ['model', 'path'] as const) {
@@ -78,7 +79,7 @@ export function createEmbedder (config: unknown = { type: 'offline' }, path = 'e
 
 export type { Embedder }
 
-/** An embedder that only carries an id: what config validation returns for `local` */
+/** An embedder that only carries an id: what config validation returns instead of loading files */
 function placeholder (id: string): Embedder {
   return {
     id,

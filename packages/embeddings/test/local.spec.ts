@@ -64,6 +64,7 @@ describe('local sentence encoder (ONNX Runtime through transformers.js)', functi
     assert.throws(() => createEmbedder({ type: 'local', model: '../etc' }, 'embedder', { modelsDir: dir }), { message: /embedder\.model must be a model name/ })
     assert.throws(() => createEmbedder({ type: 'local', path: 3 }), { message: /embedder\.path must be a non-empty string/ })
     assert.equal(createEmbedder({ type: 'local' }, 'embedder', { validateOnly: true }).id, 'local:all-MiniLM-L6-v2')
+    assert.equal(createEmbedder({ type: 'offline' }, 'embedder', { validateOnly: true }).id, 'aistack-hybrid-v2')
   })
 
   it('a model file that is not ONNX fails on load with one message naming the model', async () => {
