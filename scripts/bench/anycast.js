@@ -6,6 +6,7 @@
 //
 //   node scripts/bench/anycast.js [--nodes 64] [--caps 1024] [--queries 500]
 //        [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
+//        [--embedder offline|hash]
 // a config is tables x bits x probes (per table; one published bucket per
 // table), optionally x answers: a key's provider query stops after that many
 // answers naming providers (default 1). Configs with the same bits share one published network (the one
@@ -19,13 +20,14 @@ import { memory } from '@libp2p/memory'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { HashEmbedder } from '../../packages/embeddings/dist/src/index.js'
+import { createEmbedder } from '../../packages/embeddings/dist/src/index.js'
 import { semanticAnycast } from '../../protocols/semantic-anycast/dist/src/index.js'
 import { generateCorpus } from './anycast-corpus.js'
-import { benchArgs, lshConfigs } from './args.js'
+import { benchArgs, failUsage, lshConfigs } from './args.js'
 
 const USAGE = `Usage: npm run bench:anycast -- [--nodes 64] [--caps 1024] [--queries 500]
   [--configs 8x6x7,6x6x7] [--concurrency 4] [--provide-concurrency 2] [--dht-timeout 60000]
+  [--embedder offline|hash]
 A config is tables x bits x probes [x answers] (answers: provider answers a key's query waits
 for, default 1). The full size publishes for about 22 minutes on one thread and looks up for
 about 15 per config; a quick run: --nodes 16 --caps 128 --queries 40 --configs 8x6x7`
@@ -37,7 +39,8 @@ const args = benchArgs(USAGE, {
   concurrency: 4,
   // with 64 nodes on one thread, 4 provides in flight per node time out; 2 drain the queue
   'provide-concurrency': 2,
-  'dht-timeout': 60_000
+  'dht-timeout': 60_000,
+  embedder: 'offline'
 })
 const NODES = args.nodes
 const CAPS = args.caps
@@ -48,7 +51,8 @@ const DHT_TIMEOUT_MS = args['dht-timeout']
 const CONFIGS = lshConfigs(args.configs, USAGE)
 const BARS = { recall1: 0.95, warmP50: 5 }
 
-const embedder = new HashEmbedder()
+if (!['offline', 'hash'].includes(args.embedder)) failUsage(`--embedder is offline or hash, not "${args.embedder}"`, USAGE)
+const embedder = createEmbedder({ type: args.embedder })
 const { capabilities, queries } = generateCorpus({ count: CAPS, queries: QUERIES, seed: 42 })
 
 /** Capabilities appear once the network has formed (as when an agent registers them) */

@@ -18,11 +18,13 @@ export interface ModelVector {
   vector: Float32Array
 }
 
+/** An embedder failed, or its config or files are unusable; the message says what to do */
 export class EmbeddingError extends Error {
   static override name = 'EmbeddingError'
   override name = 'EmbeddingError'
 }
 
+/** Two vectors of different models were compared */
 export class ModelMismatchError extends Error {
   static override name = 'ModelMismatchError'
   override name = 'ModelMismatchError'

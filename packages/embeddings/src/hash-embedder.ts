@@ -1,14 +1,16 @@
 import { l2normalize } from './embedder.js'
 import type { Embedder } from './embedder.js'
 
+/** Model id of the hashing embedder */
 export const HASH_EMBEDDER_ID = 'aistack-hash-v1'
+/** Its default number of dimensions */
 export const HASH_EMBEDDER_DIM = 384
 
 /**
  * Common English function words; they carry little meaning and would make
  * unrelated texts look alike.
  */
-const STOPWORDS = new Set(('a about above after again all also am an and any are as at be because been before being ' +
+export const STOPWORDS: ReadonlySet<string> = new Set(('a about above after again all also am an and any are as at be because been before being ' +
   'below between both but by can could did do does doing down during each few for from further had has have having ' +
   'he her here hers herself him himself his how i if in into is it its itself just let me more most my myself no nor ' +
   'not now of off on once only or other our ours ourselves out over own please same she should so some such than ' +
@@ -65,6 +67,7 @@ export function hash32 (s: string): number {
   return h >>> 0
 }
 
+/** Tuning of {@link HashEmbedder}; any change gives a different model id */
 export interface HashEmbedderOptions {
   /** Number of dimensions, default 384 */
   dim?: number
@@ -130,11 +133,13 @@ export class HashEmbedder implements Embedder {
     return l2normalize(v)
   }
 
+  /** {@inheritDoc Embedder.embed} */
   async embed (texts: string[]): Promise<Float32Array[]> {
     return texts.map(t => this.embedOne(t))
   }
 }
 
+/** Factory for {@link HashEmbedder} */
 export function hashEmbedder (options?: HashEmbedderOptions): HashEmbedder {
   return new HashEmbedder(options)
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { HashEmbedder, OpenAIEmbedder, cosine, compare, createEmbedder, stem, HASH_EMBEDDER_ID } from '../src/index.js'
+import { HashEmbedder, OpenAIEmbedder, cosine, compare, createEmbedder, stem, HASH_EMBEDDER_ID, HYBRID_EMBEDDER_ID } from '../src/index.js'
 
 describe('aistack-hash-v1', () => {
   const e = new HashEmbedder()
@@ -120,7 +120,9 @@ describe('OpenAI-compatible embedder', () => {
   })
 
   it('validates config naming the field', () => {
-    assert.equal(createEmbedder(undefined).id, HASH_EMBEDDER_ID)
+    assert.equal(createEmbedder(undefined).id, HYBRID_EMBEDDER_ID)
+    assert.equal(createEmbedder({}).id, HYBRID_EMBEDDER_ID)
+    assert.equal(createEmbedder({ type: 'offline' }).id, HYBRID_EMBEDDER_ID)
     assert.equal(createEmbedder({ type: 'hash' }).id, HASH_EMBEDDER_ID)
     assert.throws(() => createEmbedder({ type: 'openai', model: 'm', dim: 4 }), { message: /embedder\.baseUrl/ })
     assert.throws(() => createEmbedder({ type: 'openai', baseUrl, dim: 4 }), { message: /embedder\.model/ })

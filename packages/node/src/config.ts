@@ -54,7 +54,10 @@ export interface AgentConfig {
   logLevel: LogLevel
   /** Post-quantum policy: `preferred` (hybrid with aistack peers), `required` (hybrid only, no QUIC) or `off`. */
   pq: PqMode
-  /** How capability descriptions and queries become vectors (default: the offline hashing embedder). */
+  /**
+   * How capability descriptions and queries become vectors: `offline` (default, `aistack-hybrid-v2`),
+   * `hash` (`aistack-hash-v1`), `local` (an ONNX sentence encoder in `<home>/models` or `path`) or `openai`.
+   */
   embedder: EmbedderConfig
   /** Capabilities this node serves, each with its handler. */
   capabilities: CapabilitySpec[]
@@ -85,7 +88,7 @@ export function defaultConfig (): AgentConfig {
     api: { host: '127.0.0.1', port: DEFAULT_API_PORT, maxBodyBytes: 5 * 1024 * 1024 },
     logLevel: 'info',
     pq: DEFAULT_PQ_MODE,
-    embedder: { type: 'hash' },
+    embedder: { type: 'offline' },
     capabilities: [],
     connections: { ...DEFAULT_CONNECTION_LIMITS },
     ask: { minSimilarity: 0.2, minRelativeSimilarity: 0.8 }
@@ -176,7 +179,7 @@ function configShape (): Record<string, Check> {
     }),
     logLevel: oneOf(LOG_LEVELS),
     pq: oneOf(PQ_MODES),
-    embedder: (v, f) => { createEmbedder(v, f); return v },
+    embedder: (v, f) => { createEmbedder(v, f, { validateOnly: true }); return v },
     capabilities: (v, f) => validateCapabilitySpecs(v, f),
     a2a: checkA2aConfig,
     connections: object(Object.fromEntries(Object.keys(DEFAULT_CONNECTION_LIMITS).map(k => [k, isPositiveInt]))),

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { createEmbedder } from '@aistack/embeddings'
+import { createEmbedder, EmbeddingError, LocalEmbedder } from '@aistack/embeddings'
 import { semanticAnycast } from '@aistack/semantic-anycast'
 import { sembatch } from '@aistack/sembatch'
 import { taskQueue } from '@aistack/task'
@@ -27,6 +27,7 @@ import { defaultConfig, parseNetwork } from './config.js'
 import { connectionLimiter, libp2pView } from './gater.js'
 import { BootstrapMonitor } from './joining.js'
 import { usableListenAddrs } from './listen.js'
+import { ConfigError } from './errors.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
@@ -146,7 +147,7 @@ export class AgentNode {
     const listen = usableListenAddrs(config.listen, config.pq).listen
     const usesQuic = [...listen, ...bootstrapList].some(a => isQuicAddr(multiaddr(a)))
 
-    const embedder = createEmbedder(config.embedder)
+    const embedder = await loadEmbedder(config.embedder, init.home)
     const capabilities = new CapabilityRegistry({ embedder })
     const specs = await describeRemoteCapabilities(config.capabilities)
     specs.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
@@ -313,4 +314,22 @@ export class AgentNode {
 
 export async function createAgentNode (init: AgentNodeInit = {}): Promise<AgentNode> {
   return AgentNode.create(init)
+}
+
+/**
+ * The node's embedder from its config; a `local` model is looked up in
+ * `embedder.path`, else `<home>/models`, and its ONNX session started now so
+ * that a broken model stops the start, not the first search.
+ *
+ * @throws ConfigError with one line that says how to fix it (e.g. the `aistack models pull` command)
+ */
+async function loadEmbedder (config: AgentConfig['embedder'], home?: string): Promise<Embedder> {
+  try {
+    const embedder = createEmbedder(config, 'embedder', { modelsDir: home != null ? join(home, 'models') : undefined })
+    if (embedder instanceof LocalEmbedder) await embedder.load()
+    return embedder
+  } catch (err) {
+    if (err instanceof EmbeddingError) throw new ConfigError(err.message)
+    throw err
+  }
 }

@@ -25,6 +25,7 @@ Commands:
   testnet up|status|down|restart
                          run a local multi-node testnet of node processes
   mcp                    serve the network to an MCP client over stdio
+  models pull|list       download and list local sentence encoders
 
 Run \`aistack <command> --help\` for a command's options. Docs: README.md and docs/.`
 
@@ -45,6 +46,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   top: async () => (await import('./telemetry.js')).topCommand,
   trace: async () => (await import('./telemetry.js')).traceCommand,
   testnet: async () => (await import('./testnet.js')).testnetCommand,
+  models: async () => (await import('./models.js')).modelsCommand,
   mcp: async () => (await import('./mcp.js')).mcpCommand,
   caps: async () => (await import('./network.js')).capsCommand,
   connect: async () => (await import('./network.js')).connectCommand,
