@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { createEmbedder } from '@aistack/embeddings'
-import { semanticAnycast } from '@aistack/semantic-anycast'
+import { capsTopic, capsTopicScoreParams, semanticAnycast } from '@aistack/semantic-anycast'
 import { taskQueue } from '@aistack/task'
 import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
 import { quic } from '@chainsafe/libp2p-quic'
@@ -127,6 +127,10 @@ export class AgentNode {
     const usesQuic = [...listen, ...bootstrapList].some(a => isQuicAddr(multiaddr(a)))
 
     const embedder = createEmbedder(config.embedder)
+    // record vectors and LSH keys are of the network-wide base model (the offline default),
+    // so nodes with different embedders find each other; the node's own model re-ranks
+    const defaultEmbedder = createEmbedder(null)
+    const baseEmbedder = defaultEmbedder.id === embedder.id ? embedder : defaultEmbedder
     const capabilities = new CapabilityRegistry({ embedder })
     config.capabilities.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
     // the task queue resolves queries with anycast, which exists once libp2p does
@@ -162,9 +166,14 @@ export class AgentNode {
             alpha: 3,
             disjointPaths: 1
           }),
-          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+          pubsub: gossipsub({
+            allowPublishToZeroTopicPeers: true,
+            // a neighbour whose capability records the topic validator rejects (bad, or over
+            // its rate) loses score fast and is graylisted (docs/security.md, semantic anycast)
+            scoreParams: { topics: { [capsTopic(network.id)]: capsTopicScoreParams() } }
+          }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
-          anycast: semanticAnycast({ network: network.id, embedder, provider: capabilities }),
+          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: capabilities }),
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),

@@ -45,15 +45,36 @@ export interface GossipLimits {
 
 export const DEFAULT_GOSSIP_LIMITS: GossipLimits = { peerRate: 50, peerBurst: 500, ownerRate: 2, ownerBurst: 300 }
 
+/** The fields of gossipsub's `TopicScoreParams` */
+export interface CapsTopicScoreParams {
+  topicWeight: number
+  timeInMeshWeight: number
+  timeInMeshQuantum: number
+  timeInMeshCap: number
+  firstMessageDeliveriesWeight: number
+  firstMessageDeliveriesDecay: number
+  firstMessageDeliveriesCap: number
+  meshMessageDeliveriesWeight: number
+  meshMessageDeliveriesDecay: number
+  meshMessageDeliveriesCap: number
+  meshMessageDeliveriesThreshold: number
+  meshMessageDeliveriesWindow: number
+  meshMessageDeliveriesActivation: number
+  meshFailurePenaltyWeight: number
+  meshFailurePenaltyDecay: number
+  invalidMessageDeliveriesWeight: number
+  invalidMessageDeliveriesDecay: number
+}
+
 /**
- * Gossipsub peer-score parameters for the capabilities topic (pass them to
- * `createTopicScoreParams` of `@libp2p/gossipsub`): only invalid messages
+ * Gossipsub peer-score parameters for the capabilities topic (gossipsub's
+ * `scoreParams.topics[topic]`): only invalid messages
  * (rejected by the topic validator: bad signature, malformed, over the
  * neighbour's rate) count, heavily, so a flooding neighbour is graylisted
  * after a few and recovers within about a minute; the topic is quiet, so
  * delivery-rate penalties are off.
  */
-export function capsTopicScoreParams (): Record<string, number> {
+export function capsTopicScoreParams (): CapsTopicScoreParams {
   return {
     topicWeight: 1,
     timeInMeshWeight: 0,

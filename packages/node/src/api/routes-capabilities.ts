@@ -6,6 +6,16 @@ import type { AgentNode } from '../node.js'
 // capability, handler and anycast errors answer with their own status
 const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler, errorStatus)
 
+// a full lookup queue answers 503 with Retry-After (the error maps to the status)
+const retryLater = (handler: RouteHandler): RouteHandler => async (ctx) => {
+  try {
+    return await handler(ctx)
+  } catch (err: any) {
+    if (err?.name === 'LookupQueueFullError') ctx.res.setHeader('Retry-After', String(err.retryAfterSeconds ?? 1))
+    throw err
+  }
+}
+
 /** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask. */
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
   api.route('GET', '/v1/capabilities', () => ({ body: capabilitiesResponse(node.capabilities.entriesList()) }))
@@ -22,13 +32,14 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     return { body: { removed: params.name } }
   }))
 
-  api.route('GET', '/v1/capabilities/search', mapped(async ({ query }) => {
-    const { q, k } = parseSearchParams(query)
-    return { body: searchResponse(await node.libp2p.services.anycast.find(q, { k })) }
-  }))
+  api.route('GET', '/v1/capabilities/search', mapped(retryLater(async ({ query }) => {
+    const { q, k, explain } = parseSearchParams(query)
+    const { candidates, stats } = await node.libp2p.services.anycast.findWithStats(q, { k })
+    return { body: searchResponse(candidates, explain ? { ...stats.explain, ms: Math.round(stats.ms) } : undefined) }
+  })))
 
-  api.route('POST', '/v1/ask', mapped(async ({ json }) => {
+  api.route('POST', '/v1/ask', mapped(retryLater(async ({ json }) => {
     const { query, input, timeoutMs } = parseAskBody(await json())
     return { body: askResponse(await node.libp2p.services.anycast.ask(query, input, { timeoutMs })) }
-  }))
+  })))
 }
