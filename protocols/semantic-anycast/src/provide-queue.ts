@@ -17,15 +17,17 @@ export interface PublishStats {
   provided: number
   /** provide attempts that failed (each is retried with back-off) */
   failed: number
-  /** keys waiting, being provided or waiting for a retry */
+  /** keys waiting or being provided */
   pending: number
+  /** keys waiting for a retry (after a failure, or for addresses and peers) */
+  retrying: number
   /** DHT messages sent for providing */
   messages: number
 }
 
 export interface ProvideQueueInit {
-  /** whether the node has addresses to put in provider records */
-  hasAddresses: () => boolean
+  /** whether the node can provide: it has addresses to put in provider records and a peer to send them to */
+  ready: () => boolean
   /** whether a key is still wanted (a key released meanwhile is not provided) */
   wanted: (id: string) => boolean
   log: Logger
@@ -43,8 +45,9 @@ export interface ProvideQueueInit {
  * Provides bucket keys in the DHT in the background, each distinct key once,
  * a few at a time. A provider record goes out only once the node has
  * addresses (kad-dht sends the address manager's addresses in it; one without
- * any is dropped by the receivers); a failed provide is retried with
- * exponential back-off while the key is wanted.
+ * any is dropped by the receivers) and a peer; until then the key is retried
+ * every `retryMs`. A failed provide is retried with exponential back-off
+ * while the key is wanted.
  */
 export class ProvideQueue {
   private readonly init: ProvideQueueInit
@@ -55,7 +58,7 @@ export class ProvideQueue {
   private readonly attempts = new Map<string, number>()
   private workers = 0
   private idleWaiters: Array<() => void> = []
-  private readonly stats: PublishStats = { provided: 0, failed: 0, pending: 0, messages: 0 }
+  private readonly stats: PublishStats = { provided: 0, failed: 0, pending: 0, retrying: 0, messages: 0 }
   private shutdown = new AbortController()
   private running = false
 
@@ -80,9 +83,9 @@ export class ProvideQueue {
     this.wake()
   }
 
-  /** Counters; `pending` counts keys queued, in flight and waiting for a retry */
+  /** Counters */
   publishing (): PublishStats {
-    return { ...this.stats, pending: this.queue.size + this.workers + this.retries.size }
+    return { ...this.stats, pending: this.queue.size + this.workers, retrying: this.retries.size }
   }
 
   /** True when nothing is queued or in flight (retries waiting on a timer do not count) */
@@ -124,11 +127,12 @@ export class ProvideQueue {
     waiters.forEach(w => { w() })
   }
 
-  private retryLater (id: string, key: CID): void {
+  /** Retry later: after a failure with exponential back-off, when not ready after `retryMs` */
+  private retryLater (id: string, key: CID, failed = true): void {
     if (!this.running || !this.init.wanted(id)) return
-    const attempts = (this.attempts.get(id) ?? 0) + 1
+    const attempts = (this.attempts.get(id) ?? 0) + (failed ? 1 : 0)
     this.attempts.set(id, attempts)
-    const delay = Math.min(this.init.maxRetryMs ?? 60_000, (this.init.retryMs ?? 1000) * 2 ** Math.min(16, attempts - 1))
+    const delay = Math.min(this.init.maxRetryMs ?? 60_000, (this.init.retryMs ?? 1000) * 2 ** Math.max(0, Math.min(16, attempts - 1)))
     const timer = setTimeout(() => {
       this.retries.delete(id)
       if (this.init.wanted(id)) this.enqueue([key])
@@ -142,9 +146,9 @@ export class ProvideQueue {
       const [id, key] = this.queue.entries().next().value as [string, CID]
       this.queue.delete(id)
       if (!this.init.wanted(id)) continue
-      if (!this.init.hasAddresses()) {
-        this.init.log('provide %s waits: the node has no addresses yet', key)
-        this.retryLater(id, key)
+      if (!this.init.ready()) {
+        this.init.log('provide %s waits: the node has no addresses or no peers yet', key)
+        this.retryLater(id, key, false)
         continue
       }
       const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.timeoutMs ?? 30_000)])

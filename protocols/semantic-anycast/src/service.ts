@@ -348,9 +348,9 @@ export class SemanticAnycast implements Startable {
       timeoutMs: init.timeoutMs
     })
     this.provideQueue = new ProvideQueue({
-      hasAddresses: () => {
+      ready: () => {
         const am = optional<{ getAddresses(): unknown[] }>(this.components, 'addressManager')
-        return am == null || am.getAddresses().length > 0
+        return (am == null || am.getAddresses().length > 0) && this.components.connectionManager.getConnections().length > 0
       },
       wanted: id => this.provided.has(id),
       log: this.log,

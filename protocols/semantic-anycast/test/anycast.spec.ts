@@ -60,7 +60,7 @@ describe('semantic anycast over ten nodes', function () {
       assert.equal(p.pending, 0)
       assert.ok(p.provided >= 1, `provided ${p.provided} keys, ${p.failed} failed`)
     }
-    await waitFor(() => nodes.every(n => n.services.anycast.cache.size >= CAPS.length), 30_000, 'gossip to fill every cache')
+    await waitFor(() => nodes.every(n => n.services.anycast.cache.size >= CAPS.length), 90_000, 'gossip to fill every cache')
   })
 
   after(async () => {
