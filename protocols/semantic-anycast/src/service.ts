@@ -760,8 +760,8 @@ export class SemanticAnycast implements Startable {
     const candidates = list
       .map(s => this.candidate(s.record, s.similarity, s.source, normText(s.record.description) === q || normText(s.record.name) === q))
       .filter(c => c.exact || c.similarity >= minSimilarity)
-      .sort((a, b) => Number(b.exact) - Number(a.exact) ||
-        Number(a.liveness === 'failing') - Number(b.liveness === 'failing') ||
+      .sort((a, b) => Number(a.liveness === 'failing') - Number(b.liveness === 'failing') ||
+        Number(b.exact) - Number(a.exact) ||
         b.score - a.score || b.similarity - a.similarity)
       .slice(0, k)
     stats.keys = explain.keyCount

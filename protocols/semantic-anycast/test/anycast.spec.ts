@@ -41,7 +41,7 @@ const QUERIES: Array<[string, string]> = [
 ]
 
 describe('semantic anycast over ten nodes', function () {
-  this.timeout(120_000)
+  this.timeout(300_000)
   let nodes: TestNode[] = []
   const owner = new Map<string, string>()
 
