@@ -31,6 +31,8 @@ export interface Explain {
   path: 'cache' | 'dht' | 'cache+dht' | 'own'
   /** why the DHT was or was not asked */
   reason: string
+  /** the answer came from the cache and a DHT lookup refreshes it in the background */
+  refreshing: boolean
   /** LSH bucket keys probed (CID strings, first 32) */
   keys: string[]
   keyCount: number
@@ -50,6 +52,7 @@ export function emptyExplain (): Explain {
   return {
     path: 'cache',
     reason: '',
+    refreshing: false,
     keys: [],
     keyCount: 0,
     dhtMessages: 0,

@@ -121,7 +121,9 @@ export interface SemanticAnycastInit {
   /**
    * `find` in auto mode answers from the cache alone when it holds `k` records
    * of other nodes at or above this similarity, all confirmed within
-   * `cacheFreshMs` and none of a failing owner; default 0.35
+   * `cacheFreshMs` and none of a failing owner; with fewer but at least one,
+   * it answers from the cache and refreshes it from the DHT in the
+   * background; with none, it waits for the DHT. Default 0.35
    */
   cacheConfidence?: number
   /** See `cacheConfidence`, default 60 s */
@@ -727,18 +729,33 @@ export class SemanticAnycast implements Startable {
     explain.phases.cacheMs = Math.round(performance.now() - t1)
     const freshMs = this.init.cacheFreshMs ?? 60_000
     const confidence = this.init.cacheConfidence ?? 0.35
-    const confident = [...scored.values()].filter(s => s.source === 'cache' && s.similarity >= confidence &&
-      now - (this.cache.confirmedAt(s.record.owner, s.record.name) ?? 0) <= freshMs && this.liveness.state(s.record.owner) !== 'failing').length
+    // confident: records of other nodes at or above the threshold, of owners not failing;
+    // fresh: of those, received or confirmed within cacheFreshMs
+    const confidentList = [...scored.values()].filter(s => s.source === 'cache' && s.similarity >= confidence && this.liveness.state(s.record.owner) !== 'failing')
+    const confident = confidentList.length
+    const fresh = confidentList.filter(s => now - (this.cache.confirmedAt(s.record.owner, s.record.name) ?? 0) <= freshMs).length
     const hasPeers = this.components.connectionManager.getConnections().length > 0
-    let wantDht = source === 'dht' || (source === 'auto' && confident < k)
+    let wantDht = source === 'dht' || (source === 'auto' && fresh < k)
+    // the cache answers at once when it has confident results, and the DHT refreshes it in the background
+    const background = source === 'auto' && wantDht && confident > 0 && options.probes == null && options.tables == null
     explain.reason = source === 'cache'
       ? 'source is cache'
-      : source === 'dht' ? 'source is dht' : confident >= k ? `the cache holds ${k} fresh results at or above ${confidence}` : `the cache holds ${confident} of ${k} fresh results at or above ${confidence}`
+      : source === 'dht'
+        ? 'source is dht'
+        : fresh >= k
+          ? `the cache holds ${k} fresh results at or above ${confidence}`
+          : `the cache holds ${fresh} of ${k} fresh results at or above ${confidence} (${confident} in all)`
     if (wantDht && !hasPeers) {
       wantDht = false
       explain.reason += '; no peers connected, the DHT is not asked'
     }
-    if (wantDht) {
+    if (wantDht && background) {
+      explain.reason += '; answered from the cache, the DHT refreshes it in the background'
+      explain.refreshing = true
+      this.lookupDht(vector, emptyExplain(), { ...options, signal: undefined }).catch(err => {
+        this.log('background refresh failed - %s', err?.message)
+      })
+    } else if (wantDht) {
       stats.source = source === 'dht' ? 'dht' : 'cache+dht'
       const found = await this.lookupDht(vector, explain, options)
       for (const r of found) {
