@@ -38,6 +38,7 @@ export interface Explain {
   keyCount: number
   /** DHT query messages sent */
   dhtMessages: number
+  /** providers named (this node included when it is one) */
   providers: string[]
   fetches: ExplainedFetch[]
   recordsFetched: number
@@ -134,11 +135,12 @@ export async function dhtLookup (init: DhtLookupInit, keys: CID[], explain: Expl
     const id = info.id.toString()
     if (seen.has(id)) return
     seen.add(id)
+    // this node counts as a provider; its own records need no fetch
+    explain.providers.push(id)
     if (id === self) {
       selfNamed = true
       return
     }
-    explain.providers.push(id)
     if (init.skip?.(id) === true) {
       explain.fetches.push({ peerId: id, records: 0, ms: 0, error: 'skipped: backing off after failures' })
       return

@@ -305,7 +305,7 @@ export class SemanticAnycast implements Startable {
   private readonly provideQueue: ProvideQueue
   private readonly peerRate: RateLimiter
   private readonly ownerRate: RateLimiter
-  private readonly pendingLookups = new Map<string, Promise<{ records: CapabilityRecord[], self: boolean }>>()
+  private readonly pendingLookups = new Map<string, { run: Promise<{ records: CapabilityRecord[], self: boolean }>, explain: Explain }>()
   private dht?: DhtLike
   private pubsub?: PubSubLike
   private started = false
@@ -750,11 +750,17 @@ export class SemanticAnycast implements Startable {
       explain.reason += '; no peers connected, the DHT is not asked'
     }
     if (wantDht && background) {
-      explain.reason += '; answered from the cache, the DHT refreshes it in the background'
-      explain.refreshing = true
-      this.lookupDht(vector, emptyExplain(), { ...options, signal: undefined }).catch(err => {
-        this.log('background refresh failed - %s', err?.message)
-      })
+      // a refresh never waits in the queue: it runs only when a lookup slot is free
+      const { running } = this.lookups.load
+      if (running < this.lookups.concurrency) {
+        explain.reason += '; answered from the cache, the DHT refreshes it in the background'
+        explain.refreshing = true
+        this.lookupDht(vector, emptyExplain(), { ...options, signal: undefined }).catch(err => {
+          this.log('background refresh failed - %s', err?.message)
+        })
+      } else {
+        explain.reason += '; answered from the cache, every lookup slot is busy: no refresh'
+      }
     } else if (wantDht) {
       stats.source = source === 'dht' ? 'dht' : 'cache+dht'
       const found = await this.lookupDht(vector, explain, options)
@@ -801,9 +807,11 @@ export class SemanticAnycast implements Startable {
     const shared = this.pendingLookups.get(id)
     if (shared != null) {
       explain.reason += '; joined an identical lookup already running'
-      explain.keyCount = keys.length
-      explain.keys = keys.slice(0, 32).map(k => k.toString())
-      return (await shared).records
+      const { records } = await shared.run
+      const e = shared.explain
+      Object.assign(explain, { keys: e.keys, keyCount: e.keyCount, dhtMessages: e.dhtMessages, providers: e.providers, fetches: e.fetches, recordsFetched: e.recordsFetched })
+      Object.assign(explain.phases, { queueMs: e.phases.queueMs, providersMs: e.phases.providersMs, fetchMs: e.phases.fetchMs })
+      return records
     }
     const queued = performance.now()
     explain.load = this.lookups.load
@@ -824,7 +832,7 @@ export class SemanticAnycast implements Startable {
         fetchTimeoutMs: this.init.fetchTimeoutMs ?? 5000
       }, keys, explain, signal)
     }, signal)
-    this.pendingLookups.set(id, run)
+    this.pendingLookups.set(id, { run, explain })
     try {
       return (await run).records
     } finally {
