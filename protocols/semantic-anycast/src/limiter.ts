@@ -5,6 +5,8 @@ export interface LimiterInit {
   concurrency?: number
   /** lookups waiting for a slot, default 64; more are refused with LookupQueueFullError */
   maxQueued?: number
+  /** longest wait for a slot (ms), default 10 s; then LookupQueueFullError */
+  maxWaitMs?: number
 }
 
 /**
@@ -15,12 +17,14 @@ export interface LimiterInit {
 export class LookupLimiter {
   readonly concurrency: number
   readonly maxQueued: number
+  readonly maxWaitMs: number
   private running = 0
   private readonly queue: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
 
   constructor (init: LimiterInit = {}) {
     this.concurrency = Math.max(1, init.concurrency ?? 8)
     this.maxQueued = Math.max(0, init.maxQueued ?? 64)
+    this.maxWaitMs = Math.max(1, init.maxWaitMs ?? 10_000)
   }
 
   /** Lookups running and waiting */
@@ -30,7 +34,8 @@ export class LookupLimiter {
 
   /**
    * Run `fn` when a slot is free. Throws LookupQueueFullError when the queue
-   * is full, or the signal's reason when aborted while waiting.
+   * is full or no slot freed within `maxWaitMs`, or the signal's reason when
+   * aborted while waiting.
    */
   async run<T> (fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.running >= this.concurrency) {
@@ -39,15 +44,21 @@ export class LookupLimiter {
       }
       signal?.throwIfAborted()
       await new Promise<void>((resolve, reject) => {
-        const waiter = {
-          resolve: () => { signal?.removeEventListener('abort', onAbort); resolve() },
-          reject
-        }
-        const onAbort = (): void => {
+        const leave = (err: Error): void => {
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
           const i = this.queue.indexOf(waiter)
           if (i >= 0) this.queue.splice(i, 1)
-          reject(signal?.reason ?? new Error('aborted'))
+          reject(err)
         }
+        const waiter = {
+          resolve: () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); resolve() },
+          reject
+        }
+        const onAbort = (): void => { leave(signal?.reason ?? new Error('aborted')) }
+        const timer = setTimeout(() => {
+          leave(new LookupQueueFullError(`no lookup slot freed within ${this.maxWaitMs} ms; try again shortly`))
+        }, this.maxWaitMs)
         signal?.addEventListener('abort', onAbort, { once: true })
         this.queue.push(waiter)
       })

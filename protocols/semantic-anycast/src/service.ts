@@ -144,8 +144,11 @@ export interface SemanticAnycastInit {
   dhtTimeoutMs?: number
   /** Budget of each record fetch in a lookup, default 5 s */
   fetchTimeoutMs?: number
-  /** Lookups on the network run at once (default 8) and waiting (default 64); more are refused */
-  lookups?: { concurrency?: number, maxQueued?: number }
+  /**
+   * Lookups on the network run at once (default 8) and waiting (default 64,
+   * each at most `maxWaitMs`, default 10 s); more are refused
+   */
+  lookups?: { concurrency?: number, maxQueued?: number, maxWaitMs?: number }
   /** Bounds of the record cache (count, per owner, tombstones, bytes) */
   cache?: CacheInit
   /** Owner liveness: eviction after failures, back-off */

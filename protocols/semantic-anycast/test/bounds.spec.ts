@@ -117,6 +117,16 @@ describe('lookup limiter', () => {
     assert.deepEqual(limiter.load, { running: 0, queued: 0 })
   })
 
+  it('a waiter gives up after maxWaitMs', async () => {
+    const limiter = new LookupLimiter({ concurrency: 1, maxQueued: 4, maxWaitMs: 50 })
+    let release = (): void => {}
+    const first = limiter.run(async () => { await new Promise<void>(resolve => { release = resolve }) })
+    await assert.rejects(limiter.run(async () => 2), { name: 'LookupQueueFullError' })
+    assert.equal(limiter.load.queued, 0)
+    release()
+    await first
+  })
+
   it('a waiter that is aborted leaves the queue', async () => {
     const limiter = new LookupLimiter({ concurrency: 1, maxQueued: 1 })
     let release = (): void => {}
