@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { createEmbedder, EmbeddingError, LocalEmbedder } from '@aistack/embeddings'
-import { semanticAnycast } from '@aistack/semantic-anycast'
+import { capsTopic, capsTopicScoreParams, semanticAnycast } from '@aistack/semantic-anycast'
 import { sembatch } from '@aistack/sembatch'
 import { taskQueue } from '@aistack/task'
 import { connectionEncrypters, didFromPeerId, downgradeGuard, encryptionName, isPq, isQuicAddr } from '@aistack/handshake'
@@ -148,6 +148,10 @@ export class AgentNode {
     const usesQuic = [...listen, ...bootstrapList].some(a => isQuicAddr(multiaddr(a)))
 
     const embedder = await loadEmbedder(config.embedder, init.home)
+    // record vectors and LSH keys are of the network-wide base model (the offline default),
+    // so nodes with different embedders find each other; the node's own model re-ranks
+    const defaultEmbedder = createEmbedder({ type: 'offline' })
+    const baseEmbedder = defaultEmbedder.id === embedder.id ? embedder : defaultEmbedder
     const capabilities = new CapabilityRegistry({ embedder })
     const specs = await describeRemoteCapabilities(config.capabilities)
     specs.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
@@ -188,11 +192,19 @@ export class AgentNode {
             alpha: 3,
             disjointPaths: 1
           }),
-          // gossipsub penalises more than 10 peers behind one IP down to its graylist, where all
-          // their messages are dropped: a local testnet of 11+ nodes on loopback would go deaf
-          pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']) } }),
+          pubsub: gossipsub({
+            allowPublishToZeroTopicPeers: true,
+            scoreParams: {
+              // gossipsub penalises more than 10 peers behind one IP down to its graylist, where all
+              // their messages are dropped: a local testnet of 11+ nodes on loopback would go deaf
+              IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']),
+              // a neighbour whose capability records the topic validator rejects (bad, or over
+              // its rate) loses score fast and is graylisted (docs/security.md, semantic anycast)
+              topics: { [capsTopic(network.id)]: capsTopicScoreParams() }
+            }
+          }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
-          anycast: semanticAnycast({ network: network.id, embedder, provider: anycastProvider(capabilities) }),
+          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities) }),
           // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
           sembatch: sembatch({ network: network.id }),
           tasks: taskQueue({

@@ -43,7 +43,7 @@ describe('capability specs', () => {
   })
 
   it('API helpers validate requests and map errors', () => {
-    assert.deepEqual(parseSearchParams(new URLSearchParams('q=translate&k=3')), { q: 'translate', k: 3 })
+    assert.deepEqual(parseSearchParams(new URLSearchParams('q=translate&k=3')), { q: 'translate', k: 3, explain: false })
     assert.throws(() => parseSearchParams(new URLSearchParams('k=3')), { message: /^q / })
     assert.throws(() => parseSearchParams(new URLSearchParams('q=x&k=0')), { message: /^k / })
     assert.deepEqual(parseAskBody({ query: 'x', input: { a: 1 } }), { query: 'x', input: { a: 1 }, timeoutMs: undefined, minSimilarity: undefined })

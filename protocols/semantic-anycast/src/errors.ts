@@ -39,3 +39,13 @@ export class BadRequestError extends named('BadRequestError') {}
 export class NotStartedError extends named('NotStartedError') {}
 /** Unknown capability on this node */
 export class CapabilityNotFoundError extends named('CapabilityNotFoundError') {}
+/** Too many lookups are running and waiting on this node; retry after `retryAfterSeconds` */
+export class LookupQueueFullError extends Error {
+  static override name = 'LookupQueueFullError'
+  override name = 'LookupQueueFullError'
+  readonly retryAfterSeconds: number
+  constructor (message: string, retryAfterSeconds = 1) {
+    super(message)
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}

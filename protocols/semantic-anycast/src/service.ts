@@ -10,201 +10,32 @@ import {
   DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_NETWORK, DEFAULT_RECORD_TTL_MS, DEFAULT_TIMEOUT_MS, LIMITS, MAX_RECORD_TTL_MS,
   anycastProtocol, capsTopic
 } from './constants.js'
-import {
-  AllCandidatesFailedError, BadRequestError, NoCandidatesError, NotStartedError, RemoteError, TooLargeError
-} from './errors.js'
+import { AllCandidatesFailedError, BadRequestError, NoCandidatesError, NotStartedError, RemoteError, TooLargeError } from './errors.js'
+import { DEFAULT_GOSSIP_LIMITS, RateLimiter } from './gossip-guard.js'
+import { LocalInvoker, sendRequest } from './invoke.js'
+import { LookupLimiter } from './limiter.js'
+import { OwnerLiveness } from './liveness.js'
+import type { Liveness } from './liveness.js'
+import { dhtLookup, emptyExplain } from './lookup.js'
 import { SimHashLsh } from './lsh.js'
 import { Request, Response } from './pb/anycast.js'
+import { ProvideQueue } from './provide-queue.js'
 import { capabilityDomain } from './record-signing.js'
 import { capabilityText, signCapabilityRecord, validateCapability, verifyCapabilityRecord } from './record.js'
-import type { CapabilityAttributes, CapabilityRecord, LocalCapability } from './record.js'
+import { Reranker } from './reranker.js'
+import type { Explain } from './lookup.js'
+import type { PublishStats } from './provide-queue.js'
+import type { CapabilityRecord, LocalCapability } from './record.js'
+import type {
+  AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PubSubLike, RepublishOptions, ResultSource, ScoreWeights,
+  SemanticAnycastComponents, SemanticAnycastInit, ValidatorResult
+} from './types.js'
 import type { Embedder } from '@aistack/embeddings'
-import type { ComponentLogger, Logger, PeerId, PeerInfo, PrivateKey, Startable, Stream, Connection } from '@libp2p/interface'
-import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Logger, PeerId, PeerInfo, Startable, Stream, Connection } from '@libp2p/interface'
 
-/** The local side: which capabilities this node serves and how to run them */
-export interface CapabilityProvider {
-  list(): LocalCapability[]
-  /** Run a capability; throws an error named `OverloadedError` at its concurrency limit */
-  invoke(name: string, input: unknown, options: { signal: AbortSignal }): Promise<unknown>
-  /** Called whenever capabilities are added or removed; returns an unsubscribe function */
-  onChange?(listener: () => void): () => void
-}
-
-/** The parts of a Kad-DHT the service uses (`@libp2p/kad-dht` fits) */
-export interface DhtLike {
-  provide(key: CID, options?: { signal?: AbortSignal }): AsyncIterable<any>
-  findProviders(key: CID, options?: { signal?: AbortSignal }): AsyncIterable<any>
-  cancelReprovide(key: CID, options?: { signal?: AbortSignal }): Promise<void>
-}
-
-/** The parts of libp2p content routing the service uses when there is no `dht` service */
-export interface ContentRoutingLike {
-  provide(key: CID, options?: { signal?: AbortSignal }): Promise<void>
-  findProviders(key: CID, options?: { signal?: AbortSignal }): AsyncIterable<PeerInfo>
-  cancelReprovide(key: CID, options?: { signal?: AbortSignal }): Promise<void>
-}
-
-/** The parts of gossipsub the service uses */
-export interface PubSubLike {
-  subscribe(topic: string): void
-  unsubscribe(topic: string): void
-  publish(topic: string, data: Uint8Array): Promise<unknown>
-  addEventListener(type: 'message', listener: (evt: CustomEvent<{ topic: string, data: Uint8Array }>) => void): void
-  removeEventListener(type: 'message', listener: (evt: CustomEvent<{ topic: string, data: Uint8Array }>) => void): void
-}
-
-export interface SemanticAnycastComponents {
-  peerId: PeerId
-  privateKey: PrivateKey
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  logger: ComponentLogger
-  /** used when no `dht` service is present */
-  contentRouting?: ContentRoutingLike
-  dht?: DhtLike
-  pubsub?: PubSubLike
-}
-
-export interface ScoreWeights {
-  /** subtracted per unit of load (in flight / capacity), default 0.1 */
-  load: number
-  /** subtracted per second of observed round-trip time (capped at 1 s), default 0.05 */
-  latency: number
-}
-
-export interface SemanticAnycastInit {
-  /** Network id, prefix of protocol ids, topic and DHT keys; default 'aistack' */
-  network?: string
-  embedder: Embedder
-  provider: CapabilityProvider
-  /**
-   * LSH: `tables` (L) of `bits` (k); a lookup probes `probes` buckets per
-   * table, an owner provides `publishProbes` buckets per table (its own and
-   * the nearest neighbours)
-   */
-  lsh?: { tables?: number, bits?: number, probes?: number, publishProbes?: number }
-  /** Lifetime of published records, default 30 min; re-published at half of it */
-  recordTtlMs?: number
-  republishIntervalMs?: number
-  maxInputBytes?: number
-  maxOutputBytes?: number
-  /** Default `ask` timeout, default 30 s */
-  timeoutMs?: number
-  /** Candidates tried by `ask`, default 3 */
-  maxAttempts?: number
-  /** Candidates below this cosine similarity are not returned, default 0.2 */
-  minSimilarity?: number
-  /** `find` in auto mode trusts the cache when its best match reaches this similarity, default 0.35 */
-  cacheConfidence?: number
-  /** Parallel DHT queries per lookup, default 16 */
-  dhtConcurrency?: number
-  /** Bucket keys provided at once (in the background), default 4 */
-  provideConcurrency?: number
-  /** A key's provider query stops after this many peer answers, default 3 */
-  dhtResponsesPerKey?: number
-  /**
-   * A key's provider query also stops once this many answers (the local
-   * provider store included) named providers, default 1: providers are
-   * stored on the peers closest to the key, so each of them holds the set
-   */
-  dhtProviderAnswersPerKey?: number
-  /** Time limit of the DHT part of a lookup, default 10 s */
-  dhtTimeoutMs?: number
-  /** Subscribe to and publish on the caps topic, default true */
-  gossip?: boolean
-  weights?: Partial<ScoreWeights>
-}
-
-export interface FindOptions {
-  k?: number
-  /** DHT path: probe this many buckets per table instead of the configured number */
-  probes?: number
-  /** DHT path: probe only the first `tables` tables (planes are shared, so this is the lookup of a smaller L) */
-  tables?: number
-  /** DHT path: a key's provider query stops after this many answers naming providers (see `dhtProviderAnswersPerKey`) */
-  providerAnswers?: number
-  /** 'auto' (default): cache, then the DHT when the cache cannot answer; 'cache' or 'dht' only */
-  source?: 'auto' | 'cache' | 'dht'
-  minSimilarity?: number
-  signal?: AbortSignal
-}
-
-export interface Candidate {
-  peerId: string
-  name: string
-  description: string
-  tags: string[]
-  model: string
-  attributes: CapabilityAttributes
-  similarity: number
-  /** in flight / capacity last seen for this capability, 0 when unknown */
-  load: number
-  /** smoothed round-trip time to the peer, undefined when unknown */
-  latencyMs?: number
-  score: number
-}
-
-export interface LookupStats {
-  source: 'cache' | 'dht' | 'cache+dht'
-  /** DHT keys probed */
-  keys: number
-  /** DHT query messages sent */
-  dhtMessages: number
-  providers: number
-  /** records received from providers (GET_RECORDS) */
-  recordsFetched: number
-  /** GET_RECORDS requests sent */
-  fetches: number
-  /** time spent finding providers */
-  dhtMs: number
-  ms: number
-}
-
-/** Progress of providing this node's bucket keys in the DHT */
-export interface PublishStats {
-  /** distinct bucket keys provided successfully since start */
-  provided: number
-  /** provide attempts that failed (retried at the next republish) */
-  failed: number
-  /** keys waiting or being provided */
-  pending: number
-  /** DHT messages sent for providing */
-  messages: number
-}
-
-export interface RepublishOptions {
-  /**
-   * Provide every bucket key again (default true). The periodic republish
-   * passes false: it re-signs and gossips records and provides only keys not
-   * provided yet, since the DHT re-provides its provider records itself.
-   */
-  provide?: boolean
-}
-
-export interface AskOptions {
-  timeoutMs?: number
-  maxAttempts?: number
-  /** Candidates below this cosine similarity are not tried (default: `minSimilarity` of the service) */
-  minSimilarity?: number
-  /**
-   * Candidates less similar than this fraction of the best one's similarity are not tried
-   * (default 0: any candidate may answer when better ones fail)
-   */
-  minRelativeSimilarity?: number
-  signal?: AbortSignal
-}
-
-export interface AskResult {
-  output: unknown
-  peerId: string
-  capability: string
-  similarity: number
-  attempts: number
-  latencyMs: number
-  /** The candidates tried before the one that answered, and why each failed */
-  failures: Array<{ peerId: string, capability: string, error: string }>
-}
+export type { CapabilityProvider } from './invoke.js'
+export type { PublishStats } from './provide-queue.js'
+export type * from './types.js'
 
 interface OwnRecord {
   cap: LocalCapability
@@ -212,17 +43,6 @@ interface OwnRecord {
   vector: Float32Array
   keys: CID[]
   bytes: Uint8Array
-}
-
-async function mapLimit<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (i < items.length) {
-      const item = items[i++]
-      await fn(item)
-    }
-  })
-  await Promise.all(workers)
 }
 
 function optional<T> (components: any, name: string): T | undefined {
@@ -238,6 +58,16 @@ function sameCap (a: LocalCapability, b: LocalCapability): boolean {
     JSON.stringify([b.name, b.description, b.tags ?? [], b.examples ?? [], b.attributes ?? {}])
 }
 
+function dot (a: Float32Array, b: Float32Array): number {
+  let s = 0
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i]
+  return s
+}
+
+function normText (s: string): string {
+  return s.trim().toLowerCase().replace(/\s+/g, ' ').replace(/[.!?]+$/, '')
+}
+
 /**
  * Semantic anycast: publishes this node's capability records (gossip + LSH
  * keys in the DHT), finds capabilities by meaning and sends requests to the
@@ -251,29 +81,36 @@ export class SemanticAnycast implements Startable {
   readonly lsh: SimHashLsh
   readonly probes: number
   readonly publishProbes: number
+  readonly liveness: OwnerLiveness
+  readonly lookups: LookupLimiter
   private readonly components: SemanticAnycastComponents
   private readonly init: SemanticAnycastInit
   private readonly log: Logger
+  /** the network-wide base model: record vectors and LSH keys */
   private readonly embedder: Embedder
+  /** the node's ranking model when it differs from the base one */
+  private readonly reranker?: Reranker
   private readonly own = new Map<string, OwnRecord>()
   private readonly provided = new Map<string, CID>()
-  private readonly inflight = new Map<string, number>()
   private readonly peerLoad = new Map<string, { inflight: number, capacity: number }>()
   private readonly rtt = new Map<string, number>()
   private readonly recordTtlMs: number
   private readonly weights: ScoreWeights
+  private readonly invoker: LocalInvoker
+  private readonly provideQueue: ProvideQueue
+  private readonly peerRate: RateLimiter
+  private readonly ownerRate: RateLimiter
+  private readonly pendingLookups = new Map<string, { run: Promise<{ records: CapabilityRecord[], self: boolean }>, explain: Explain }>()
   private dht?: DhtLike
   private pubsub?: PubSubLike
   private started = false
   private seq = 0n
   private timer?: ReturnType<typeof setInterval>
+  private livenessTimer?: ReturnType<typeof setInterval>
+  private regossipTimer?: ReturnType<typeof setTimeout>
   private unsubscribeProvider?: () => void
   private announcing: Promise<void> = Promise.resolve()
   private shutdown = new AbortController()
-  private readonly provideQueue = new Map<string, CID>()
-  private provideWorkers = 0
-  private idleWaiters: Array<() => void> = []
-  private readonly publishStats: PublishStats = { provided: 0, failed: 0, pending: 0, messages: 0 }
 
   constructor (components: SemanticAnycastComponents, init: SemanticAnycastInit) {
     this.components = components
@@ -284,8 +121,11 @@ export class SemanticAnycast implements Startable {
     this.protocol = anycastProtocol(this.network)
     this.topic = capsTopic(this.network)
     this.log = components.logger.forComponent('aistack:semantic-anycast')
-    this.embedder = init.embedder
-    this.cache = new RecordCache()
+    this.embedder = init.baseEmbedder ?? init.embedder
+    if (init.embedder.id !== this.embedder.id) this.reranker = new Reranker(init.embedder, init.rerankCacheSize)
+    this.cache = new RecordCache(init.cache)
+    this.liveness = new OwnerLiveness(init.liveness)
+    this.lookups = new LookupLimiter(init.lookups)
     this.lsh = new SimHashLsh(this.network, this.embedder.id, this.embedder.dim, {
       tables: init.lsh?.tables ?? DEFAULT_LSH_TABLES,
       bits: init.lsh?.bits ?? DEFAULT_LSH_BITS
@@ -294,11 +134,38 @@ export class SemanticAnycast implements Startable {
     this.publishProbes = init.lsh?.publishProbes ?? DEFAULT_LSH_PUBLISH_PROBES
     this.recordTtlMs = Math.min(init.recordTtlMs ?? DEFAULT_RECORD_TTL_MS, MAX_RECORD_TTL_MS)
     this.weights = { load: 0.1, latency: 0.05, ...init.weights }
+    const limits = { ...DEFAULT_GOSSIP_LIMITS, ...init.gossipLimits }
+    this.peerRate = new RateLimiter(limits.peerRate, limits.peerBurst)
+    this.ownerRate = new RateLimiter(limits.ownerRate, limits.ownerBurst)
+    this.invoker = new LocalInvoker({
+      provider: init.provider,
+      announced: name => this.own.get(name)?.cap,
+      maxInputBytes: init.maxInputBytes,
+      maxOutputBytes: init.maxOutputBytes,
+      timeoutMs: init.timeoutMs
+    })
+    this.provideQueue = new ProvideQueue({
+      ready: () => {
+        const am = optional<{ getAddresses(): unknown[] }>(this.components, 'addressManager')
+        return (am == null || am.getAddresses().length > 0) && this.components.connectionManager.getConnections().length > 0
+      },
+      wanted: id => this.provided.has(id),
+      log: this.log,
+      concurrency: init.provideConcurrency,
+      timeoutMs: 30_000
+    })
     this.onGossip = this.onGossip.bind(this)
+    this.onSubscriptionChange = this.onSubscriptionChange.bind(this)
+    this.validate = this.validate.bind(this)
     this.handleStream = this.handleStream.bind(this)
   }
 
   readonly [Symbol.toStringTag] = '@aistack/semantic-anycast'
+
+  /** Id of the base model: record vectors and LSH keys */
+  get baseModel (): string {
+    return this.embedder.id
+  }
 
   isStarted (): boolean {
     return this.started
@@ -308,6 +175,7 @@ export class SemanticAnycast implements Startable {
     this.shutdown = new AbortController()
     this.dht = optional<DhtLike>(this.components, 'dht')
     this.pubsub = this.init.gossip === false ? undefined : optional<PubSubLike>(this.components, 'pubsub')
+    this.provideQueue.start(this.dht, this.dht == null ? this.components.contentRouting : undefined)
     await this.components.registrar.handle(this.protocol, this.handleStream, {
       maxInboundStreams: 256,
       maxOutboundStreams: 256
@@ -321,13 +189,17 @@ export class SemanticAnycast implements Startable {
       this.republish({ provide: false }).catch(err => { this.log.error('republish failed - %e', err) })
     }, interval)
     this.timer.unref?.()
+    this.livenessTimer = setInterval(() => { this.evictDead() }, 1000)
+    this.livenessTimer.unref?.()
     this.started = true
   }
 
   async afterStart (): Promise<void> {
     // pubsub is started by now
     if (this.pubsub != null) {
+      this.pubsub.topicValidators?.set(this.topic, this.validate)
       this.pubsub.addEventListener('message', this.onGossip)
+      this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
       this.pubsub.subscribe(this.topic)
     }
     this.announce().catch(err => { this.log.error('announce failed - %e', err) })
@@ -346,13 +218,15 @@ export class SemanticAnycast implements Startable {
   async stop (): Promise<void> {
     this.started = false
     this.shutdown.abort()
-    this.provideQueue.clear()
-    this.publishStats.pending = this.provideWorkers
-    this.wakeIdle()
+    this.provideQueue.stop()
     clearInterval(this.timer)
+    clearInterval(this.livenessTimer)
+    clearTimeout(this.regossipTimer)
     this.unsubscribeProvider?.()
     if (this.pubsub != null) {
       this.pubsub.removeEventListener('message', this.onGossip)
+      this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+      if (this.pubsub.topicValidators?.get(this.topic) === this.validate) this.pubsub.topicValidators.delete(this.topic)
       try { this.pubsub.unsubscribe(this.topic) } catch {}
     }
     await this.components.registrar.unhandle(this.protocol)
@@ -365,13 +239,15 @@ export class SemanticAnycast implements Startable {
 
   /**
    * The live (unexpired, not withdrawn) records this node holds, its own and the network's, at
-   * most `limit` of them, in no particular order.
+   * most `limit` of them, in no particular order, each with its owner's liveness
+   * (`live` for this node's own).
    */
-  knownRecords (limit = 1000): CapabilityRecord[] {
-    const out: CapabilityRecord[] = []
-    for (const r of this.cache.values()) {
+  knownRecords (limit = 1000): Array<{ record: CapabilityRecord, liveness: Liveness }> {
+    const self = this.components.peerId.toString()
+    const out: Array<{ record: CapabilityRecord, liveness: Liveness }> = []
+    for (const record of this.cache.values()) {
       if (out.length >= limit) break
-      out.push(r)
+      out.push({ record, liveness: record.owner === self ? 'live' : this.liveness.state(record.owner) })
     }
     return out
   }
@@ -406,30 +282,21 @@ export class SemanticAnycast implements Startable {
   /**
    * Resolves once the records of every announce or republish started so far
    * are signed and gossiped and their bucket keys have been provided in the
-   * DHT (or failed to be; see `publishing()`), or the service stopped.
+   * DHT (or failed to be, and wait for a retry; see `publishing()`), or the service stopped.
    */
   async whenPublished (): Promise<PublishStats> {
     while (true) {
       const current = this.announcing
       await current.catch(() => {})
-      if (this.provideQueue.size > 0 || this.provideWorkers > 0) {
-        await new Promise<void>(resolve => { this.idleWaiters.push(resolve) })
-      }
+      await this.provideQueue.whenIdle()
       // an announce started meanwhile (a provider change) is waited for too
-      if (current === this.announcing && ((this.provideQueue.size === 0 && this.provideWorkers === 0) || !this.started)) return this.publishing()
+      if (current === this.announcing && (this.provideQueue.idle || !this.started)) return this.publishing()
     }
   }
 
   /** Counters of the DHT side of publishing */
   publishing (): PublishStats {
-    return { ...this.publishStats, pending: this.provideQueue.size + this.provideWorkers }
-  }
-
-  private wakeIdle (): void {
-    if (this.provideQueue.size > 0 || (this.provideWorkers > 0 && this.started)) return
-    const waiters = this.idleWaiters
-    this.idleWaiters = []
-    waiters.forEach(w => { w() })
+    return this.provideQueue.publishing()
   }
 
   private async sync (all: boolean, provideAll = all): Promise<void> {
@@ -476,49 +343,7 @@ export class SemanticAnycast implements Startable {
       if (prev != null) await this.releaseKeys(prev.keys)
       await this.gossip(bytes)
     }
-    this.enqueueProvides(toProvide)
-  }
-
-  /** Provide bucket keys in the background, each distinct key once, a few at a time */
-  private enqueueProvides (keys: CID[]): void {
-    if (this.dht == null && this.components.contentRouting == null) return
-    for (const k of keys) this.provideQueue.set(k.toString(), k)
-    const limit = Math.max(1, this.init.provideConcurrency ?? 4)
-    while (this.started && this.provideWorkers < limit && this.provideQueue.size > 0) {
-      this.provideWorkers++
-      this.provideWorker().catch(() => {}).finally(() => {
-        this.provideWorkers--
-        this.wakeIdle()
-      })
-    }
-  }
-
-  private async provideWorker (): Promise<void> {
-    while (this.started && this.provideQueue.size > 0) {
-      const [id, key] = this.provideQueue.entries().next().value as [string, CID]
-      this.provideQueue.delete(id)
-      // a key released meanwhile (capability removed) is not provided
-      if (!this.provided.has(id)) continue
-      const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.dhtTimeoutMs ?? 30_000)])
-      try {
-        if (this.dht != null) {
-          let stored = 0
-          for await (const ev of this.dht.provide(key, { signal })) {
-            if (ev?.name === 'SEND_QUERY') this.publishStats.messages++
-            if (ev?.name === 'PEER_RESPONSE' && String(ev.messageName) === 'ADD_PROVIDER') stored++
-          }
-          if (stored === 0) throw new Error('no peer stored the provider record')
-        } else if (this.components.contentRouting != null) {
-          await this.components.contentRouting.provide(key, { signal })
-        }
-        this.publishStats.provided++
-      } catch (err) {
-        this.publishStats.failed++
-        // provided again at the next republish
-        if (this.started) this.provided.delete(id)
-        this.log('provide %s failed - %e', key, err)
-      }
-    }
+    this.provideQueue.enqueue(toProvide)
   }
 
   /** Stop providing keys no current record uses */
@@ -564,26 +389,96 @@ export class SemanticAnycast implements Startable {
     }
   }
 
+  /**
+   * Anti-entropy when a peer subscribes to the capabilities topic: fetch its
+   * own records directly (it is a neighbour), and gossip this node's records
+   * again soon (coalesced over 500 ms) so that the newcomer, and anyone it
+   * relays to, has them whatever the order in which nodes started.
+   */
+  private onSubscriptionChange (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void {
+    if (!this.started) return
+    const { peerId, subscriptions } = evt.detail
+    if (!subscriptions.some(s => s.topic === this.topic && s.subscribe)) return
+    this.fetchRecords(peerId, [], AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(10_000)])).then(rs => {
+      this.log('anti-entropy: %d records from new subscriber %p', rs.length, peerId)
+    }, err => {
+      this.log('anti-entropy fetch from %p failed - %s', peerId, err?.message)
+    })
+    if (this.regossipTimer == null && this.own.size > 0) {
+      this.regossipTimer = setTimeout(() => {
+        this.regossipTimer = undefined
+        if (!this.started) return
+        for (const own of this.own.values()) this.gossip(own.bytes).catch(() => {})
+      }, 500)
+      this.regossipTimer.unref?.()
+    }
+  }
+
+  /**
+   * Topic validator of the capabilities topic: rate limits (per neighbour:
+   * reject, which costs it peer score; per owner: ignore), then verify and
+   * cache. Valid records are forwarded even when already held, so that a
+   * re-announcement reaches peers that missed the first one.
+   */
+  private async validate (peer: PeerId, message: { data: Uint8Array }): Promise<ValidatorResult> {
+    if (!this.peerRate.take(peer.toString())) return 'reject'
+    let record: CapabilityRecord
+    try {
+      record = await verifyCapabilityRecord(message.data, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
+    } catch (err: any) {
+      this.log('rejected gossiped record from %p - %s', peer, err?.message)
+      return 'reject'
+    }
+    if (record.owner === this.components.peerId.toString()) return 'accept'
+    if (!record.tombstone && record.model !== this.embedder.id) return 'ignore'
+    const held = this.cache.get(record.owner, record.name)
+    if (held != null && held.seq === record.seq) {
+      this.cache.put(record)
+      return 'accept'
+    }
+    if (!this.ownerRate.take(record.owner)) return 'ignore'
+    const result = this.cacheRecord(record)
+    return result === 'full' ? 'ignore' : 'accept'
+  }
+
   private onGossip (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void {
     if (evt.detail.topic !== this.topic) return
+    // with a topic validator the record was verified and cached there
+    if (this.pubsub?.topicValidators != null) return
     this.accept(evt.detail.data).catch(err => {
       this.log('rejected gossiped record - %s', err.message)
     })
+  }
+
+  private cacheRecord (record: CapabilityRecord): ReturnType<RecordCache['put']> {
+    const result = this.cache.put(record)
+    // a newer record than the one held says the owner was alive when it signed it
+    if (result === 'added' || result === 'updated') this.liveness.succeeded(record.owner)
+    return result
   }
 
   /** Verify a signed record and cache it; throws InvalidRecordError */
   async accept (bytes: Uint8Array): Promise<CapabilityRecord> {
     const record = await verifyCapabilityRecord(bytes, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
     if (record.owner === this.components.peerId.toString()) return record
-    if (record.tombstone || record.model === this.embedder.id) this.cache.put(record)
+    if (record.tombstone || record.model === this.embedder.id) this.cacheRecord(record)
     return record
   }
 
-  private candidate (record: CapabilityRecord, similarity: number): Candidate {
+  /** Records of owners failing for `liveness.evictAfterMs` leave the cache */
+  private evictDead (): void {
+    for (const owner of this.liveness.expired()) {
+      const n = this.cache.deleteOwner(owner)
+      if (n > 0) this.log('dropped %d records of %s: it has not answered since it failed', n, owner)
+    }
+  }
+
+  private candidate (record: CapabilityRecord, similarity: number, source: ResultSource, exact: boolean): Candidate {
     const load = this.peerLoad.get(`${record.owner}/${record.name}`)
     const loadRatio = load != null && load.capacity > 0 ? Math.min(1, load.inflight / load.capacity) : 0
     const latencyMs = this.rtt.get(record.owner)
     const latencyPenalty = latencyMs == null ? 0 : Math.min(1, latencyMs / 1000)
+    const own = source === 'own'
     return {
       peerId: record.owner,
       name: record.name,
@@ -594,15 +489,17 @@ export class SemanticAnycast implements Startable {
       similarity,
       load: loadRatio,
       latencyMs,
-      score: similarity - this.weights.load * loadRatio - this.weights.latency * latencyPenalty
+      score: similarity - this.weights.load * loadRatio - this.weights.latency * latencyPenalty,
+      exact,
+      source,
+      confirmedAt: own ? Date.now() : this.cache.confirmedAt(record.owner, record.name) ?? Date.now(),
+      liveness: own ? 'live' : this.liveness.state(record.owner)
     }
   }
 
-  private async embedQuery (query: string, signal?: AbortSignal): Promise<Float32Array> {
+  private checkQuery (query: string): void {
     if (typeof query !== 'string' || query.trim().length === 0) throw new BadRequestError('query must be a non-empty string')
     if (query.length > 4096) throw new BadRequestError('query is longer than 4096 characters')
-    const [v] = await this.embedder.embed([query], { signal })
-    return v
   }
 
   /** Ranked candidates for a query, best first */
@@ -610,117 +507,185 @@ export class SemanticAnycast implements Startable {
     return (await this.findWithStats(query, options)).candidates
   }
 
+  /**
+   * Ranked candidates and what the lookup did. Own records always count; the
+   * cache answers alone only with `k` fresh confident records of other nodes;
+   * an empty connection list means no DHT wait. Throws LookupQueueFullError
+   * when the node's lookup queue is full.
+   */
   async findWithStats (query: string, options: FindOptions = {}): Promise<{ candidates: Candidate[], stats: LookupStats }> {
     if (!this.started) throw new NotStartedError('semantic anycast is not started')
+    this.checkQuery(query)
     const start = performance.now()
+    const explain = emptyExplain()
     const k = Math.max(1, Math.min(options.k ?? 5, 100))
     const minSimilarity = options.minSimilarity ?? this.init.minSimilarity ?? 0.2
     const source = options.source ?? 'auto'
-    const vector = await this.embedQuery(query, options.signal)
-    const stats: LookupStats = { source: 'cache', keys: 0, dhtMessages: 0, providers: 0, recordsFetched: 0, fetches: 0, dhtMs: 0, ms: 0 }
-    let scored = source === 'dht' ? [] : this.cache.search(this.embedder.id, vector, Math.max(k, 20))
-    const confident = scored.length > 0 && scored[0].similarity >= (this.init.cacheConfidence ?? 0.35)
-    if (source === 'dht' || (source === 'auto' && !confident)) {
-      const found = await this.lookupDht(vector, stats, options.signal, options.probes, options.tables, options.providerAnswers)
-      stats.source = source === 'dht' ? 'dht' : 'cache+dht'
-      const byKey = new Map(scored.map(s => [`${s.record.owner}/${s.record.name}`, s]))
-      for (const r of found) {
-        // fetched records may be newer than cached ones
-        let s = 0
-        for (let i = 0; i < vector.length; i++) s += r.vector[i] * vector[i]
-        byKey.set(`${r.owner}/${r.name}`, { record: r, similarity: s })
+    const [vector] = await this.embedder.embed([query], { signal: options.signal })
+    const rankVector = this.reranker != null ? (await this.reranker.embedder.embed([query], { signal: options.signal }))[0] : undefined
+    explain.phases.embedMs = Math.round(performance.now() - start)
+    const self = this.components.peerId.toString()
+    const stats: LookupStats = { source: 'cache', keys: 0, dhtMessages: 0, providers: 0, recordsFetched: 0, fetches: 0, dhtMs: 0, ms: 0, explain }
+    const t1 = performance.now()
+    const pool = Math.max(k * 4, 20)
+    const scored = new Map<string, { record: CapabilityRecord, similarity: number, source: ResultSource }>()
+    for (const r of this.ownRecords()) scored.set(`${r.owner}/${r.name}`, { record: r, similarity: dot(r.vector, vector), source: 'own' })
+    const now = Date.now()
+    if (source !== 'dht') {
+      for (const s of this.cache.search(this.embedder.id, vector, pool, now, r => r.owner === self)) {
+        scored.set(`${s.record.owner}/${s.record.name}`, { ...s, source: 'cache' })
       }
-      scored = [...byKey.values()]
     }
-    const candidates = scored
-      .filter(s => s.similarity >= minSimilarity)
-      .map(s => this.candidate(s.record, s.similarity))
-      .sort((a, b) => b.score - a.score || b.similarity - a.similarity)
+    explain.phases.cacheMs = Math.round(performance.now() - t1)
+    const freshMs = this.init.cacheFreshMs ?? 60_000
+    const confidence = this.init.cacheConfidence ?? 0.35
+    // confident: records of other nodes at or above the threshold, of owners not failing;
+    // fresh: of those, received or confirmed within cacheFreshMs
+    const confidentList = [...scored.values()].filter(s => s.source === 'cache' && s.similarity >= confidence && this.liveness.state(s.record.owner) !== 'failing')
+    const confident = confidentList.length
+    const fresh = confidentList.filter(s => now - (this.cache.confirmedAt(s.record.owner, s.record.name) ?? 0) <= freshMs).length
+    const hasPeers = this.components.connectionManager.getConnections().length > 0
+    let wantDht = source === 'dht' || (source === 'auto' && fresh < k)
+    // the cache answers at once when it has confident results, and the DHT refreshes it in the background
+    const background = source === 'auto' && wantDht && confident > 0 && options.probes == null && options.tables == null
+    explain.reason = source === 'cache'
+      ? 'source is cache'
+      : source === 'dht'
+        ? 'source is dht'
+        : fresh >= k
+          ? `the cache holds ${k} fresh results at or above ${confidence}`
+          : `the cache holds ${fresh} of ${k} fresh results at or above ${confidence} (${confident} in all)`
+    if (wantDht && !hasPeers) {
+      wantDht = false
+      explain.reason += '; no peers connected, the DHT is not asked'
+    }
+    if (wantDht && background) {
+      // a refresh never waits in the queue: it runs only when a lookup slot is free
+      const { running } = this.lookups.load
+      if (running < this.lookups.concurrency) {
+        explain.reason += '; answered from the cache, the DHT refreshes it in the background'
+        explain.refreshing = true
+        this.lookupDht(vector, emptyExplain(), { ...options, signal: undefined }).catch(err => {
+          this.log('background refresh failed - %s', err?.message)
+        })
+      } else {
+        explain.reason += '; answered from the cache, every lookup slot is busy: no refresh'
+      }
+    } else if (wantDht) {
+      stats.source = source === 'dht' ? 'dht' : 'cache+dht'
+      const found = await this.lookupDht(vector, explain, options)
+      for (const r of found) {
+        if (r.owner === self) continue
+        // fetched records may be newer than cached ones
+        scored.set(`${r.owner}/${r.name}`, { record: r, similarity: dot(r.vector, vector), source: 'dht' })
+      }
+    }
+    explain.path = stats.source === 'cache' && [...scored.values()].every(s => s.source === 'own') && scored.size > 0 ? 'own' : stats.source
+    let list = [...scored.values()].sort((a, b) => b.similarity - a.similarity).slice(0, pool)
+    if (this.reranker != null && rankVector != null && list.length > 0) {
+      const t2 = performance.now()
+      const sims = await this.reranker.similarities(list.map(s => s.record), rankVector, options.signal)
+      list = list.map((s, i) => ({ ...s, similarity: sims[i] }))
+      explain.reranked = list.length
+      explain.phases.rerankMs = Math.round(performance.now() - t2)
+    }
+    const q = normText(query)
+    const candidates = list
+      .map(s => this.candidate(s.record, s.similarity, s.source, normText(s.record.description) === q || normText(s.record.name) === q))
+      .filter(c => c.exact || c.similarity >= minSimilarity)
+      .sort((a, b) => Number(a.liveness === 'failing') - Number(b.liveness === 'failing') ||
+        Number(b.exact) - Number(a.exact) ||
+        b.score - a.score || b.similarity - a.similarity)
       .slice(0, k)
+    stats.keys = explain.keyCount
+    stats.dhtMessages = explain.dhtMessages
+    stats.providers = explain.providers.length
+    stats.recordsFetched = explain.recordsFetched
+    stats.fetches = explain.fetches.filter(f => f.error == null || !f.error.startsWith('skipped')).length
+    stats.dhtMs = explain.phases.providersMs
     stats.ms = performance.now() - start
     return { candidates, stats }
   }
 
-  /** DHT path: probe LSH buckets, find providers, fetch and verify their records */
-  private async lookupDht (vector: Float32Array, stats: LookupStats, signal?: AbortSignal, probes = this.probes, tables = this.lsh.tables, providerAnswers?: number): Promise<CapabilityRecord[]> {
-    const t0 = performance.now()
-    const buckets = this.lsh.probes(vector, Math.max(1, probes)).filter(b => b.table < tables)
+  /** DHT path of `find`, through the node's lookup limiter; identical lookups running at once share one */
+  private async lookupDht (vector: Float32Array, explain: Explain, options: FindOptions): Promise<CapabilityRecord[]> {
+    const probes = Math.max(1, options.probes ?? this.probes)
+    const tables = options.tables ?? this.lsh.tables
+    const buckets = this.lsh.probes(vector, probes).filter(b => b.table < tables)
     const keys = [...new Map(buckets.map(b => this.lsh.key(b)).map(k => [k.toString(), k])).values()]
-    stats.keys = keys.length
-    const self = this.components.peerId.toString()
-    const providers = new Map<string, PeerInfo>()
-    const timeout = AbortSignal.timeout(this.init.dhtTimeoutMs ?? 10_000)
-    const sig = AbortSignal.any([this.shutdown.signal, timeout, ...(signal != null ? [signal] : [])])
-    const addProvider = (info: PeerInfo): void => {
-      providers.set(info.id.toString(), info)
+    const id = `${keys.map(k => k.toString()).join(',')}|${options.providerAnswers ?? ''}`
+    const shared = this.pendingLookups.get(id)
+    if (shared != null) {
+      explain.reason += '; joined an identical lookup already running'
+      const { records } = await shared.run
+      const e = shared.explain
+      Object.assign(explain, { keys: e.keys, keyCount: e.keyCount, dhtMessages: e.dhtMessages, providers: e.providers, fetches: e.fetches, recordsFetched: e.recordsFetched })
+      Object.assign(explain.phases, { queueMs: e.phases.queueMs, providersMs: e.phases.providersMs, fetchMs: e.phases.fetchMs })
+      return records
     }
-    const responsesPerKey = this.init.dhtResponsesPerKey ?? 3
-    const providerAnswersPerKey = providerAnswers ?? this.init.dhtProviderAnswersPerKey ?? 1
-    await mapLimit(keys, this.init.dhtConcurrency ?? 16, async key => {
-      try {
-        if (this.dht != null) {
-          // providers of a key are stored on the peers closest to it, which
-          // answer first, each with the whole set: stop the query after the
-          // first answer naming providers (this node's own provider store
-          // counts, at no message), or after a few answers without any
-          let responses = 0
-          let providerAnswers = 0
-          for await (const ev of this.dht.findProviders(key, { signal: sig })) {
-            if (ev.name === 'SEND_QUERY') stats.dhtMessages++
-            if (ev.name === 'PROVIDER') {
-              for (const p of ev.providers as PeerInfo[]) addProvider(p)
-              if (++providerAnswers >= providerAnswersPerKey) break
-            }
-            if (ev.name === 'PEER_RESPONSE' && !ev.from.equals(this.components.peerId) && ++responses >= responsesPerKey) break
-          }
-        } else if (this.components.contentRouting != null) {
-          for await (const p of this.components.contentRouting.findProviders(key, { signal: sig })) addProvider(p)
-        }
-      } catch (err: any) {
-        this.log('findProviders %s failed - %s', key, err?.message)
-      }
-    })
-    stats.providers = providers.size
-    stats.dhtMs = performance.now() - t0
-    const out: CapabilityRecord[] = []
-    const own = this.ownRecords()
-    if (providers.has(self)) out.push(...own)
-    providers.delete(self)
-    // ask each provider for its records in every probed bucket, not only in those it was
-    // named for: a provider list may be partial (a peer that missed an ADD_PROVIDER, a
-    // local answer cut to k = 20), and the peer is asked anyway
-    await mapLimit([...providers.values()], this.init.dhtConcurrency ?? 16, async p => {
-      try {
-        stats.fetches++
-        const records = await this.fetchRecords(p, keys, sig)
-        stats.recordsFetched += records.length
-        out.push(...records)
-      } catch (err: any) {
-        this.log('fetching records from %p failed - %s', p.id, err?.message)
-      }
-    })
-    return out
+    const queued = performance.now()
+    explain.load = this.lookups.load
+    const signal = AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])])
+    const run = this.lookups.run(async () => {
+      explain.phases.queueMs = Math.round(performance.now() - queued)
+      return dhtLookup({
+        self: this.components.peerId,
+        dht: this.dht,
+        contentRouting: this.dht == null ? this.components.contentRouting : undefined,
+        log: this.log,
+        fetch: async (peer, keys, sig) => this.fetchRecords(peer, keys, sig),
+        skip: peer => this.liveness.backingOff(peer),
+        concurrency: this.init.dhtConcurrency ?? 16,
+        responsesPerKey: this.init.dhtResponsesPerKey ?? 3,
+        providerAnswersPerKey: options.providerAnswers ?? this.init.dhtProviderAnswersPerKey ?? 1,
+        providersTimeoutMs: this.init.dhtTimeoutMs ?? 10_000,
+        fetchTimeoutMs: this.init.fetchTimeoutMs ?? 5000
+      }, keys, explain, signal)
+    }, signal)
+    this.pendingLookups.set(id, { run, explain })
+    try {
+      return (await run).records
+    } finally {
+      this.pendingLookups.delete(id)
+    }
   }
 
-  /** Ask a peer for its records (optionally only those in the given buckets), verify and cache them */
+  /**
+   * Ask a peer for its own records (only those in the given buckets when keys
+   * are given), verify and cache them. Marks the peer live on an answer and
+   * failing on a transport error.
+   */
   async fetchRecords (peer: PeerInfo | PeerId, keys: CID[] = [], signal?: AbortSignal): Promise<CapabilityRecord[]> {
     const info: PeerInfo = 'id' in peer ? peer : { id: peer, multiaddrs: [] }
-    const res = await this.request(info, {
-      kind: Request.Kind.GET_RECORDS,
-      id: randomBytes(16),
-      deadlineMs: 10_000,
-      capability: '',
-      input: new Uint8Array(0),
-      model: this.embedder.id,
-      keys: keys.slice(0, LIMITS.maxKeysPerRequest).map(k => k.bytes)
-    }, signal ?? AbortSignal.timeout(10_000), LIMITS.maxRecordBytes * LIMITS.maxRecordsPerResponse + 4096)
+    const owner = info.id.toString()
+    const sig = signal ?? AbortSignal.timeout(10_000)
+    let res: Response
+    try {
+      res = await sendRequest(this.components.connectionManager, this.protocol, info, {
+        kind: Request.Kind.GET_RECORDS,
+        id: randomBytes(16),
+        deadlineMs: 10_000,
+        capability: '',
+        input: new Uint8Array(0),
+        model: this.embedder.id,
+        keys: keys.slice(0, LIMITS.maxKeysPerRequest).map(k => k.bytes)
+      }, sig, LIMITS.maxRecordBytes * LIMITS.maxRecordsPerResponse + 4096)
+    } catch (err) {
+      // a lookup budget running out says nothing of the peer
+      if (!sig.aborted) this.liveness.failed(owner)
+      throw err
+    }
+    this.liveness.succeeded(owner)
     if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
     const out: CapabilityRecord[] = []
     for (const bytes of res.records) {
       try {
         const r = await this.accept(bytes)
-        if (r.owner !== info.id.toString()) throw new Error('record is not owned by the peer that sent it')
-        if (!r.tombstone && r.model === this.embedder.id) out.push(this.cache.get(r.owner, r.name) ?? r)
+        if (r.owner !== owner) throw new Error('record is not owned by the peer that sent it')
+        if (!r.tombstone && r.model === this.embedder.id) {
+          this.cache.put(r)
+          out.push(this.cache.get(r.owner, r.name) ?? r)
+        }
       } catch (err: any) {
         this.log('bad record from %p - %s', info.id, err?.message)
       }
@@ -728,27 +693,11 @@ export class SemanticAnycast implements Startable {
     return out
   }
 
-  private async request (peer: PeerInfo, req: Request, signal: AbortSignal, maxResponseBytes: number): Promise<Response> {
-    let stream: Stream
-    try {
-      stream = await this.components.connectionManager.openStream(peer.id, this.protocol, { signal })
-    } catch (err) {
-      if (peer.multiaddrs.length === 0) throw err
-      stream = await this.components.connectionManager.openStream(peer.multiaddrs, this.protocol, { signal })
-    }
-    try {
-      const pb = pbStream(stream, { maxDataLength: maxResponseBytes })
-      await pb.write(req, Request, { signal })
-      const res = await pb.read<Response>(Response as any, { signal, limits: { records: LIMITS.maxRecordsPerResponse } })
-      await stream.close({ signal }).catch(() => {})
-      return res
-    } catch (err: any) {
-      stream.abort(err)
-      throw err
-    }
-  }
-
-  /** Send the request to the best candidate, failing over to the next ones */
+  /**
+   * Send the request to the best candidate, failing over to the next ones.
+   * An owner that fails is demoted at once; when every candidate failed and
+   * time is left, the network is searched again (fresh lookup) once.
+   */
   async ask (query: string, input: unknown, options: AskOptions = {}): Promise<AskResult> {
     if (!this.started) throw new NotStartedError('semantic anycast is not started')
     const started = performance.now()
@@ -759,47 +708,74 @@ export class SemanticAnycast implements Startable {
     const maxInput = this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES
     if (inputBytes.byteLength > maxInput) throw new TooLargeError(`input is ${inputBytes.byteLength} bytes, limit ${maxInput}`)
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options.signal != null ? [options.signal] : [])])
-    const found = await this.find(query, { k: Math.max(maxAttempts * 2, 5), signal, minSimilarity: options.minSimilarity })
-    const best = Math.max(0, ...found.map(c => c.similarity))
-    const candidates = found.filter(c => c.similarity >= best * (options.minRelativeSimilarity ?? 0))
+    const k = Math.max(maxAttempts * 2, 5)
+    // only candidates near enough to the query, and after a failure near enough to the best one
+    const acceptable = (found: Candidate[]): Candidate[] => {
+      const best = Math.max(0, ...found.map(c => c.similarity))
+      return found.filter(c => c.similarity >= best * (options.minRelativeSimilarity ?? 0))
+    }
+    let candidates = acceptable(await this.find(query, { k, signal, minSimilarity: options.minSimilarity }))
     if (candidates.length === 0) throw new NoCandidatesError(`no peer offers a capability matching "${query.slice(0, 80)}"`)
     const failures: Array<{ peerId: string, capability: string, error: string }> = []
+    const tried = new Set<string>()
     let attempts = 0
-    for (const c of candidates) {
-      if (attempts >= maxAttempts || signal.aborted) break
-      attempts++
-      const remaining = deadline - performance.now()
-      const left = Math.min(maxAttempts - attempts + 1, candidates.length - attempts + 1)
-      // leave time for the next candidates unless this is the last one
-      const budget = left > 1 ? Math.max(remaining / 2, Math.min(remaining, 1000)) : remaining
+    for (let round = 0; round < 2; round++) {
+      let roundAttempts = 0
+      for (const c of candidates) {
+        if (roundAttempts >= maxAttempts || signal.aborted) break
+        const id = `${c.peerId}/${c.name}`
+        // a second round retries an owner only if it was confirmed live since
+        if (tried.has(id) && c.liveness !== 'live') continue
+        tried.add(id)
+        attempts++
+        roundAttempts++
+        const remaining = deadline - performance.now()
+        const left = Math.min(maxAttempts - roundAttempts + 1, candidates.length - roundAttempts + 1)
+        // leave time for the next candidates unless this is the last one
+        const budget = left > 1 ? Math.max(remaining / 2, Math.min(remaining, 1000)) : remaining
+        try {
+          const output = await this.invoke(c, inputBytes, Math.max(1, Math.floor(budget)), signal)
+          return { output, peerId: c.peerId, capability: c.name, similarity: c.similarity, attempts, latencyMs: performance.now() - started, failures }
+        } catch (err: any) {
+          failures.push({ peerId: c.peerId, capability: c.name, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` })
+        }
+      }
+      if (round > 0 || signal.aborted || deadline - performance.now() < 100) break
+      // every candidate failed: look again on the network before giving up
       try {
-        const output = await this.invoke(c, inputBytes, Math.max(1, Math.floor(budget)), signal)
-        return { output, peerId: c.peerId, capability: c.name, similarity: c.similarity, attempts, latencyMs: performance.now() - started, failures }
-      } catch (err: any) {
-        failures.push({ peerId: c.peerId, capability: c.name, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` })
+        candidates = acceptable(await this.find(query, { k, signal, source: 'dht', minSimilarity: options.minSimilarity }))
+      } catch {
+        break
       }
     }
     throw new AllCandidatesFailedError(`all ${attempts} candidates failed: ${failures.map(f => f.error).join('; ')}`, failures)
   }
 
-  /** Invoke one capability on one peer (this node included) */
+  /** Invoke one capability on one peer (this node included); records the owner's liveness */
   private async invoke (c: Candidate, input: Uint8Array, timeoutMs: number, outer: AbortSignal): Promise<unknown> {
     const signal = AbortSignal.any([outer, AbortSignal.timeout(timeoutMs)])
     if (c.peerId === this.components.peerId.toString()) {
-      const out = await this.runLocal(c.name, input, timeoutMs, signal)
+      const out = await this.invoker.run(c.name, input, timeoutMs, [signal, this.shutdown.signal])
       if (out.status !== Response.Status.OK) throw new RemoteError(Response.Status[out.status], out.error)
       return JSON.parse(u8ToString(out.output))
     }
     const t0 = performance.now()
-    const res = await this.request({ id: peerIdFromString(c.peerId), multiaddrs: [] }, {
-      kind: Request.Kind.INVOKE,
-      id: randomBytes(16),
-      deadlineMs: timeoutMs,
-      capability: c.name,
-      input,
-      model: '',
-      keys: []
-    }, signal, (this.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) + 4096)
+    let res: Response
+    try {
+      res = await sendRequest(this.components.connectionManager, this.protocol, { id: peerIdFromString(c.peerId), multiaddrs: [] }, {
+        kind: Request.Kind.INVOKE,
+        id: randomBytes(16),
+        deadlineMs: timeoutMs,
+        capability: c.name,
+        input,
+        model: '',
+        keys: []
+      }, signal, (this.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) + 4096)
+    } catch (err) {
+      if (!outer.aborted) this.liveness.failed(c.peerId)
+      throw err
+    }
+    this.liveness.succeeded(c.peerId)
     const rtt = performance.now() - t0
     const prev = this.rtt.get(c.peerId)
     this.rtt.set(c.peerId, prev == null ? rtt : prev * 0.8 + rtt * 0.2)
@@ -809,41 +785,6 @@ export class SemanticAnycast implements Startable {
       return JSON.parse(u8ToString(res.output))
     } catch {
       throw new RemoteError('ERROR', 'response output is not JSON')
-    }
-  }
-
-  private async runLocal (name: string, input: Uint8Array, timeoutMs: number, outer?: AbortSignal): Promise<Pick<Response, 'status' | 'output' | 'error' | 'inflight' | 'capacity'>> {
-    const cap = this.own.get(name)?.cap ?? this.init.provider.list().find(c => c.name === name)
-    const capacity = cap?.attributes?.maxConcurrency ?? 0
-    const base = { output: new Uint8Array(0), error: '', inflight: this.inflight.get(name) ?? 0, capacity }
-    if (cap == null) return { ...base, status: Response.Status.NOT_FOUND, error: `no capability named ${name}` }
-    const maxInput = this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES
-    if (input.byteLength > maxInput) return { ...base, status: Response.Status.TOO_LARGE, error: `input is larger than ${maxInput} bytes` }
-    let value: unknown
-    try {
-      value = JSON.parse(u8ToString(input))
-    } catch {
-      return { ...base, status: Response.Status.BAD_REQUEST, error: 'input is not JSON' }
-    }
-    const timeout = AbortSignal.timeout(Math.max(1, Math.min(timeoutMs, this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS * 10)))
-    const signal = AbortSignal.any([timeout, this.shutdown.signal, ...(outer != null ? [outer] : [])])
-    this.inflight.set(name, (this.inflight.get(name) ?? 0) + 1)
-    try {
-      const output = await new Promise<unknown>((resolve, reject) => {
-        const onAbort = (): void => { reject(signal.reason) }
-        signal.addEventListener('abort', onAbort, { once: true })
-        this.init.provider.invoke(name, value, { signal }).then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-      })
-      const bytes = u8FromString(JSON.stringify(output ?? null))
-      const maxOutput = this.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-      if (bytes.byteLength > maxOutput) return { ...base, status: Response.Status.TOO_LARGE, error: `output is larger than ${maxOutput} bytes` }
-      return { ...base, status: Response.Status.OK, output: bytes }
-    } catch (err: any) {
-      if (err?.name === 'OverloadedError') return { ...base, status: Response.Status.OVERLOADED, error: String(err.message ?? 'overloaded') }
-      if (timeout.aborted || err?.name === 'TimeoutError') return { ...base, status: Response.Status.TIMEOUT, error: 'handler timed out' }
-      return { ...base, status: Response.Status.ERROR, error: String(err?.message ?? err).slice(0, 1024) }
-    } finally {
-      this.inflight.set(name, Math.max(0, (this.inflight.get(name) ?? 1) - 1))
     }
   }
 
@@ -873,7 +814,7 @@ export class SemanticAnycast implements Startable {
       res = { ...base, status: Response.Status.OK, records }
     } else if (req.kind === Request.Kind.INVOKE) {
       const timeoutMs = req.deadlineMs > 0 ? req.deadlineMs : DEFAULT_TIMEOUT_MS
-      res = { ...base, ...await this.runLocal(req.capability, req.input, timeoutMs) }
+      res = { ...base, ...await this.invoker.run(req.capability, req.input, timeoutMs, [this.shutdown.signal]) }
     } else {
       res = { ...base, status: Response.Status.BAD_REQUEST, error: 'unknown request kind' }
     }

@@ -41,7 +41,7 @@ const QUERIES: Array<[string, string]> = [
 ]
 
 describe('semantic anycast over ten nodes', function () {
-  this.timeout(120_000)
+  this.timeout(300_000)
   let nodes: TestNode[] = []
   const owner = new Map<string, string>()
 
@@ -60,7 +60,7 @@ describe('semantic anycast over ten nodes', function () {
       assert.equal(p.pending, 0)
       assert.ok(p.provided >= 1, `provided ${p.provided} keys, ${p.failed} failed`)
     }
-    await waitFor(() => nodes.every(n => n.services.anycast.cache.size >= CAPS.length), 30_000, 'gossip to fill every cache')
+    await waitFor(() => nodes.every(n => n.services.anycast.cache.size >= CAPS.length), 90_000, 'gossip to fill every cache')
   })
 
   after(async () => {
@@ -80,7 +80,11 @@ describe('semantic anycast over ten nodes', function () {
         assert.equal(typeof candidates[0].load, 'number')
         assert.ok(candidates[0].score <= candidates[0].similarity)
         if (source === 'dht') assert.ok(stats.keys > 0 && stats.providers > 0 && stats.source === 'dht')
-        else assert.equal(stats.source, candidates[0].similarity >= 0.35 ? 'cache' : 'cache+dht')
+        // the cache alone answers only with k fresh confident records of other nodes
+        else assert.ok(stats.source === 'cache+dht' || stats.explain.refreshing, stats.explain.reason)
+        const ownedByAsker = owner.get(name) === nodes[3].peerId.toString()
+        if (source === 'dht') assert.equal(candidates[0].source, ownedByAsker ? 'own' : 'dht')
+        assert.equal(candidates[0].liveness === 'failing', false)
       }
     }
   })
@@ -107,7 +111,8 @@ describe('semantic anycast over ten nodes', function () {
   })
 
   it('a fresh node that joined after all gossip finds capabilities through the DHT alone', async () => {
-    const fresh = await createNode(embedder, init)
+    // without gossip, so without the anti-entropy fetch from its neighbour
+    const fresh = await createNode(embedder, { ...init, gossip: false })
     nodes.push(fresh)
     await fresh.dial(multiaddr(nodes[5].addr))
     await waitFor(() => (fresh.services.dht.routingTable?.size ?? 0) >= 1, 10_000, 'fresh routing table')
@@ -124,7 +129,7 @@ describe('semantic anycast over ten nodes', function () {
   })
 
   it('asks every provider for its records in all probed buckets, not only in those it was named for', async () => {
-    const fresh = await createNode(embedder, init)
+    const fresh = await createNode(embedder, { ...init, gossip: false })
     nodes.push(fresh)
     await fresh.dial(multiaddr(nodes[3].addr))
     await waitFor(() => (fresh.services.dht.routingTable?.size ?? 0) >= 1, 10_000, 'fresh routing table')
@@ -136,7 +141,7 @@ describe('semantic anycast over ten nodes', function () {
       return fetchRecords(peer, keys, signal)
     }
     const { candidates, stats } = await svc.findWithStats(QUERIES[1][0], { k: 3, source: 'dht' })
-    assert.equal(candidates[0]?.name, QUERIES[1][1])
+    assert.equal(candidates[0]?.name, QUERIES[1][1], JSON.stringify(stats.explain))
     assert.ok(asked.length > 0 && asked.length === stats.fetches)
     assert.ok(asked.every(n => n === stats.keys), `every request names all ${stats.keys} probed keys: ${asked.join(', ')}`)
   })
@@ -201,8 +206,8 @@ describe('semantic anycast over ten nodes', function () {
     const found = await asker.find(q, { k: 2 })
     assert.equal(found[0].name, 'haiku')
     const r1 = await asker.ask(q, 'autumn')
-    assert.equal(r1.output, 'b')
-    assert.equal(r1.attempts, 2)
+    assert.equal(r1.output, 'b', JSON.stringify(await asker.find(q, { k: 2 })))
+    assert.equal(r1.attempts, 2, JSON.stringify((await asker.findWithStats(q, { k: 2 })).stats.explain))
     assert.equal(r1.peerId, b.peerId.toString())
 
     // the best peer answers normally, then its anycast service goes away without a tombstone
@@ -211,7 +216,11 @@ describe('semantic anycast over ten nodes', function () {
     await a.services.anycast.stop()
     const r2 = await asker.ask(q, 'autumn')
     assert.equal(r2.peerId, b.peerId.toString())
-    assert.equal(r2.attempts, 2)
+    // a failed fetch during the lookup may already have demoted it: at most one failed attempt
+    assert.ok(r2.attempts <= 2)
+    const r2b = await asker.ask(q, 'autumn')
+    assert.equal(r2b.attempts, 1, 'the failed owner is demoted at once')
+    assert.equal(asker.liveness.state(a.peerId.toString()), 'failing')
 
     // the best node stops for good (clean stop): the next answers
     await a.stop()

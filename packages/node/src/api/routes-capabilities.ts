@@ -19,6 +19,16 @@ const mapped = (handler: RouteHandler): RouteHandler => withErrorStatus(handler,
   return errorStatus(err)
 })
 
+// a full lookup queue answers 503 with Retry-After (the error maps to the status)
+const retryLater = (handler: RouteHandler): RouteHandler => async (ctx) => {
+  try {
+    return await handler(ctx)
+  } catch (err: any) {
+    if (err?.name === 'LookupQueueFullError') ctx.res.setHeader('Retry-After', String(err.retryAfterSeconds ?? 1))
+    throw err
+  }
+}
+
 /** Capability and anycast routes: /v1/capabilities, /v1/capabilities/search, /v1/ask, /v1/ask/batch. */
 export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode }): void {
   api.route('GET', '/v1/capabilities', () => ({ body: capabilitiesResponse(node.capabilities.entriesList()) }))
@@ -46,12 +56,13 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     return { body: networkCapabilitiesResponse(node.libp2p.services.anycast.knownRecords(limit)) }
   }))
 
-  api.route('GET', '/v1/capabilities/search', mapped(async ({ query }) => {
-    const { q, k } = parseSearchParams(query)
-    return { body: searchResponse(await node.libp2p.services.anycast.find(q, { k })) }
-  }))
+  api.route('GET', '/v1/capabilities/search', mapped(retryLater(async ({ query }) => {
+    const { q, k, explain } = parseSearchParams(query)
+    const { candidates, stats } = await node.libp2p.services.anycast.findWithStats(q, { k })
+    return { body: searchResponse(candidates, explain ? { ...stats.explain, ms: Math.round(stats.ms) } : undefined) }
+  })))
 
-  api.route('POST', '/v1/ask', mapped(async (ctx) => {
+  api.route('POST', '/v1/ask', mapped(retryLater(async (ctx) => {
     const body = await ctx.json()
     const { query, input, timeoutMs, minSimilarity } = parseAskBody(body)
     const stream = (body as Record<string, unknown>).stream
@@ -75,10 +86,10 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     const { ask } = node.config
     const { traceId, ...result } = await tracedAsk(node.libp2p.services.anycast, node.libp2p.services.telemetry.tracing, query, input, { timeoutMs, minSimilarity: minSimilarity ?? ask.minSimilarity, minRelativeSimilarity: ask.minRelativeSimilarity })
     return { body: { ...askResponse(result), traceId } }
-  }))
+  })))
 
   // every input to the best match, over sembatch; outputs in input order, failures per input
-  api.route('POST', '/v1/ask/batch', mapped(async ({ json }) => {
+  api.route('POST', '/v1/ask/batch', mapped(retryLater(async ({ json }) => {
     const body = await json() as Record<string, unknown>
     const { inputs, ...rest } = typeof body === 'object' && body != null && !Array.isArray(body) ? body : { inputs: undefined }
     if ('input' in rest || 'stream' in rest) throw new HttpError(400, 'bad_request', 'a batch takes inputs (an array), not input or stream')
@@ -88,5 +99,5 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
     }
     const r = await node.askMany(query, inputs, { timeoutMs })
     return { body: { ...r, similarity: Math.round(r.similarity * 10_000) / 10_000, latencyMs: Math.round(r.latencyMs * 100) / 100 } }
-  }))
+  })))
 }

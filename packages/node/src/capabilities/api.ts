@@ -10,12 +10,12 @@ export class RequestValidationError extends Error {
   override name = 'RequestValidationError'
 }
 
-export interface SearchParams { q: string, k: number }
+export interface SearchParams { q: string, k: number, explain: boolean }
 export interface AskBody { query: string, input: unknown, timeoutMs?: number, minSimilarity?: number }
 
 const ASK_FIELDS = new Set(['query', 'input', 'timeoutMs', 'minSimilarity', 'stream'])
 
-/** `GET /v1/capabilities/search?q=TEXT&k=N` */
+/** `GET /v1/capabilities/search?q=TEXT&k=N&explain=1` */
 export function parseSearchParams (params: URLSearchParams): SearchParams {
   const q = params.get('q')
   if (q == null || q.trim().length === 0) throw new RequestValidationError('q must be a non-empty string')
@@ -23,7 +23,9 @@ export function parseSearchParams (params: URLSearchParams): SearchParams {
   const kRaw = params.get('k')
   const k = kRaw == null ? 5 : Number(kRaw)
   if (!Number.isInteger(k) || k < 1 || k > 100) throw new RequestValidationError('k must be an integer in 1..100')
-  return { q, k }
+  const explain = params.get('explain')
+  if (explain != null && !['0', '1', 'true', 'false', ''].includes(explain)) throw new RequestValidationError('explain must be 1 or 0')
+  return { q, k, explain: explain === '1' || explain === 'true' || explain === '' }
 }
 
 /** `POST /v1/ask` body: `{"query", "input", "timeoutMs"?}` */
@@ -42,8 +44,11 @@ export function parseAskBody (body: unknown): AskBody {
   return { query: b.query, input: b.input ?? null, timeoutMs: b.timeoutMs as number | undefined, minSimilarity: b.minSimilarity as number | undefined }
 }
 
-/** `{"results": [{peerId, name, description, similarity, score}]}`, best first */
-export function searchResponse (candidates: Candidate[]): { results: Array<{ peerId: string, name: string, description: string, similarity: number, score: number, load: number, latencyMs?: number }> } {
+/**
+ * `{"results": [{peerId, name, description, similarity, score, load, latencyMs?, source, confirmedAt, liveness}], "explain"?}`,
+ * best first; `source` is own, cache or dht, `confirmedAt` an ISO time, `liveness` live, unknown or failing
+ */
+export function searchResponse (candidates: Candidate[], explain?: unknown): { results: Array<{ peerId: string, name: string, description: string, similarity: number, score: number, load: number, latencyMs?: number, source: string, confirmedAt: string, liveness: string }>, explain?: unknown } {
   return {
     results: candidates.map(c => ({
       peerId: c.peerId,
@@ -52,8 +57,12 @@ export function searchResponse (candidates: Candidate[]): { results: Array<{ pee
       similarity: round(c.similarity),
       score: round(c.score),
       load: round(c.load),
-      ...(c.latencyMs != null ? { latencyMs: round(c.latencyMs) } : {})
-    }))
+      ...(c.latencyMs != null ? { latencyMs: round(c.latencyMs) } : {}),
+      source: c.source,
+      confirmedAt: new Date(c.confirmedAt).toISOString(),
+      liveness: c.liveness
+    })),
+    ...(explain != null ? { explain } : {})
   }
 }
 
@@ -63,12 +72,12 @@ export function askResponse (r: AskResult): { output: unknown, peerId: string, c
 
 /**
  * `GET /v1/capabilities/network`: `{"capabilities": [{peerId, name, description, tags, examples,
- * model, expiresAt}]}`, by name then owner.
+ * model, expiresAt, liveness}]}`, by name then owner; liveness is `live`, `unknown` or `failing`.
  */
-export function networkCapabilitiesResponse (records: CapabilityRecord[]): { capabilities: Array<{ peerId: string, name: string, description: string, tags: string[], examples: string[], model: string, expiresAt: number }> } {
+export function networkCapabilitiesResponse (known: Array<{ record: CapabilityRecord, liveness: string }>): { capabilities: Array<{ peerId: string, name: string, description: string, tags: string[], examples: string[], model: string, expiresAt: number, liveness: string }> } {
   return {
-    capabilities: records
-      .map(r => ({ peerId: r.owner, name: r.name, description: r.description, tags: r.tags, examples: r.examples, model: r.model, expiresAt: r.expiresAt }))
+    capabilities: known
+      .map(({ record: r, liveness }) => ({ peerId: r.owner, name: r.name, description: r.description, tags: r.tags, examples: r.examples, model: r.model, expiresAt: r.expiresAt, liveness }))
       .sort((a, b) => a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId))
   }
 }
@@ -105,6 +114,8 @@ export function errorStatus (err: unknown): { status: number, code: string } {
       return { status: 413, code: 'too_large' }
     case 'OverloadedError':
       return { status: 503, code: 'overloaded' }
+    case 'LookupQueueFullError':
+      return { status: 503, code: 'busy' }
     case 'HandlerTimeoutError':
     case 'TimeoutError':
       return { status: 504, code: 'timeout' }

@@ -7,12 +7,14 @@ import { printJson, table } from './output.js'
 import { readEvents } from './task.js'
 import type { RunInfo } from '../run-file.js'
 
-export const FIND_HELP = `Usage: aistack find "<text>" [-k N] [--home DIR] [--json]
+export const FIND_HELP = `Usage: aistack find "<text>" [-k N] [--explain] [--home DIR] [--json]
 
 Finds the capabilities on the network nearest in meaning to a text, best first, with their
-similarity and score.
+similarity, score, where each came from (own, cache, dht) and the owner's liveness.
 
   -k, --k N           how many results (default 5, 1-100)
+  --explain           also show the lookup: why the DHT was asked, keys probed, providers
+                      asked, records fetched and the time of each phase
   --home DIR          node home (default $AISTACK_HOME or ~/.aistack)
   --json              print JSON`
 
@@ -41,7 +43,7 @@ function queryText (positionals: string[], command: string): string {
 }
 
 export async function findCommand (args: string[]): Promise<number> {
-  const { values, positionals } = parse('find', args, { k: { type: 'string', short: 'k' }, home: { type: 'string' }, json: { type: 'boolean' } }, { positionals: 1 })
+  const { values, positionals } = parse('find', args, { k: { type: 'string', short: 'k' }, explain: { type: 'boolean' }, home: { type: 'string' }, json: { type: 'boolean' } }, { positionals: 1 })
   if (values.help === true) {
     console.log(FIND_HELP)
     return 0
@@ -49,16 +51,28 @@ export async function findCommand (args: string[]): Promise<number> {
   const q = queryText(positionals, 'find')
   const k = typeof values.k === 'string' ? parseInteger(values.k, '-k', 1, 100) : 5
   const { call } = await apiFor(resolveHome(values.home as string | undefined))
-  const { results } = await call('GET', `/v1/capabilities/search?q=${encodeURIComponent(q)}&k=${k}`)
+  const explain = values.explain === true
+  const { results, explain: lookup } = await call('GET', `/v1/capabilities/search?q=${encodeURIComponent(q)}&k=${k}${explain ? '&explain=1' : ''}`)
   if (values.json === true) {
-    printJson({ results })
-  } else if (results.length === 0) {
+    printJson(explain ? { results, explain: lookup } : { results })
+    return 0
+  }
+  if (results.length === 0) {
     console.log('no capability found')
   } else {
-    console.log(table(['SCORE', 'SIMILARITY', 'CAPABILITY', 'PEER', 'DESCRIPTION'],
-      results.map((r: any) => [r.score.toFixed(3), r.similarity.toFixed(3), r.name, r.peerId, r.description])))
+    console.log(table(['SCORE', 'SIMILARITY', 'CAPABILITY', 'PEER', 'SOURCE', 'LIVENESS', 'DESCRIPTION'],
+      results.map((r: any) => [r.score.toFixed(3), r.similarity.toFixed(3), r.name, r.peerId, r.source, r.liveness, r.description])))
   }
+  if (explain && lookup != null) printExplain(lookup)
   return 0
+}
+
+function printExplain (e: any): void {
+  const p = e.phases ?? {}
+  console.log(`\nlookup: ${String(e.path)} in ${String(e.ms)} ms (${String(e.reason)})`)
+  console.log(`  phases: queue ${String(p.queueMs)} ms, embed ${String(p.embedMs)} ms, cache ${String(p.cacheMs)} ms, providers ${String(p.providersMs)} ms, fetch ${String(p.fetchMs)} ms, re-rank ${String(p.rerankMs)} ms`)
+  console.log(`  keys probed: ${String(e.keyCount)}, DHT messages: ${String(e.dhtMessages)}, providers: ${String(e.providers?.length ?? 0)}, records fetched: ${String(e.recordsFetched)}, re-ranked: ${String(e.reranked)}`)
+  for (const f of e.fetches ?? []) console.log(`  asked ${String(f.peerId)}: ${f.error != null ? String(f.error) : `${String(f.records)} records`} (${String(f.ms)} ms)`)
 }
 
 export async function askCommand (args: string[]): Promise<number> {

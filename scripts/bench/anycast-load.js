@@ -1,0 +1,90 @@
+// Semantic anycast under load, on real `aistack start` processes (127.0.0.1):
+// 1. `--nodes` processes (one bootstrap, the others with 2-3 capabilities each
+//    from the generated corpus); once every node sees every capability,
+//    `--searchers` nodes search at once with fresh queries (their lookups go to
+//    the DHT): wall-clock latency p50/p99 of GET /v1/capabilities/search,
+//    against the bars (p50 <= 500 ms, p99 <= 2 s).
+// 2. `--burst` concurrent searches (distinct queries) on one node: every
+//    request must be answered (200, or 503 when the lookup queue is full)
+//    within 30 s; RSS growth of that process (bar: 150 MiB).
+//
+//   npm run bench:anycast-load -- [--nodes 16] [--searchers 8] [--queries 20] [--burst 1000]
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { api, removeTempDirs, startNodeProcess, tempDir } from '../../packages/node/dist/test/helpers.js'
+import { generateCorpus } from './anycast-corpus.js'
+import { benchArgs } from './args.js'
+
+const USAGE = `Usage: npm run bench:anycast-load -- [--nodes 16] [--searchers 8] [--queries 20] [--burst 1000]
+Starts --nodes aistack processes on 127.0.0.1; --searchers of them search --queries fresh queries
+each at once; then --burst concurrent searches hit one node.`
+const args = benchArgs(USAGE, { nodes: 16, searchers: 8, queries: 20, burst: 1000 })
+
+const rssKiB = async (pid) => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))] }
+
+const owners = args.nodes - 1
+const { capabilities, queries } = generateCorpus({ count: owners * 3, queries: args.searchers * args.queries + args.burst, seed: 7 })
+const nodes = []
+try {
+  const t0 = performance.now()
+  nodes.push(await startNodeProcess(await tempDir(), [], { timeoutMs: 120_000 }))
+  const bootstrap = ['--bootstrap', nodes[0].run.multiaddrs[0]]
+  const starts = []
+  const names = new Set()
+  for (let i = 0; i < owners; i++) {
+    const caps = capabilities.slice(i * 3, i * 3 + 2 + (i % 2)).map(c => ({ name: c.name, description: c.description, tags: c.tags, examples: c.examples, handler: { type: 'builtin', name: 'echo' } }))
+    caps.forEach(c => names.add(c.name))
+    const home = await tempDir()
+    await writeFile(join(home, 'config.json'), JSON.stringify({ capabilities: caps }))
+    starts.push(startNodeProcess(home, bootstrap, { timeoutMs: 120_000 }).then(n => { nodes.push(n); return n }))
+  }
+  await Promise.all(starts)
+  const lastStart = performance.now()
+  console.log(`${nodes.length} nodes started in ${Math.round(lastStart - t0)} ms, ${names.size} capabilities`)
+
+  // phase 1: searchers at once, fresh queries
+  const searchers = nodes.slice(1, 1 + args.searchers)
+  const latencies = []
+  let q = 0
+  await Promise.all(searchers.map(async (n, s) => {
+    for (let i = 0; i < args.queries; i++) {
+      const text = queries[s * args.queries + i].text
+      const t = performance.now()
+      const res = await api(n.run, 'GET', `/v1/capabilities/search?q=${encodeURIComponent(text)}&k=5`)
+      latencies.push(performance.now() - t)
+      if (res.status !== 200) console.log(`search answered ${res.status}`)
+      q++
+    }
+  }))
+  const p50 = pct(latencies, 0.5)
+  const p99 = pct(latencies, 0.99)
+  console.log(`phase 1: ${q} searches from ${searchers.length} nodes at once: p50 ${Math.round(p50)} ms (bar 500, ratio ${(p50 / 500).toFixed(2)}), p99 ${Math.round(p99)} ms (bar 2000, ratio ${(p99 / 2000).toFixed(2)})`)
+
+  // phase 2: a burst on one node
+  const target = nodes[1]
+  const rss0 = await rssKiB(target.run.pid)
+  let peak = rss0
+  const sampler = setInterval(() => { rssKiB(target.run.pid).then(r => { peak = Math.max(peak, r) }, () => {}) }, 100)
+  const statuses = new Map()
+  let slowest = 0
+  const tb = performance.now()
+  await Promise.all(Array.from({ length: args.burst }, async (_, i) => {
+    const text = queries[args.searchers * args.queries + i].text
+    const t = performance.now()
+    let status
+    try {
+      status = (await api(target.run, 'GET', `/v1/capabilities/search?q=${encodeURIComponent(text)}&k=5`)).status
+    } catch (err) {
+      status = `error ${err.cause?.code ?? err.message}`
+    }
+    slowest = Math.max(slowest, performance.now() - t)
+    statuses.set(status, (statuses.get(status) ?? 0) + 1)
+  }))
+  clearInterval(sampler)
+  const rss1 = await rssKiB(target.run.pid)
+  console.log(`phase 2: ${args.burst} concurrent searches in ${Math.round(performance.now() - tb)} ms, slowest ${Math.round(slowest)} ms (bar 30000): ${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')}; RSS ${Math.round(rss0 / 1024)} -> peak ${Math.round(peak / 1024)} -> ${Math.round(rss1 / 1024)} MiB (growth ${Math.round((peak - rss0) / 1024)} MiB, bar 150)`)
+} finally {
+  await Promise.all(nodes.map(async n => n.stop()))
+  await removeTempDirs()
+}
