@@ -36,8 +36,16 @@ describe('commands people expect: caps, connect, disconnect, dht, start --detach
     assert.equal(connected.code, 0, connected.stderr)
     assert.match(connected.stdout, new RegExp(`^connected to ${a.run.peerId}`))
 
+    await waitFor(async () => (await runCli(['dht', '--home', b.home])).stdout.includes(`  ${a.run.peerId}`), { what: 'a in b\'s routing table' })
+    const disconnected = await runCli(['disconnect', a.run.peerId, '--home', b.home])
+    assert.equal(disconnected.code, 0, disconnected.stderr)
+    assert.match((await runCli(['peers', '--home', b.home])).stdout, /no connected peers/)
+    const bad = await runCli(['connect', '/ip4/127.0.0.1/tcp/1/p2p/' + a.run.peerId, '--home', b.home])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /^aistack: cannot connect to \/ip4\/127\.0\.0\.1\/tcp\/1\/p2p\/\S+: .+\n$/)
     // caps --network: what b knows of the network, a's capability with its owner
     await runCli(['caps', 'add', file, '--home', a.home])
+    await runCli(['connect', a.run.multiaddrs[0], '--home', b.home])
     const known = await waitFor(async () => {
       await runCli(['find', 'make a text loud', '--home', b.home])
       const r = await runCli(['caps', '--network', '--json', '--home', b.home])
@@ -46,13 +54,6 @@ describe('commands people expect: caps, connect, disconnect, dht, start --detach
     assert.equal(known.peerId, a.run.peerId)
     const table = await runCli(['caps', '--network', '--home', b.home])
     assert.match(table.stdout, new RegExp(`^shout +${a.run.peerId} `, 'm'))
-    await waitFor(async () => (await runCli(['dht', '--home', b.home])).stdout.includes(`  ${a.run.peerId}`), { what: 'a in b\'s routing table' })
-    const disconnected = await runCli(['disconnect', a.run.peerId, '--home', b.home])
-    assert.equal(disconnected.code, 0, disconnected.stderr)
-    assert.match((await runCli(['peers', '--home', b.home])).stdout, /no connected peers/)
-    const bad = await runCli(['connect', '/ip4/127.0.0.1/tcp/1/p2p/' + a.run.peerId, '--home', b.home])
-    assert.equal(bad.code, 1)
-    assert.match(bad.stderr, /^aistack: cannot connect to \/ip4\/127\.0\.0\.1\/tcp\/1\/p2p\/\S+: .+\n$/)
   })
 
   it('start --detach returns once ready, logs to <home>/node.log, and aistack logs prints it', async () => {

@@ -709,12 +709,16 @@ export class SemanticAnycast implements Startable {
     if (inputBytes.byteLength > maxInput) throw new TooLargeError(`input is ${inputBytes.byteLength} bytes, limit ${maxInput}`)
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options.signal != null ? [options.signal] : [])])
     const k = Math.max(maxAttempts * 2, 5)
-    // only candidates near enough to the query, and after a failure near enough to the best one
-    const acceptable = (found: Candidate[]): Candidate[] => {
-      const best = Math.max(0, ...found.map(c => c.similarity))
-      return found.filter(c => c.similarity >= best * (options.minRelativeSimilarity ?? 0))
+    // a candidate is tried only if it is near enough to the best one whose owner is not failing:
+    // a capability that failed on a live owner keeps the bar (an unrelated one is not run in its
+    // place), an owner found dead lowers it to the best live alternative
+    const relative = options.minRelativeSimilarity ?? 0
+    const near = (c: Candidate, all: Candidate[]): boolean => {
+      const healthy = all.filter(x => x.peerId === this.components.peerId.toString() || this.liveness.state(x.peerId) !== 'failing')
+      const best = Math.max(0, ...(healthy.length > 0 ? healthy : all).map(x => x.similarity))
+      return c.similarity >= best * relative
     }
-    let candidates = acceptable(await this.find(query, { k, signal, minSimilarity: options.minSimilarity }))
+    let candidates = await this.find(query, { k, signal, minSimilarity: options.minSimilarity })
     if (candidates.length === 0) throw new NoCandidatesError(`no peer offers a capability matching "${query.slice(0, 80)}"`)
     const failures: Array<{ peerId: string, capability: string, error: string }> = []
     const tried = new Set<string>()
@@ -726,6 +730,7 @@ export class SemanticAnycast implements Startable {
         const id = `${c.peerId}/${c.name}`
         // a second round retries an owner only if it was confirmed live since
         if (tried.has(id) && c.liveness !== 'live') continue
+        if (!near(c, candidates)) continue
         tried.add(id)
         attempts++
         roundAttempts++
@@ -743,7 +748,7 @@ export class SemanticAnycast implements Startable {
       if (round > 0 || signal.aborted || deadline - performance.now() < 100) break
       // every candidate failed: look again on the network before giving up
       try {
-        candidates = acceptable(await this.find(query, { k, signal, source: 'dht', minSimilarity: options.minSimilarity }))
+        candidates = await this.find(query, { k, signal, source: 'dht', minSimilarity: options.minSimilarity })
       } catch {
         break
       }
