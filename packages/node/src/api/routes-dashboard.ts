@@ -1,13 +1,13 @@
 import { readFile, readdir } from 'node:fs/promises'
-import { extname } from 'node:path'
+import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { HttpError } from './server.js'
 import type { ApiServer, RouteContext } from './server.js'
 
 /**
  * The Content-Security-Policy of the dashboard and its assets: everything from the API's own
- * origin, no inline or evaluated scripts, no framing, no plugins, forms nowhere. Inline styles
- * stay allowed: the graph and chart libraries set element styles from script.
+ * origin, no inline or evaluated scripts or styles (scripts may still set element styles through
+ * the DOM), no framing, no plugins, forms nowhere.
  */
 export const DASHBOARD_CSP = [
   "default-src 'self'",
@@ -47,8 +47,8 @@ export function dashboardRoutes (api: ApiServer, { dir = DASHBOARD_DIR }: { dir?
       const type = TYPES[extname(name)]
       if (type != null) map.set(name, { body: await readFile(path), type })
     }
-    await add('index.html', `${dir}index.html`)
-    for (const name of await readdir(`${dir}assets`)) await add(`assets/${name}`, `${dir}assets/${name}`)
+    await add('index.html', join(dir, 'index.html'))
+    for (const name of await readdir(join(dir, 'assets'))) await add(`assets/${name}`, join(dir, 'assets', name))
     return map
   }
   const get = async (name: string): Promise<Asset | undefined> => {

@@ -33,6 +33,7 @@ export class NodeChart {
       this.times.shift()
       for (const values of this.series.values()) values.shift()
     }
+    this.container.dataset.samples = String(this.times.length)
     this.draw()
   }
 

@@ -4,11 +4,11 @@ import cytoscape from 'cytoscape'
 import { short } from './dom.js'
 
 const STYLE = [
-  { selector: 'node', style: { label: 'data(label)', 'font-size': 11, 'text-valign': 'bottom', 'text-margin-y': 4, 'background-color': '#1a7f37', width: 26, height: 26 } },
+  { selector: 'node', style: { label: 'data(label)', 'font-size': 12, 'text-valign': 'bottom', 'text-margin-y': 4, 'background-color': '#1a7f37', width: 26, height: 26 } },
   { selector: 'node[status = "down"]', style: { 'background-color': '#cf222e' } },
   { selector: 'node[status = "unknown"]', style: { 'background-color': '#8c959f' } },
   { selector: 'node[?self]', style: { 'border-width': 3, 'border-color': '#0969da', width: 34, height: 34 } },
-  { selector: 'edge', style: { width: 2, 'line-color': '#8c959f', label: 'data(label)', 'font-size': 9, color: '#57606a', 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 1, 'curve-style': 'bezier' } },
+  { selector: 'edge', style: { width: 2, 'line-color': '#8c959f', label: 'data(label)', 'font-size': 10, color: '#57606a', 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 1, 'curve-style': 'bezier' } },
   { selector: 'edge[?pq]', style: { 'line-color': '#1a7f37' } }
 ]
 
@@ -53,7 +53,7 @@ export class NetworkGraph {
     const shape = [...wanted.keys()].sort().join(',') + '/' + [...edges.keys()].sort().join(',')
     if (shape !== this.shape) {
       this.shape = shape
-      cy.layout({ name: 'concentric', concentric: n => n.data('self') ? 2 : 1, levelWidth: () => 1, minNodeSpacing: 40, animate: false }).run()
+      cy.layout({ name: 'concentric', concentric: n => n.data('self') ? 2 : 1, levelWidth: () => 1, minNodeSpacing: 70, animate: false }).run()
       cy.fit(undefined, 30)
     }
   }

@@ -35,7 +35,7 @@ function every (ms, task) {
   run()
 }
 
-const state = { network: undefined, peers: [] }
+const state = { network: undefined, peers: [], capabilities: [] }
 
 function renderNodes (network) {
   $('summary').textContent = `network ${network.network} · ${network.up} of ${network.nodes.length} nodes up · this node ${short(network.self)}`
@@ -63,20 +63,27 @@ function renderPeers (peers) {
     el('td', { class: 'num' }, p.latencyMs == null ? '' : `${Math.round(p.latencyMs)} ms`))))
 }
 
-function renderCapabilities (capabilities) {
+/**
+ * Who serves what: the capability records this node holds (GET /v1/capabilities/network) joined
+ * with the capabilities each node reports in its telemetry, with the node's liveness.
+ */
+function renderCapabilities () {
   const byName = new Map()
-  for (const c of capabilities) {
-    if (!byName.has(c.name)) byName.set(c.name, [])
-    byName.get(c.name).push(c.peerId)
+  const add = (name, peerId) => {
+    if (!byName.has(name)) byName.set(name, new Set())
+    byName.get(name).add(peerId)
   }
+  for (const c of state.capabilities) add(c.name, c.peerId)
+  for (const n of state.network?.nodes ?? []) for (const c of n.capabilities ?? []) add(c.name, n.peerId)
   const statusOf = peerId => state.network?.nodes.find(n => n.peerId === peerId)?.status ?? 'unknown'
-  setRows($('capabilities').tBodies[0], [...byName].map(([name, owners]) => el('tr', { 'data-capability': name },
+  const names = [...byName.keys()].sort()
+  setRows($('capabilities').tBodies[0], names.map(name => el('tr', { 'data-capability': name },
     el('td', {}, name),
-    el('td', {}, ...owners.flatMap((p, i) => [i > 0 ? ', ' : null, el('span', { class: `mono ${statusOf(p)}`, title: `${p}: ${statusOf(p)}` }, short(p))])))))
+    el('td', {}, ...[...byName.get(name)].flatMap((p, i) => [i > 0 ? ', ' : null, el('span', { class: `mono ${statusOf(p)}`, title: `${p}: ${statusOf(p)}` }, short(p))])))))
 }
 
 function renderTasks (tasks) {
-  setRows($('tasks').tBodies[0], tasks.slice().reverse().map(t => el('tr', { 'data-task': t.id },
+  setRows($('tasks').tBodies[0], tasks.slice().reverse().map(t => el('tr', { 'data-task': t.id, 'data-state': t.state },
     el('td', { class: 'mono', title: t.id }, t.id.slice(0, 8)),
     el('td', {}, t.state),
     el('td', {}, t.capability ?? t.query ?? ''),
@@ -119,6 +126,7 @@ function start () {
     const network = await api.get('/v1/network')
     state.network = network
     renderNodes(network)
+    renderCapabilities()
     graph.update(network, state.peers)
     const now = Date.now()
     for (const chart of charts) chart.push(now, network.nodes)
@@ -129,7 +137,10 @@ function start () {
     renderPeers(state.peers)
     if (state.network != null) graph.update(state.network, state.peers)
   })
-  every(CAPABILITIES_EVERY_MS, async () => { renderCapabilities((await api.get('/v1/capabilities/network')).capabilities) })
+  every(CAPABILITIES_EVERY_MS, async () => {
+    state.capabilities = (await api.get('/v1/capabilities/network')).capabilities
+    renderCapabilities()
+  })
   const refreshTasks = async () => { renderTasks((await api.get('/v1/tasks?limit=50')).tasks) }
   every(TASKS_EVERY_MS, refreshTasks)
   let pending = false
