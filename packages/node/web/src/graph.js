@@ -8,7 +8,7 @@ const STYLE = [
   { selector: 'node[status = "down"]', style: { 'background-color': '#cf222e' } },
   { selector: 'node[status = "unknown"]', style: { 'background-color': '#8c959f' } },
   { selector: 'node[?self]', style: { 'border-width': 3, 'border-color': '#0969da', width: 34, height: 34 } },
-  { selector: 'edge', style: { width: 2, 'line-color': '#8c959f', label: 'data(label)', 'font-size': 10, color: '#57606a', 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 1, 'curve-style': 'bezier' } },
+  { selector: 'edge', style: { width: 2, 'line-color': '#8c959f', label: 'data(label)', 'font-size': 10, color: '#57606a', 'text-background-color': '#fff', 'text-background-opacity': 1, 'curve-style': 'bezier' } },
   { selector: 'edge[?pq]', style: { 'line-color': '#1a7f37' } }
 ]
 
@@ -53,7 +53,16 @@ export class NetworkGraph {
     const shape = [...wanted.keys()].sort().join(',') + '/' + [...edges.keys()].sort().join(',')
     if (shape !== this.shape) {
       this.shape = shape
-      cy.layout({ name: 'concentric', concentric: n => n.data('self') ? 2 : 1, levelWidth: () => 1, minNodeSpacing: 70, animate: false }).run()
+      // this node in the middle, the others on an ellipse as wide as the container
+      const others = cy.nodes().filter(n => !n.data('self')).sort((a, b) => a.id().localeCompare(b.id()))
+      const box = this.cy.container().getBoundingClientRect()
+      const ry = Math.max(90, box.height / 2 - 50)
+      const rx = Math.max(ry, box.width / 2 - 90)
+      const positions = new Map(others.map((n, i) => {
+        const a = -Math.PI / 2 + 2 * Math.PI * i / others.length
+        return [n.id(), { x: rx * Math.cos(a), y: ry * Math.sin(a) }]
+      }))
+      cy.layout({ name: 'preset', positions: n => positions.get(n.id()) ?? { x: 0, y: 0 }, animate: false }).run()
       cy.fit(undefined, 30)
     }
   }

@@ -6,6 +6,10 @@ import { short } from './dom.js'
  * @param {{traceId: string, spans: Array<{spanId: string, parentId?: string, peerId: string, name: string, startMs: number, durationMs: number, status?: string, attributes?: object}>}} trace
  * @returns {string[]} the lines of the tree
  */
+function plural (n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
 export function traceLines (trace) {
   const spans = trace.spans ?? []
   if (spans.length === 0) return [`trace ${trace.traceId}: no spans`]
@@ -17,7 +21,8 @@ export function traceLines (trace) {
     if (!children.has(parent)) children.set(parent, [])
     children.get(parent).push(s)
   }
-  const lines = [`trace ${trace.traceId}: ${spans.length} spans on ${new Set(spans.map(s => s.peerId)).size} nodes`]
+  const nodes = new Set(spans.map(s => s.peerId)).size
+  const lines = [`trace ${trace.traceId}: ${plural(spans.length, 'span')} on ${plural(nodes, 'node')}`]
   const walk = (parent, depth) => {
     for (const s of (children.get(parent) ?? []).sort((a, b) => a.startMs - b.startMs)) {
       const attrs = Object.entries(s.attributes ?? {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
