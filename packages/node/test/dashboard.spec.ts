@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { delimiter, join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { ApiServer } from '../src/api/server.js'
 import { DASHBOARD_CSP, dashboardRoutes } from '../src/api/routes-dashboard.js'
 import { dashboardUrl } from '../src/cli/dashboard.js'
-import { api, removeTempDirs, runCli, startNodeProcess, tempDir } from './helpers.js'
+import { api, removeTempDirs, runCli, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 import type { Browser } from 'playwright-core'
 
@@ -107,6 +107,12 @@ describe('dashboard in headless Chromium on a 5-node testnet', function () {
     const printed = await runCli(['dashboard', '--home', nodes[0].home])
     assert.equal(printed.code, 0, printed.stderr)
     assert.equal(printed.stdout.trim(), `${run.api.url}/#token=${run.api.token}`)
+    // --open hands the URL to xdg-open (here a stand-in on the PATH that writes it down)
+    const bin = await tempDir()
+    await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > '${join(bin, 'opened')}'\n`, { mode: 0o755 })
+    const opened = await runCli(['dashboard', '--home', nodes[0].home, '--open'], { env: { PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` } })
+    assert.equal(opened.code, 0, opened.stderr)
+    assert.equal(await waitFor(async () => readFile(join(bin, 'opened'), 'utf8').catch(() => undefined), { timeoutMs: 30_000, what: 'the stand-in xdg-open' }), printed.stdout.trim())
 
     const page = await (browser as Browser).newPage({ viewport: { width: 1400, height: 1500 } })
     const errors: string[] = []
