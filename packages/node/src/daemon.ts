@@ -7,6 +7,7 @@ import { taskRoutes } from './api/routes-tasks.js'
 import { gatewayRoutes } from './api/routes-gateways.js'
 import { killAllProcessGroups, liveProcessGroups, loadPersistedCapabilities } from './capabilities/index.js'
 import { telemetryRoutes } from './api/routes-telemetry.js'
+import { dashboardRoutes } from './api/routes-dashboard.js'
 import { loadConfig } from './config.js'
 import { AlreadyRunningError, StartError, UsageError } from './errors.js'
 import { CONFIG_FILE, initHome } from './home.js'
@@ -159,6 +160,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   taskRoutes(api, { node, idempotency })
   const gateways = gatewayRoutes(api, config.a2a)
   telemetryRoutes(api, { node })
+  dashboardRoutes(api)
   try {
     await api.start()
   } catch (err: any) {

@@ -22,6 +22,7 @@ Commands:
   events                 print lifecycle events live
   top                    a live view of the network's telemetry
   trace <id>             print the spans of a trace as a tree
+  dashboard              the URL of the web dashboard (--open: open it)
   testnet up|status|down|restart
                          run a local multi-node testnet of node processes
   mcp                    serve the network to an MCP client over stdio
@@ -45,6 +46,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   events: async () => (await import('./task.js')).eventsCommand,
   top: async () => (await import('./telemetry.js')).topCommand,
   trace: async () => (await import('./telemetry.js')).traceCommand,
+  dashboard: async () => (await import('./dashboard.js')).dashboardCommand,
   testnet: async () => (await import('./testnet.js')).testnetCommand,
   models: async () => (await import('./models.js')).modelsCommand,
   mcp: async () => (await import('./mcp.js')).mcpCommand,
