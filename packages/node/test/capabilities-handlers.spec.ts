@@ -199,6 +199,13 @@ describe('http and openai handlers', () => {
     await assert.rejects(r.invoke('slow', 'x'), { name: 'HandlerTimeoutError' })
     await assert.rejects(r.invoke('big', 'x'), { name: 'OutputTooLargeError' })
     await assert.rejects(r.invoke('broken', 'x'), { name: 'HandlerError', message: /500/ })
+    // nothing listening: the error names the cause, not only "fetch failed"
+    const closed = http.createServer()
+    await new Promise<void>(resolve => closed.listen(0, '127.0.0.1', resolve))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise(resolve => closed.close(resolve))
+    r.add({ name: 'down', description: 'down', handler: { type: 'http', url: `http://127.0.0.1:${port}/agent` } })
+    await assert.rejects(r.invoke('down', 'x'), { name: 'HandlerError', message: new RegExp(`failed: fetch failed \\(ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)`) })
   })
 
   it('openai calls chat completions with the model, system prompt and key', async () => {

@@ -219,13 +219,20 @@ async function readBody (res: Response, max: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/** Why a fetch failed, with the cause undici hides behind "fetch failed" (ECONNREFUSED, ENOTFOUND, …) */
+function fetchFailure (e: any): string {
+  const cause = e?.cause
+  const detail = cause?.code ?? cause?.message
+  return detail != null ? `${String(e?.message ?? e)} (${String(detail)}${cause?.address != null ? ` ${String(cause.address)}:${String(cause.port ?? '')}` : ''})` : String(e?.message ?? e)
+}
+
 async function post (url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal, max: number): Promise<{ res: Response, text: string }> {
   let res: Response
   try {
     res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal })
   } catch (e: any) {
     if (signal.aborted) throw reasonOf(signal)
-    throw new HandlerError(`POST ${url} failed: ${e?.message ?? e}`)
+    throw new HandlerError(`POST ${url} failed: ${fetchFailure(e)}`)
   }
   let text: string
   try {
@@ -278,7 +285,7 @@ async function * streamChat (url: string, body: unknown, headers: Record<string,
     res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers }, body: JSON.stringify(body), signal })
   } catch (e: any) {
     if (signal.aborted) throw reasonOf(signal)
-    throw new HandlerError(`POST ${url} failed: ${e?.message ?? e}`)
+    throw new HandlerError(`POST ${url} failed: ${fetchFailure(e)}`)
   }
   if (!res.ok || res.body == null) throw new HandlerError(`POST ${url} answered ${res.status}: ${(await res.text().catch(() => '')).slice(0, 300)}`)
   const reader = res.body.getReader()
