@@ -56,6 +56,25 @@ describe('commands people expect: caps, connect, disconnect, dht, start --detach
     assert.match(table.stdout, new RegExp(`^shout +${a.run.peerId} `, 'm'))
   })
 
+  it('task watch of a map task shows "N/M done" rather than a line per child', async () => {
+    const home = await tempDir()
+    const slow = 'let s=\'\';process.stdin.on(\'data\',d=>s+=d).on(\'end\',()=>setTimeout(()=>process.stdout.write(s),200))'
+    await writeFile(join(home, 'config.json'), JSON.stringify({ capabilities: [{ name: 'slow-echo', description: 'Echo slowly', handler: { type: 'exec', command: [process.execPath, '-e', slow], concurrency: 2 } }] }))
+    const node = await startNodeProcess(home)
+    running.push(node)
+    const inputs = join(home, 'inputs.json')
+    await writeFile(inputs, JSON.stringify(Array.from({ length: 10 }, (_, i) => `item-${i}`)))
+    const submitted = await runCli(['task', 'submit', '--capability', 'slow-echo', '--inputs-file', inputs, '--json', '--home', home])
+    assert.equal(submitted.code, 0, submitted.stderr)
+    const { id } = JSON.parse(submitted.stdout)
+    const watched = await runCli(['task', 'watch', id, '--home', home])
+    assert.equal(watched.code, 0, watched.stderr)
+    const progress = watched.stdout.split('\n').filter(l => / \d+\/10 done$/.test(l))
+    assert.ok(progress.length >= 1 && progress.length <= 11, watched.stdout)
+    assert.ok(!watched.stdout.includes(`${String(id)}.3 `), 'no line per child')
+    assert.match(watched.stdout, /item-9/)
+  })
+
   it('start --detach returns once ready, logs to <home>/node.log, and aistack logs prints it', async () => {
     const home = await tempDir()
     const started = await runCli(['start', '--detach', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
