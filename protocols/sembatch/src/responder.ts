@@ -145,6 +145,9 @@ export class ResponderLink {
   private readonly onMessage = (evt: StreamMessageEvent): void => {
     try {
       for (const bytes of this.splitter.push(eventBytes(evt.data))) this.onFrame(decodeFrame(bytes, 'opener', this.settings.limits))
+      // every frame of the chunk is queued before any is started, so a realtime request
+      // behind bulk ones in the same chunk starts first
+      this.dispatch()
       if (this.ackDue) this.outbox.schedule('realtime')
     } catch (err: any) {
       this.log('bad frame from %p - %e', this.peer, err)
@@ -178,7 +181,6 @@ export class ResponderLink {
         this.waiting++
       }
     }
-    this.dispatch()
   }
 
   /** Starts what the handlers' concurrency allows, realtime first */
