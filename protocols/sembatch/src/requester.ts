@@ -84,7 +84,10 @@ export class RequesterLink {
         this.ackDue = false
         return this.receivedBytes
       },
-      onError: (err) => { this.reset(err) }
+      onError: (err) => {
+        this.log('writing to %p failed, resetting the stream - %e', this.peer, err)
+        this.reset(err)
+      }
     })
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('close', (evt) => {

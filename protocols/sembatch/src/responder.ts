@@ -113,13 +113,19 @@ export class ResponderLink {
         this.ackDue = false
         return this.receivedBytes
       },
-      onError: (err) => { this.reset(err) }
+      onError: (err) => {
+        this.log('writing to %p failed, resetting the stream - %e', this.peer, err)
+        this.reset(err)
+      }
     })
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('remoteCloseWrite', () => {
       if (this.active === 0 && this.waiting === 0) this.stream.close().catch(err => { this.stream.abort(err) })
     }, { once: true })
-    stream.addEventListener('close', () => { this.shut() }, { once: true })
+    stream.addEventListener('close', (evt) => {
+      if (evt.error != null && !this.closed) this.log('stream from %p ended - %e', this.peer, evt.error)
+      this.shut()
+    }, { once: true })
     if (this.returnMessages > 0 || this.returnBytes > 0) this.outbox.schedule()
   }
 
