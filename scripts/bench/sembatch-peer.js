@@ -1,6 +1,7 @@
 // The serving node of `npm run bench:sembatch`, run by it as a child process: a libp2p node
 // (TCP on 127.0.0.1, Noise, Yamux) with sembatch handlers and the two baselines. Prints one JSON
-// line `{ "addr": "<multiaddr>" }` when ready; stops when its standard input closes.
+// line `{ "addr": "<multiaddr>" }` when ready; stops when its standard input closes. Its one
+// argument is sembatch's pipeBytes.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { createEmbedder } from '@aistack/embeddings'
@@ -8,6 +9,7 @@ import { sembatch } from '@aistack/sembatch'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createLibp2p } from 'libp2p'
 
 export const UNBATCHED = '/aistack/bench-unbatched/1.0.0'
@@ -22,7 +24,7 @@ const node = await createLibp2p({
   transports: [tcp()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
-  services: { identify: identify(), sembatch: sembatch({ creditMessages: 8192, creditBytes: 64 * 1024 * 1024 }) }
+  services: { identify: identify(), sembatch: sembatch({ creditMessages: 8192, creditBytes: 64 * 1024 * 1024, pipeBytes: Number(process.argv[2] ?? 65536) }) }
 })
 const sb = node.services.sembatch
 sb.handle('echo', payload => payload, { concurrency: 100_000 })
@@ -30,6 +32,15 @@ sb.handle('echo', payload => payload, { concurrency: 100_000 })
 sb.handle('embed-one', async payload => vectorBytes((await embedder.embed([decoder.decode(payload)]))[0]), { concurrency: 64 })
 // batch-aware: one embedder call per batch
 sb.handleBatch('embed-batch', async payloads => (await embedder.embed(payloads.map(p => decoder.decode(p)))).map(vectorBytes), { concurrency: 2, maxBatch: 512 })
+
+// this process's event-loop delay, for the benchmark to tell stalls of the process from the protocol's
+const eld = monitorEventLoopDelay({ resolution: 1 })
+eld.enable()
+const ms = (ns) => Math.round(ns / 1e4) / 100
+sb.handle('eld', payload => {
+  if (decoder.decode(payload) === 'reset') eld.reset()
+  return new TextEncoder().encode(JSON.stringify({ p50Ms: ms(eld.percentile(50)), p99Ms: ms(eld.percentile(99)), maxMs: ms(eld.max) }))
+})
 
 // today's path: one stream per message, a length-prefixed request and answer, then close
 await node.handle(UNBATCHED, async (stream) => {

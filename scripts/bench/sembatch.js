@@ -14,7 +14,8 @@
 //   unbatched one's; also reported against the plain stream;
 // - realtimeP99Ms: realtime 64-byte messages one at a time while --bulk-window bulk 16 KiB
 //   messages are in flight all along, p99 round trip; the same with the interactive class
-//   for reference;
+//   for reference; realtimeAloneP99Ms: the same realtime round trips with no bulk at all (what
+//   the machine gives a round trip), and the event-loop delay of both processes in each phase;
 // - tensorBytesRatio: 384-d embeddings of a slowly changing text (a window of words moving
 //   one word per step) from the offline embedder, int8 with deltas and zstd, bytes against
 //   the f32 protobuf Tensor; the cosine error of the decoded vectors; a dense slowly
@@ -23,12 +24,13 @@
 // - embedBatchRatio: texts/s of a batch-aware embed handler over item-by-item calls.
 import { spawn } from 'node:child_process'
 import { loadavg, cpus } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { createEmbedder } from '@aistack/embeddings'
 import {
-  sembatch, TensorEncoder, TensorDecoder, PayloadCompressor, PayloadDecompressor, cosine, zstdCompress
+  sembatch, DEFAULT_PIPE_BYTES, TensorEncoder, TensorDecoder, PayloadCompressor, PayloadDecompressor, cosine, zstdCompress
 } from '@aistack/sembatch'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
@@ -39,10 +41,11 @@ import { benchArgs } from './args.js'
 
 const USAGE = `Usage: npm run bench:sembatch -- [--messages 100000] [--unbatched 4000] [--window 4096]
   [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--vectors 2000]
-  [--embed 20000] [--json true]
+  [--embed 20000] [--pipe-bytes 65536] [--json true]
 --messages: sembatch messages per size; --unbatched: one-stream-per-message messages per size;
---seq: sequential round trips per path for idle latency; --realtime: realtime samples under bulk;
+--seq: sequential round trips per path for idle latency; --realtime: realtime samples alone and under bulk;
 --vectors: embeddings in the tensor stream; --embed: texts through each embed handler;
+--pipe-bytes: sembatch's pipeBytes on both nodes (unacknowledged bytes before interactive and bulk wait);
 --json true: print one JSON object instead of the report.`
 const args = benchArgs(USAGE, {
   messages: 100_000,
@@ -54,6 +57,7 @@ const args = benchArgs(USAGE, {
   'bulk-window': 256,
   vectors: 2000,
   embed: 20_000,
+  'pipe-bytes': DEFAULT_PIPE_BYTES,
   json: 'false'
 })
 const asJson = args.json === 'true' || process.argv.includes('--json')
@@ -65,7 +69,7 @@ const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
 
 // the serving node
 const peerScript = fileURLToPath(new URL('./sembatch-peer.js', import.meta.url))
-const child = spawn(process.execPath, [peerScript], { stdio: ['pipe', 'pipe', 'inherit'] })
+const child = spawn(process.execPath, [peerScript, String(args['pipe-bytes'])], { stdio: ['pipe', 'pipe', 'inherit'] })
 const addr = await new Promise((resolve, reject) => {
   let buf = ''
   child.stdout.on('data', (d) => {
@@ -80,7 +84,7 @@ const node = await createLibp2p({
   transports: [tcp()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
-  services: { identify: identify(), sembatch: sembatch() }
+  services: { identify: identify(), sembatch: sembatch({ pipeBytes: args['pipe-bytes'] }) }
 })
 const conn = await node.dial(multiaddr(addr))
 const peer = conn.remotePeer
@@ -167,7 +171,28 @@ idle.addedVsUnbatchedMs = r4(idle.sembatchP50Ms - idle.unbatchedP50Ms)
 idle.addedVsRawStreamMs = r4(idle.sembatchP50Ms - idle.rawStreamP50Ms)
 say(`idle p50: sembatch ${idle.sembatchP50Ms} ms, one stream per message ${idle.unbatchedP50Ms} ms, plain stream ${idle.rawStreamP50Ms} ms`)
 
-// 3. realtime under bulk
+// 3. realtime under bulk; first realtime alone (what a round trip costs on this machine with no
+// bulk at all), and in both phases the event-loop delay of both processes (how long a ready
+// callback waited for its turn: stalls of the process, not of the protocol)
+const eld = monitorEventLoopDelay({ resolution: 1 })
+const ms = (ns) => r2(ns / 1e6)
+const eldStats = (h) => ({ p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) })
+const peerEld = async (op) => JSON.parse(new TextDecoder().decode(await sb.send(peer, 'eld', new TextEncoder().encode(op), { qos: 'realtime' })))
+async function realtimeAlone () {
+  eld.reset()
+  await peerEld('reset')
+  const samples = []
+  for (let i = 0; i < args.realtime; i++) {
+    const t = performance.now()
+    await sb.send(peer, 'echo', p64, { qos: 'realtime' })
+    samples.push(performance.now() - t)
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  return { p50Ms: r4(pct(samples, 50)), p99Ms: r4(pct(samples, 99)), eventLoopDelay: { client: eldStats(eld), server: await peerEld('read') } }
+}
+eld.enable()
+const realtimeIdle = await realtimeAlone()
+say(`realtime alone: p50 ${realtimeIdle.p50Ms} ms p99 ${realtimeIdle.p99Ms} ms; event-loop delay p99 client ${realtimeIdle.eventLoopDelay.client.p99Ms} ms, server ${realtimeIdle.eventLoopDelay.server.p99Ms} ms`)
 async function underBulk (qos) {
   const state = { stop: false }
   let bulkBytes = 0
@@ -181,6 +206,8 @@ async function underBulk (qos) {
   }))
   // let the bulk traffic fill the pipe first
   await new Promise(resolve => setTimeout(resolve, 200))
+  eld.reset()
+  await peerEld('reset')
   const samples = []
   for (let i = 0; i < args.realtime; i++) {
     const t = performance.now()
@@ -188,14 +215,16 @@ async function underBulk (qos) {
     samples.push(performance.now() - t)
     await new Promise(resolve => setImmediate(resolve))
   }
+  const eventLoopDelay = { client: eldStats(eld), server: await peerEld('read') }
   state.stop = true
   const seconds = (performance.now() - bulkStart) / 1000
   await bulk
-  return { p50Ms: r4(pct(samples, 50)), p99Ms: r4(pct(samples, 99)), bulkMiBps: r2(bulkBytes / seconds / 1048576) }
+  return { p50Ms: r4(pct(samples, 50)), p99Ms: r4(pct(samples, 99)), bulkMiBps: r2(bulkBytes / seconds / 1048576), eventLoopDelay }
 }
 const realtime = await underBulk('realtime')
 const interactiveUnderBulk = await underBulk('interactive')
-say(`under bulk: realtime p50 ${realtime.p50Ms} ms p99 ${realtime.p99Ms} ms (bulk ${realtime.bulkMiBps} MiB/s); interactive p99 ${interactiveUnderBulk.p99Ms} ms`)
+eld.disable()
+say(`under bulk: realtime p50 ${realtime.p50Ms} ms p99 ${realtime.p99Ms} ms (bulk ${realtime.bulkMiBps} MiB/s; event-loop delay p99 client ${realtime.eventLoopDelay.client.p99Ms} ms, server ${realtime.eventLoopDelay.server.p99Ms} ms); interactive p99 ${interactiveUnderBulk.p99Ms} ms`)
 
 // 4. tensors and payload compression
 const embedder = createEmbedder()
@@ -277,6 +306,7 @@ const result = {
   smallMessageRatio: Math.min(small[64].ratio, small[256].ratio),
   idleAddedLatencyP50Ms: idle.addedVsUnbatchedMs,
   realtimeP99Ms: realtime.p99Ms,
+  realtimeAloneP99Ms: realtimeIdle.p99Ms,
   tensorBytesRatio: tensors.int8.ratio,
   tensorCosineErrorMax: tensors.int8.maxCosineError,
   embedBatchRatio: embed.ratio,
@@ -289,12 +319,14 @@ const result = {
   small,
   idle,
   realtime,
+  realtimeIdle,
   interactiveUnderBulk,
   tensors,
   payloads,
   embed,
   node: process.version,
   cpus: cpus().length,
+  pipeBytes: args['pipe-bytes'],
   loadAverage: load
 }
 result.pass = {

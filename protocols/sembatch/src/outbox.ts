@@ -164,6 +164,9 @@ export class Outbox {
     let load = 0
     let blocked = false
     for (let c = 0; c < 3 && !blocked; c++) {
+      // realtime messages travel in a frame of their own: a small frame, never compressed
+      // with bulk bytes, that the receiver decodes as soon as its own bytes arrive
+      if (c > 0 && count > 0) break
       if (c > 0) {
         // interactive and bulk go only while the pipe has room: what is queued in the
         // pipe ahead of a realtime message is what it waits for
@@ -219,7 +222,7 @@ export class Outbox {
       }, (err: Error) => { this.fail(err) })
       return false
     }
-    return this.queued > 0 && !blocked && (batches.length > 0 || credit != null || received != null)
+    return this.queued > 0 && !blocked && batches.length > 0
   }
 
   private compact (c: number): void {

@@ -1,12 +1,15 @@
 import { AnswerStream } from './answers.js'
 import { INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES } from './constants.js'
 import { CreditViolationError, OversizeError, QueueFullError, RemoteError, RequestTimeoutError, StreamResetError } from './errors.js'
-import { FrameSplitter, Kind, decodeFrame, eventBytes, messageLoad } from './frame.js'
+import { FrameSplitter, Kind, QoS, decodeFrame, eventBytes, messageLoad } from './frame.js'
 import { Outbox } from './outbox.js'
 import type { QosClass } from './constants.js'
 import type { FrameLimits, Frame } from './frame.js'
 import type { OutItem, RemoteState } from './outbox.js'
 import type { Logger, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
+
+/** Wire classes in the order their answers are settled */
+const QOS_ORDER = [QoS.REALTIME, QoS.INTERACTIVE, QoS.BULK]
 
 export interface LinkSettings {
   limits: FrameLimits
@@ -81,7 +84,10 @@ export class RequesterLink {
         this.ackDue = false
         return this.receivedBytes
       },
-      onError: (err) => { this.reset(err) }
+      onError: (err) => {
+        this.log('writing to %p failed, resetting the stream - %e', this.peer, err)
+        this.reset(err)
+      }
     })
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('close', (evt) => {
@@ -196,7 +202,10 @@ export class RequesterLink {
     let frames: Uint8Array[]
     try {
       frames = this.splitter.push(eventBytes(evt.data))
-      for (const bytes of frames) this.onFrame(decodeFrame(bytes, 'acceptor', this.settings.limits))
+      const decoded = frames.map(bytes => decodeFrame(bytes, 'acceptor', this.settings.limits))
+      for (const frame of decoded) this.onControl(frame)
+      // answers of the chunk settle realtime first (a request's messages are all of its class, so they stay in order)
+      for (const qos of QOS_ORDER) for (const frame of decoded) this.onAnswers(frame, qos)
       if (this.ackDue) this.outbox.schedule('realtime')
     } catch (err: any) {
       this.log('bad frame from %p - %e', this.peer, err)
@@ -204,7 +213,8 @@ export class RequesterLink {
     }
   }
 
-  private onFrame (frame: Frame): void {
+  /** Acknowledgements and credits of a frame */
+  private onControl (frame: Frame): void {
     if (frame.received != null) this.outbox.onAck(frame.received)
     if (frame.batches.length > 0) {
       this.receivedBytes = (this.receivedBytes + messageLoad(frame)) >>> 0
@@ -221,7 +231,12 @@ export class RequesterLink {
       this.remote.serviceRate = c.serviceRate
       if (this.outbox.queued > 0) this.outbox.schedule()
     }
+  }
+
+  /** The answers of a frame's batches of class `qos` */
+  private onAnswers (frame: Frame, qos: QoS): void {
     for (const batch of frame.batches) {
+      if (batch.qos !== qos) continue
       for (const m of batch.messages) {
         const p = this.pending.get(m.id)
         // a late answer to a request given up (timeout, abort): dropped

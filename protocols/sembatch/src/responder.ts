@@ -113,13 +113,19 @@ export class ResponderLink {
         this.ackDue = false
         return this.receivedBytes
       },
-      onError: (err) => { this.reset(err) }
+      onError: (err) => {
+        this.log('writing to %p failed, resetting the stream - %e', this.peer, err)
+        this.reset(err)
+      }
     })
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('remoteCloseWrite', () => {
       if (this.active === 0 && this.waiting === 0) this.stream.close().catch(err => { this.stream.abort(err) })
     }, { once: true })
-    stream.addEventListener('close', () => { this.shut() }, { once: true })
+    stream.addEventListener('close', (evt) => {
+      if (evt.error != null && !this.closed) this.log('stream from %p ended - %e', this.peer, evt.error)
+      this.shut()
+    }, { once: true })
     if (this.returnMessages > 0 || this.returnBytes > 0) this.outbox.schedule()
   }
 
@@ -145,6 +151,9 @@ export class ResponderLink {
   private readonly onMessage = (evt: StreamMessageEvent): void => {
     try {
       for (const bytes of this.splitter.push(eventBytes(evt.data))) this.onFrame(decodeFrame(bytes, 'opener', this.settings.limits))
+      // every frame of the chunk is queued before any is started, so a realtime request
+      // behind bulk ones in the same chunk starts first
+      this.dispatch()
       if (this.ackDue) this.outbox.schedule('realtime')
     } catch (err: any) {
       this.log('bad frame from %p - %e', this.peer, err)
@@ -178,7 +187,6 @@ export class ResponderLink {
         this.waiting++
       }
     }
-    this.dispatch()
   }
 
   /** Starts what the handlers' concurrency allows, realtime first */
