@@ -20,10 +20,40 @@ export function telemetryDomain (network: string): string {
 
 /** Sampling and publishing interval, ms */
 export const DEFAULT_INTERVAL_MS = 5_000
-/** A full record every this many intervals; deltas in between */
+/**
+ * A full record every this many intervals (the heartbeat); in between, a
+ * delta only at an interval where a value moved beyond `CHANGE_THRESHOLDS`
+ */
 export const DEFAULT_FULL_EVERY = 12
 /** A node silent for this many of its intervals is `down` */
 export const DOWN_AFTER_INTERVALS = 3
+/**
+ * How far a value must move from the last record sent before a delta goes
+ * out between heartbeats. Lists (capabilities, alerts) and the version count
+ * on any change; the capability list carries load and counters, which
+ * anycast reads.
+ */
+export const CHANGE_THRESHOLDS = {
+  /** CPU of the node process, per mille of one core, absolute */
+  cpuPermille: 100,
+  /** used system memory, per mille, absolute */
+  memUsedPermille: 50,
+  /** rss and heap, relative to the last value sent */
+  memoryRatio: 0.25,
+  /** event-loop p99: both at least this many µs and this ratio */
+  eventLoopUs: 50_000,
+  eventLoopRatio: 0.5,
+  /** open connections: at least this many and this ratio */
+  connections: 2,
+  connectionsRatio: 0.1,
+  /** bytes in or out per second: at least this many and this ratio */
+  bytesPerSec: 16 * 1024,
+  bytesPerSecRatio: 0.5,
+  /** GPU utilisation, percent, absolute; GPU memory relative */
+  gpuUtilization: 10,
+  gpuMemoryRatio: 0.1
+} as const
+
 /** A `down` node leaves the table after this long without a record */
 export const DEFAULT_FORGET_AFTER_MS = 10 * 60_000
 /** Latency percentiles and rates cover this many intervals */
@@ -34,6 +64,8 @@ export const LIMITS = {
   minIntervalMs: 250,
   /** Longest interval a peer may declare */
   maxIntervalMs: 10 * 60_000,
+  /** Longest heartbeat a peer may declare (and at least its interval) */
+  maxHeartbeatMs: 60 * 60_000,
   /** Signed envelope of one record */
   maxRecordBytes: 8 * 1024,
   /** Capabilities in one record (the busiest first) */

@@ -8,7 +8,7 @@ import {
 } from './constants.js'
 import { InvalidTelemetryOptionError } from './errors.js'
 import { onPath, queryGpus } from './gpu.js'
-import { decodeRecord, deltaRecord, encodeRecord, fullRecord } from './record.js'
+import { changedEnough, decodeRecord, deltaRecord, encodeRecord, fullRecord } from './record.js'
 import { TokenBucket } from './rate-limit.js'
 import { SystemSampler } from './system.js'
 import { NetworkTable, loadFromTelemetry } from './table.js'
@@ -47,6 +47,11 @@ export interface TelemetryComponents {
   connectionManager: { getConnections(peer?: PeerId): Connection[] }
   pubsub: TelemetryPubSub
   logger: ComponentLogger
+  /** libp2p's events: a peer whose last connection closed is judged by its interval, not its heartbeat */
+  events?: {
+    addEventListener(type: 'peer:connect' | 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
+    removeEventListener(type: 'peer:connect' | 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
+  }
 }
 
 export interface TelemetryInit {
@@ -54,7 +59,10 @@ export interface TelemetryInit {
   network?: string
   /** sampling and publishing interval, ms (default 5000, at least 250) */
   intervalMs?: number
-  /** a full record every this many intervals, deltas in between (default 12) */
+  /**
+   * a full record every this many intervals (default 12): the heartbeat; in
+   * between, a delta at an interval where a value moved beyond its threshold
+   */
   fullEvery?: number
   /** latency percentiles, rates and alerts cover this many intervals (default 12) */
   windowIntervals?: number
@@ -122,6 +130,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   private seq = 0n
   private sinceFull = 0
   private base?: TelemetryRecord
+  /** the last record sent, in full form */
+  private sent?: TelemetryRecord
   private fullWanted = true
   private last?: NodeTelemetry
   private lastAt = 0
@@ -167,6 +177,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     const pubsub = this.components.pubsub
     pubsub.topicValidators.set(this.topic, this.validate)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    this.components.events?.addEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events?.addEventListener('peer:connect', this.onConnect)
     pubsub.subscribe(this.topic)
     this.system.start()
     this.lastAt = Date.now()
@@ -181,6 +193,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.system.stop()
     const pubsub = this.components.pubsub
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    this.components.events?.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events?.removeEventListener('peer:connect', this.onConnect)
     if (pubsub.topicValidators.get(this.topic) === this.validate) pubsub.topicValidators.delete(this.topic)
     try { pubsub.unsubscribe(this.topic) } catch {}
     await this.tracing.shutdown().catch(err => { this.log.error('trace export shutdown failed - %e', err) })
@@ -216,6 +230,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     const t: NodeTelemetry = {
       timeMs: now,
       intervalMs: this.intervalMs,
+      heartbeatMs: this.intervalMs * this.fullEvery,
       ...(this.init.version != null ? { version: this.init.version } : {}),
       ...sys,
       connections: this.components.connectionManager.getConnections().length,
@@ -244,17 +259,20 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   }
 
   private async publish (t: NodeTelemetry): Promise<void> {
-    this.seq++
-    const full = fullRecord(t, this.seq)
+    const full = fullRecord(t, this.seq + 1n)
     let record = full
     if (this.base == null || this.fullWanted || this.sinceFull + 1 >= this.fullEvery) {
       this.base = full
       this.sinceFull = 0
       this.fullWanted = false
     } else {
-      record = deltaRecord(this.base, full)
       this.sinceFull++
+      // nothing moved beyond its threshold: stay silent until the heartbeat
+      if (this.sent != null && !changedEnough(this.sent, full)) return
+      record = deltaRecord(this.base, full)
     }
+    this.seq++
+    this.sent = full
     const bytes = await sealRecord(this.components.privateKey, this.domain, encodeRecord(record))
     if (bytes.byteLength > LIMITS.maxRecordBytes) {
       this.log.error('telemetry record of %d bytes is over the limit of %d; not sent', bytes.byteLength, LIMITS.maxRecordBytes)
@@ -319,6 +337,14 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
     // a newcomer gets a full record next time rather than deltas it cannot use
     if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.fullWanted = true
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.table.disconnected(evt.detail.toString())
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    this.table.connected(evt.detail.toString())
   }
 
   private emit<K extends keyof TelemetryEvents> (type: K, detail: TelemetryEvents[K]['detail']): void {

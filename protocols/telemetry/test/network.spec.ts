@@ -75,6 +75,30 @@ describe('telemetry between nodes', function () {
     assert.equal(a.services.telemetry.node(ids[1])?.status, 'up')
   })
 
+  it('a quiet node sends less than a record per interval and stays up between heartbeats', async () => {
+    const a = await node({ fullEvery: 8 })
+    const b = await node()
+    await b.dial(a.getMultiaddrs()[0])
+    const id = a.peerId.toString()
+    await waitFor(() => b.services.telemetry.node(id)?.status === 'up', 'a in b\'s table')
+    const published = a.services.telemetry.traffic.published
+    let samples = 0
+    let downSeen = 0
+    const onSample = (): void => {
+      samples++
+      if (b.services.telemetry.node(id)?.status !== 'up') downSeen++
+    }
+    a.services.telemetry.addEventListener('sample', onSample)
+    try {
+      await waitFor(() => samples >= 16, '16 samples of a')
+    } finally {
+      a.services.telemetry.removeEventListener('sample', onSample)
+    }
+    assert.equal(downSeen, 0)
+    assert.ok(a.services.telemetry.traffic.published - published < samples, `${a.services.telemetry.traffic.published - published} records in ${samples} intervals`)
+    assert.equal(b.services.telemetry.node(id)?.telemetry.heartbeatMs, 2400)
+  })
+
   it('rejects a record signed by another key than the gossipsub author, and one of another domain', async () => {
     const a = await node()
     const b = await node()

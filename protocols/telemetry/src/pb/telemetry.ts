@@ -294,6 +294,7 @@ export interface TelemetryRecord {
   alertsSet: boolean
   alerts: string[]
   version?: string
+  heartbeatMs?: number
 }
 
 export namespace TelemetryRecord {
@@ -410,6 +411,11 @@ export namespace TelemetryRecord {
         if (obj.version != null) {
           w.uint32(162)
           w.string(obj.version)
+        }
+
+        if (obj.heartbeatMs != null) {
+          w.uint32(168)
+          w.uint32(obj.heartbeatMs)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -530,6 +536,10 @@ export namespace TelemetryRecord {
             }
             case 20: {
               obj.version = reader.string()
+              break
+            }
+            case 21: {
+              obj.heartbeatMs = reader.uint32()
               break
             }
             default: {
