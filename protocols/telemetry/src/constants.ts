@@ -1,21 +1,22 @@
 import { domainsFor } from '@aistack/handshake'
 
 export const DEFAULT_NETWORK = 'aistack'
-export const WIRE_VERSION = '1'
-
-/** `<network>/1/telemetry`: the gossipsub topic of telemetry records */
-export function telemetryTopic (network: string): string {
-  return `${network}/${WIRE_VERSION}/telemetry`
-}
+/**
+ * Version of the topic name: 2 since records travel bare, authenticated by
+ * gossipsub's StrictSign signature of their author (1: inside a signed envelope)
+ */
+export const WIRE_VERSION = '2'
+/** The `format` every record carries: 2, a bare `TelemetryRecord` as the gossipsub message data */
+export const RECORD_FORMAT = 2
 
 /**
- * `<network>/1/telemetry-record`: the signature domain (and envelope payload
- * type) of telemetry records; throws RangeError for an invalid network id
+ * `<network>/2/telemetry`: the gossipsub topic of telemetry records; throws
+ * RangeError for an invalid network id
  */
-export function telemetryDomain (network: string): string {
-  // the same network-id rule as every other record domain of @aistack/handshake
+export function telemetryTopic (network: string): string {
+  // the same network-id rule as every record domain of @aistack/handshake
   domainsFor(network)
-  return `${network}/${WIRE_VERSION}/telemetry-record`
+  return `${network}/${WIRE_VERSION}/telemetry`
 }
 
 /** Sampling and publishing interval, ms */
@@ -40,12 +41,12 @@ export const CHANGE_THRESHOLDS = {
   memUsedPermille: 50,
   /** rss and heap, relative to the last value sent */
   memoryRatio: 0.25,
-  /** event-loop p99: both at least this many µs and this ratio */
-  eventLoopUs: 50_000,
-  eventLoopRatio: 0.5,
+  /** event-loop p99: both at least this many µs and this ratio (it is noisy on a busy host) */
+  eventLoopUs: 200_000,
+  eventLoopRatio: 1,
   /** open connections: at least this many and this ratio */
-  connections: 2,
-  connectionsRatio: 0.1,
+  connections: 4,
+  connectionsRatio: 0.25,
   /** bytes in or out per second: at least this many and this ratio */
   bytesPerSec: 16 * 1024,
   bytesPerSecRatio: 0.5,

@@ -1,7 +1,7 @@
 /**
  * @aistack/telemetry: every node samples its own state (CPU, memory,
  * event-loop delay, connections, per-capability load and latency, bytes,
- * GPUs) and publishes it as a signed record on `<network>/1/telemetry`; every
+ * GPUs) and publishes it as a signed record on `<network>/2/telemetry`; every
  * node keeps the table of the network from those records, raises alerts on
  * its own state and keeps the spans of semantic traces.
  *

@@ -5,7 +5,7 @@
  * microseconds, whole bytes) so that a quiet node's delta stays empty.
  */
 import { InvalidTelemetryRecordError } from './errors.js'
-import { CHANGE_THRESHOLDS, LIMITS } from './constants.js'
+import { CHANGE_THRESHOLDS, LIMITS, RECORD_FORMAT } from './constants.js'
 import { CapabilityStats, GpuStats, TelemetryRecord } from './pb/telemetry.js'
 import type { CapabilityTelemetry, GpuTelemetry, NodeTelemetry } from './types.js'
 
@@ -60,6 +60,7 @@ export function fullRecord (t: NodeTelemetry, seq: bigint): TelemetryRecord {
     ? [...t.capabilities].sort((a, b) => b.requests - a.requests).slice(0, LIMITS.maxCapabilities)
     : t.capabilities
   return {
+    format: RECORD_FORMAT,
     seq,
     baseSeq: seq,
     full: true,
@@ -98,6 +99,7 @@ function sameList<T> (a: T[], b: T[], encode: (x: T) => Uint8Array): boolean {
  */
 export function deltaRecord (base: TelemetryRecord, next: TelemetryRecord): TelemetryRecord {
   const delta: TelemetryRecord = {
+    format: RECORD_FORMAT,
     seq: next.seq,
     baseSeq: base.seq,
     full: false,
@@ -214,6 +216,7 @@ export function decodeRecord (payload: Uint8Array): TelemetryRecord {
   } catch (err: any) {
     throw new InvalidTelemetryRecordError(`not a telemetry record: ${String(err?.message ?? err)}`)
   }
+  if (r.format !== RECORD_FORMAT) throw new InvalidTelemetryRecordError(`record format ${r.format} is not ${RECORD_FORMAT}`)
   if (r.seq === 0n) throw new InvalidTelemetryRecordError('seq must be positive')
   if (r.full ? r.baseSeq !== r.seq : r.baseSeq >= r.seq) throw new InvalidTelemetryRecordError('base_seq does not fit seq')
   if (r.intervalMs < LIMITS.minIntervalMs || r.intervalMs > LIMITS.maxIntervalMs) {

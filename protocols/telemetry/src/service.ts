@@ -1,10 +1,9 @@
-import { openRecord, sealRecord } from '@aistack/handshake'
 import { TypedEventEmitter } from '@libp2p/interface'
 import { AlertEvaluator } from './alerts.js'
 import { CapabilityStatsRecorder } from './capability-stats.js'
 import {
   DEFAULT_FORGET_AFTER_MS, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, DEFAULT_NETWORK, DEFAULT_WINDOW_INTERVALS,
-  LIMITS, telemetryDomain, telemetryTopic
+  LIMITS, telemetryTopic
 } from './constants.js'
 import { InvalidTelemetryOptionError } from './errors.js'
 import { onPath, queryGpus } from './gpu.js'
@@ -18,7 +17,7 @@ import type { CapabilityLoad } from './capability-stats.js'
 import type { TelemetryRecord } from './pb/telemetry.js'
 import type { TraceView } from './traces.js'
 import type { NodeEntry, NodeTelemetry, PeerLoad, PeerLoadSource, TelemetryAlert, TelemetryAlertEvent } from './types.js'
-import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 
 /** gossipsub's validation results (`TopicValidatorResult` of @libp2p/gossipsub) */
 type ValidationResult = 'accept' | 'ignore' | 'reject'
@@ -43,7 +42,6 @@ export interface TelemetryPubSub {
 
 export interface TelemetryComponents {
   peerId: PeerId
-  privateKey: PrivateKey
   connectionManager: { getConnections(peer?: PeerId): Connection[] }
   pubsub: TelemetryPubSub
   logger: ComponentLogger
@@ -55,7 +53,7 @@ export interface TelemetryComponents {
 }
 
 export interface TelemetryInit {
-  /** network id: topic `<network>/1/telemetry`, signature domain `<network>/1/telemetry-record` */
+  /** network id: topic `<network>/2/telemetry` */
   network?: string
   /** sampling and publishing interval, ms (default 5000, at least 250) */
   intervalMs?: number
@@ -103,13 +101,13 @@ export interface TelemetryTraffic {
 /**
  * Node telemetry: samples this node every interval, publishes a signed
  * record (full, or a delta against the last full one) on
- * `<network>/1/telemetry`, keeps the table of the network from the records
+ * `<network>/2/telemetry` (the gossipsub message, signed by this node, is the
+ * record's signature), keeps the table of the network from the records
  * of others, raises alerts and holds the node's spans.
  */
 export class TelemetryService extends TypedEventEmitter<TelemetryEvents> implements Startable, PeerLoadSource {
   readonly network: string
   readonly topic: string
-  readonly domain: string
   readonly intervalMs: number
   readonly tracing: Tracing
   readonly traffic: TelemetryTraffic = { published: 0, publishedBytes: 0, received: 0, receivedBytes: 0, rejected: 0, ignored: 0 }
@@ -144,7 +142,6 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.log = components.logger.forComponent('aistack:telemetry')
     this.network = init.network ?? DEFAULT_NETWORK
     this.topic = telemetryTopic(this.network)
-    this.domain = telemetryDomain(this.network)
     this.intervalMs = init.intervalMs ?? DEFAULT_INTERVAL_MS
     if (!Number.isInteger(this.intervalMs) || this.intervalMs < LIMITS.minIntervalMs || this.intervalMs > LIMITS.maxIntervalMs) {
       throw new InvalidTelemetryOptionError(`intervalMs must be an integer in ${LIMITS.minIntervalMs}..${LIMITS.maxIntervalMs}`)
@@ -273,7 +270,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     }
     this.seq++
     this.sent = full
-    const bytes = await sealRecord(this.components.privateKey, this.domain, encodeRecord(record))
+    const bytes = encodeRecord(record)
     if (bytes.byteLength > LIMITS.maxRecordBytes) {
       this.log.error('telemetry record of %d bytes is over the limit of %d; not sent', bytes.byteLength, LIMITS.maxRecordBytes)
       return
@@ -305,10 +302,9 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     if (!bucket.bucket.take()) return 'ignore'
     let record: TelemetryRecord
     try {
-      const opened = await openRecord(msg.data, this.domain, { maxSize: LIMITS.maxRecordBytes })
-      // records travel only from their owner: the gossipsub author is the signer
-      if (!opened.signer.equals(msg.from)) return 'reject'
-      record = decodeRecord(opened.payload)
+      // gossipsub checked the author's signature (StrictSign) before this validator runs:
+      // the record is the author's own
+      record = decodeRecord(msg.data)
     } catch (err) {
       this.log('rejected a telemetry record from %s - %e', from, err)
       return 'reject'
@@ -335,8 +331,9 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    // a newcomer gets a full record next time rather than deltas it cannot use
-    if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.fullWanted = true
+    // a newcomer (a node not in the table) gets a full record next time: it may not
+    // hear from this node again until the heartbeat; a peer that reconnects has it already
+    if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe) && this.table.get(evt.detail.peerId.toString()) == null) this.fullWanted = true
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   AlertEvaluator, CapabilityStatsRecorder, LIMITS, NetworkTable, TraceStore, applyDelta, changedEnough, decodeRecord, deltaRecord,
-  encodeRecord, fullRecord, loadFromTelemetry, parseNvidiaSmi, queryGpus, telemetryDomain, telemetryOf, telemetryTopic
+  encodeRecord, fullRecord, loadFromTelemetry, parseNvidiaSmi, queryGpus, telemetryOf, telemetryTopic
 } from '../src/index.js'
 import type { NodeTelemetry, TelemetryRecord } from '../src/index.js'
 
@@ -29,9 +29,9 @@ function sample (over: Partial<NodeTelemetry> = {}): NodeTelemetry {
 
 describe('telemetry records', () => {
   it('names its topic and signature domain after the network', () => {
-    assert.equal(telemetryTopic('aistack'), 'aistack/1/telemetry')
-    assert.equal(telemetryDomain('aistack-testnet'), 'aistack-testnet/1/telemetry-record')
-    assert.throws(() => telemetryDomain('Bad Net'), RangeError)
+    assert.equal(telemetryTopic('aistack'), 'aistack/2/telemetry')
+    assert.equal(telemetryTopic('aistack-testnet'), 'aistack-testnet/2/telemetry')
+    assert.throws(() => telemetryTopic('Bad Net'), RangeError)
   })
 
   it('round-trips a full record through the wire form', () => {
@@ -64,11 +64,11 @@ describe('telemetry records', () => {
     const sent = fullRecord(sample(), 1n)
     const next = (over: Partial<NodeTelemetry>): TelemetryRecord => fullRecord(sample(over), 2n)
     assert.equal(changedEnough(sent, next({ timeMs: 1_700_000_005_000 })), false)
-    assert.equal(changedEnough(sent, next({ cpuPercent: 12, rssBytes: 140_000_000, memUsedPercent: 45, eventLoopP99Ms: 40, connections: 5, bytesInPerSec: 9000 })), false)
+    assert.equal(changedEnough(sent, next({ cpuPercent: 12, rssBytes: 140_000_000, memUsedPercent: 45, eventLoopP99Ms: 200, connections: 6, bytesInPerSec: 9000 })), false)
     assert.equal(changedEnough(sent, next({ cpuPercent: 13.2 })), true)
     assert.equal(changedEnough(sent, next({ rssBytes: 151_000_000 })), true)
-    assert.equal(changedEnough(sent, next({ eventLoopP99Ms: 70 })), true)
-    assert.equal(changedEnough(sent, next({ connections: 6 })), true)
+    assert.equal(changedEnough(sent, next({ eventLoopP99Ms: 250 })), true)
+    assert.equal(changedEnough(sent, next({ connections: 8 })), true)
     assert.equal(changedEnough(sent, next({ bytesOutPerSec: 20_000 })), true)
     assert.equal(changedEnough(sent, next({ alerts: ['error-rate:echo'] })), true)
     assert.equal(changedEnough(sent, next({ capabilities: [{ ...sample().capabilities[0], inFlight: 2 }] })), true)
@@ -80,6 +80,9 @@ describe('telemetry records', () => {
     const bad = (r: Partial<TelemetryRecord>): Uint8Array => encodeRecord({ ...good, ...r })
     assert.throws(() => decodeRecord(bad({ seq: 0n, baseSeq: 0n })), /seq/)
     assert.throws(() => decodeRecord(bad({ intervalMs: 10 })), /interval/)
+    assert.throws(() => decodeRecord(bad({ format: 1 })), /format 1/)
+    assert.throws(() => decodeRecord(bad({ heartbeatMs: 1000 })), /heartbeat/)
+    assert.equal(decodeRecord(bad({ heartbeatMs: 60_000 })).heartbeatMs, 60_000)
     assert.throws(() => decodeRecord(bad({ full: false, baseSeq: 5n })), /base_seq/)
     const many = Array.from({ length: LIMITS.maxCapabilities + 1 }, (_, i) => ({ ...good.capabilities[0], name: `c${i}` }))
     assert.throws(() => decodeRecord(bad({ capabilities: many })), /not a telemetry record/)

@@ -295,6 +295,7 @@ export interface TelemetryRecord {
   alerts: string[]
   version?: string
   heartbeatMs?: number
+  format: number
 }
 
 export namespace TelemetryRecord {
@@ -418,6 +419,11 @@ export namespace TelemetryRecord {
           w.uint32(obj.heartbeatMs)
         }
 
+        if ((obj.format != null && obj.format !== 0)) {
+          w.uint32(176)
+          w.uint32(obj.format)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -433,7 +439,8 @@ export namespace TelemetryRecord {
           gpusSet: false,
           gpus: [],
           alertsSet: false,
-          alerts: []
+          alerts: [],
+          format: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -540,6 +547,10 @@ export namespace TelemetryRecord {
             }
             case 21: {
               obj.heartbeatMs = reader.uint32()
+              break
+            }
+            case 22: {
+              obj.format = reader.uint32()
               break
             }
             default: {
