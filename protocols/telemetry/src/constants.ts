@@ -37,10 +37,10 @@ export const DOWN_AFTER_INTERVALS = 3
 export const CHANGE_THRESHOLDS = {
   /** CPU of the node process, per mille of one core, absolute */
   cpuPermille: 100,
-  /** used system memory, per mille, absolute */
-  memUsedPermille: 50,
-  /** rss and heap, relative to the last value sent */
-  memoryRatio: 0.25,
+  /** used system memory, per mille, absolute (other processes move it too) */
+  memUsedPermille: 100,
+  /** rss and heap, relative to the last value sent (the heap swings with every collection) */
+  memoryRatio: 0.5,
   /** event-loop p99: both at least this many µs and this ratio (it is noisy on a busy host) */
   eventLoopUs: 200_000,
   eventLoopRatio: 1,
