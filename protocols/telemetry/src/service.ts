@@ -100,7 +100,8 @@ export interface TelemetryTraffic {
 
 /**
  * Node telemetry: samples this node every interval, publishes a signed
- * record (full, or a delta against the last full one) on
+ * record (a full one every `fullEvery` intervals, in between a delta against
+ * it when a value moved beyond its threshold, else nothing) on
  * `<network>/2/telemetry` (the gossipsub message, signed by this node, is the
  * record's signature), keeps the table of the network from the records
  * of others, raises alerts and holds the node's spans.
@@ -148,6 +149,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     }
     this.fullEvery = init.fullEvery ?? DEFAULT_FULL_EVERY
     if (!Number.isInteger(this.fullEvery) || this.fullEvery < 1) throw new InvalidTelemetryOptionError('fullEvery must be a positive integer')
+    // the heartbeat a record declares may be at most LIMITS.maxHeartbeatMs
+    this.fullEvery = Math.max(1, Math.min(this.fullEvery, Math.floor(LIMITS.maxHeartbeatMs / this.intervalMs)))
     this.table = new NetworkTable({ forgetAfterMs: init.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS })
     this.recorder = new CapabilityStatsRecorder(init.windowIntervals ?? DEFAULT_WINDOW_INTERVALS)
     this.alertsEval = new AlertEvaluator(init.alerts)
@@ -210,7 +213,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.recorder.record(capability, latencyMs, ok)
   }
 
-  /** Takes a sample now and publishes it (the timer does this every interval) */
+  /** Takes a sample now and publishes it when due (the timer does this every interval) */
   async tick (): Promise<NodeTelemetry> {
     const t = await this.sample()
     this.table.sweep()
