@@ -334,9 +334,10 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    // a newcomer (a node not in the table) gets a full record next time: it may not
-    // hear from this node again until the heartbeat; a peer that reconnects has it already
-    if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe) && this.table.get(evt.detail.peerId.toString()) == null) this.fullWanted = true
+    // a newcomer gets a full record next time: it may not hear from this node again
+    // until the heartbeat (a peer that reconnects gets one too: it cannot be told apart
+    // from a newcomer whose records came before its subscription)
+    if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.fullWanted = true
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
