@@ -70,7 +70,7 @@ export function telemetryMetrics (registry: Registry, service: () => TelemetrySe
       }
     })
   }
-  perNode('aistack_telemetry_node_up', '1 when the node sent telemetry within three of its intervals', n => n.status === 'up' ? 1 : 0)
+  perNode('aistack_telemetry_node_up', '1 while the node is up: a record within three of its intervals, or within its heartbeat and three intervals unless its connection to this node closed', n => n.status === 'up' ? 1 : 0)
   perNode('aistack_telemetry_node_last_seen_seconds', 'Seconds since the node\'s last telemetry record', n => n.lastSeenMs / 1000)
   perNode('aistack_telemetry_node_cpu_percent', 'CPU of the node process, percent of one core', n => n.telemetry.cpuPercent)
   perNode('aistack_telemetry_node_rss_bytes', 'Resident memory of the node process', n => n.telemetry.rssBytes)

@@ -1,29 +1,60 @@
 import { domainsFor } from '@aistack/handshake'
 
 export const DEFAULT_NETWORK = 'aistack'
-export const WIRE_VERSION = '1'
-
-/** `<network>/1/telemetry`: the gossipsub topic of telemetry records */
-export function telemetryTopic (network: string): string {
-  return `${network}/${WIRE_VERSION}/telemetry`
-}
+/**
+ * Version of the topic name: 2 since records travel bare, authenticated by
+ * gossipsub's StrictSign signature of their author (1: inside a signed envelope)
+ */
+export const WIRE_VERSION = '2'
+/** The `format` every record carries: 2, a bare `TelemetryRecord` as the gossipsub message data */
+export const RECORD_FORMAT = 2
 
 /**
- * `<network>/1/telemetry-record`: the signature domain (and envelope payload
- * type) of telemetry records; throws RangeError for an invalid network id
+ * `<network>/2/telemetry`: the gossipsub topic of telemetry records; throws
+ * RangeError for an invalid network id
  */
-export function telemetryDomain (network: string): string {
-  // the same network-id rule as every other record domain of @aistack/handshake
+export function telemetryTopic (network: string): string {
+  // the same network-id rule as every record domain of @aistack/handshake
   domainsFor(network)
-  return `${network}/${WIRE_VERSION}/telemetry-record`
+  return `${network}/${WIRE_VERSION}/telemetry`
 }
 
 /** Sampling and publishing interval, ms */
 export const DEFAULT_INTERVAL_MS = 5_000
-/** A full record every this many intervals; deltas in between */
+/**
+ * A full record every this many intervals (the heartbeat); in between, a
+ * delta only at an interval where a value moved beyond `CHANGE_THRESHOLDS`
+ */
 export const DEFAULT_FULL_EVERY = 12
 /** A node silent for this many of its intervals is `down` */
 export const DOWN_AFTER_INTERVALS = 3
+/**
+ * How far a value must move from the last record sent before a delta goes
+ * out between heartbeats. Lists (capabilities, alerts) and the version count
+ * on any change; the capability list carries load and counters, which
+ * anycast reads.
+ */
+export const CHANGE_THRESHOLDS = {
+  /** CPU of the node process, per mille of one core, absolute */
+  cpuPermille: 100,
+  /** used system memory, per mille, absolute (other processes move it too) */
+  memUsedPermille: 100,
+  /** rss and heap, relative to the last value sent (the heap swings with every collection) */
+  memoryRatio: 0.5,
+  /** event-loop p99: both at least this many µs and this ratio (it is noisy on a busy host) */
+  eventLoopUs: 200_000,
+  eventLoopRatio: 1,
+  /** open connections: at least this many and this ratio */
+  connections: 4,
+  connectionsRatio: 0.25,
+  /** bytes in or out per second: at least this many and this ratio */
+  bytesPerSec: 16 * 1024,
+  bytesPerSecRatio: 0.5,
+  /** GPU utilisation, percent, absolute; GPU memory relative */
+  gpuUtilization: 10,
+  gpuMemoryRatio: 0.1
+} as const
+
 /** A `down` node leaves the table after this long without a record */
 export const DEFAULT_FORGET_AFTER_MS = 10 * 60_000
 /** Latency percentiles and rates cover this many intervals */
@@ -34,6 +65,8 @@ export const LIMITS = {
   minIntervalMs: 250,
   /** Longest interval a peer may declare */
   maxIntervalMs: 10 * 60_000,
+  /** Longest heartbeat a peer may declare (and at least its interval) */
+  maxHeartbeatMs: 60 * 60_000,
   /** Signed envelope of one record */
   maxRecordBytes: 8 * 1024,
   /** Capabilities in one record (the busiest first) */

@@ -1,7 +1,7 @@
 /**
  * @aistack/telemetry: every node samples its own state (CPU, memory,
  * event-loop delay, connections, per-capability load and latency, bytes,
- * GPUs) and publishes it as a signed record on `<network>/1/telemetry`; every
+ * GPUs) and publishes it as a signed record on `<network>/2/telemetry`; every
  * node keeps the table of the network from those records, raises alerts on
  * its own state and keeps the spans of semantic traces.
  *
@@ -19,7 +19,7 @@ export type { CapabilityLoad, WindowStats } from './capability-stats.js'
 export { TraceStore, Tracing, isSpanId, isTraceId } from './traces.js'
 export type { TraceSpan, TraceView, TracingInit } from './traces.js'
 export { parseNvidiaSmi, queryGpus, NVIDIA_SMI_ARGS } from './gpu.js'
-export { applyDelta, decodeRecord, deltaRecord, encodeRecord, fullRecord, telemetryOf } from './record.js'
+export { applyDelta, changedEnough, decodeRecord, deltaRecord, encodeRecord, fullRecord, telemetryOf } from './record.js'
 export * from './constants.js'
 export * from './errors.js'
 export type * from './types.js'

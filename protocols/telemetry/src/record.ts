@@ -5,7 +5,7 @@
  * microseconds, whole bytes) so that a quiet node's delta stays empty.
  */
 import { InvalidTelemetryRecordError } from './errors.js'
-import { LIMITS } from './constants.js'
+import { CHANGE_THRESHOLDS, LIMITS, RECORD_FORMAT } from './constants.js'
 import { CapabilityStats, GpuStats, TelemetryRecord } from './pb/telemetry.js'
 import type { CapabilityTelemetry, GpuTelemetry, NodeTelemetry } from './types.js'
 
@@ -60,11 +60,13 @@ export function fullRecord (t: NodeTelemetry, seq: bigint): TelemetryRecord {
     ? [...t.capabilities].sort((a, b) => b.requests - a.requests).slice(0, LIMITS.maxCapabilities)
     : t.capabilities
   return {
+    format: RECORD_FORMAT,
     seq,
     baseSeq: seq,
     full: true,
     timeMs: BigInt(Math.max(0, Math.round(t.timeMs))),
     intervalMs: u32(t.intervalMs),
+    heartbeatMs: t.heartbeatMs == null ? undefined : u32(t.heartbeatMs),
     cpuPermille: uint(t.cpuPercent == null ? undefined : t.cpuPercent * 10),
     rssBytes: big(t.rssBytes),
     heapUsedBytes: big(t.heapUsedBytes),
@@ -97,11 +99,13 @@ function sameList<T> (a: T[], b: T[], encode: (x: T) => Uint8Array): boolean {
  */
 export function deltaRecord (base: TelemetryRecord, next: TelemetryRecord): TelemetryRecord {
   const delta: TelemetryRecord = {
+    format: RECORD_FORMAT,
     seq: next.seq,
     baseSeq: base.seq,
     full: false,
     timeMs: next.timeMs,
     intervalMs: next.intervalMs,
+    heartbeatMs: next.heartbeatMs,
     capabilitiesSet: false,
     capabilities: [],
     gpusSet: false,
@@ -128,10 +132,43 @@ export function deltaRecord (base: TelemetryRecord, next: TelemetryRecord): Tele
   return delta
 }
 
+const moved = (a: number | bigint | undefined, b: number | bigint | undefined, abs: number, ratio: number): boolean => {
+  if (a == null || b == null) return a !== b
+  const x = Number(a)
+  const y = Number(b)
+  const d = Math.abs(x - y)
+  return d > 0 && d >= abs && d >= ratio * Math.max(Math.abs(x), 1)
+}
+
+/**
+ * Whether `next` moved far enough from `sent` (the last record sent, both in
+ * full form) to be worth a delta before the next heartbeat: a scalar beyond
+ * its `CHANGE_THRESHOLDS`, or any change of the capabilities (load, counters,
+ * latencies), the alerts, the version or the set of GPUs.
+ */
+export function changedEnough (sent: TelemetryRecord, next: TelemetryRecord): boolean {
+  const T = CHANGE_THRESHOLDS
+  if (sent.intervalMs !== next.intervalMs || sent.heartbeatMs !== next.heartbeatMs || sent.version !== next.version) return true
+  if (moved(sent.cpuPermille, next.cpuPermille, T.cpuPermille, 0)) return true
+  if (moved(sent.memUsedPermille, next.memUsedPermille, T.memUsedPermille, 0)) return true
+  if (moved(sent.rssBytes, next.rssBytes, 0, T.memoryRatio) || moved(sent.heapUsedBytes, next.heapUsedBytes, 0, T.memoryRatio)) return true
+  if (moved(sent.eventLoopP99Us, next.eventLoopP99Us, T.eventLoopUs, T.eventLoopRatio)) return true
+  if (moved(sent.connections, next.connections, T.connections, T.connectionsRatio)) return true
+  if (moved(sent.bytesInPerSec, next.bytesInPerSec, T.bytesPerSec, T.bytesPerSecRatio) || moved(sent.bytesOutPerSec, next.bytesOutPerSec, T.bytesPerSec, T.bytesPerSecRatio)) return true
+  if (!sameList(sent.capabilities, next.capabilities, CapabilityStats.encode)) return true
+  if (sent.alerts.join('\n') !== next.alerts.join('\n')) return true
+  if (sent.gpusSet !== next.gpusSet || sent.gpus.length !== next.gpus.length) return true
+  return sent.gpus.some((g, i) => {
+    const h = next.gpus[i]
+    return g.index !== h.index || g.name !== h.name || g.memoryTotalMib !== h.memoryTotalMib ||
+      moved(g.utilization, h.utilization, T.gpuUtilization, 0) || moved(g.memoryUsedMib, h.memoryUsedMib, 1, T.gpuMemoryRatio)
+  })
+}
+
 /** Applies a delta to the full record it was made against; returns the resulting full record */
 export function applyDelta (base: TelemetryRecord, delta: TelemetryRecord): TelemetryRecord {
   if (delta.full) return delta
-  const out: TelemetryRecord = { ...base, seq: delta.seq, timeMs: delta.timeMs, intervalMs: delta.intervalMs }
+  const out: TelemetryRecord = { ...base, seq: delta.seq, timeMs: delta.timeMs, intervalMs: delta.intervalMs, heartbeatMs: delta.heartbeatMs }
   for (const f of SCALAR_FIELDS) {
     if (delta[f] !== undefined) (out as any)[f] = delta[f]
   }
@@ -153,6 +190,7 @@ export function telemetryOf (r: TelemetryRecord): NodeTelemetry {
     alerts: [...r.alerts]
   }
   if (r.version != null) t.version = r.version
+  if (r.heartbeatMs != null) t.heartbeatMs = r.heartbeatMs
   if (r.cpuPermille != null) t.cpuPercent = r.cpuPermille / 10
   if (r.rssBytes != null) t.rssBytes = Number(r.rssBytes)
   if (r.heapUsedBytes != null) t.heapUsedBytes = Number(r.heapUsedBytes)
@@ -178,10 +216,14 @@ export function decodeRecord (payload: Uint8Array): TelemetryRecord {
   } catch (err: any) {
     throw new InvalidTelemetryRecordError(`not a telemetry record: ${String(err?.message ?? err)}`)
   }
+  if (r.format !== RECORD_FORMAT) throw new InvalidTelemetryRecordError(`record format ${r.format} is not ${RECORD_FORMAT}`)
   if (r.seq === 0n) throw new InvalidTelemetryRecordError('seq must be positive')
   if (r.full ? r.baseSeq !== r.seq : r.baseSeq >= r.seq) throw new InvalidTelemetryRecordError('base_seq does not fit seq')
   if (r.intervalMs < LIMITS.minIntervalMs || r.intervalMs > LIMITS.maxIntervalMs) {
     throw new InvalidTelemetryRecordError(`interval ${r.intervalMs} ms is outside ${LIMITS.minIntervalMs}..${LIMITS.maxIntervalMs}`)
+  }
+  if (r.heartbeatMs != null && (r.heartbeatMs < r.intervalMs || r.heartbeatMs > LIMITS.maxHeartbeatMs)) {
+    throw new InvalidTelemetryRecordError(`heartbeat ${r.heartbeatMs} ms is outside interval..${LIMITS.maxHeartbeatMs}`)
   }
   for (const c of r.capabilities) {
     if (c.name.length === 0 || c.name.length > LIMITS.maxNameLength) throw new InvalidTelemetryRecordError('capability name length')

@@ -1,14 +1,13 @@
-import { openRecord, sealRecord } from '@aistack/handshake'
 import { TypedEventEmitter } from '@libp2p/interface'
 import { AlertEvaluator } from './alerts.js'
 import { CapabilityStatsRecorder } from './capability-stats.js'
 import {
   DEFAULT_FORGET_AFTER_MS, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, DEFAULT_NETWORK, DEFAULT_WINDOW_INTERVALS,
-  LIMITS, telemetryDomain, telemetryTopic
+  LIMITS, telemetryTopic
 } from './constants.js'
 import { InvalidTelemetryOptionError } from './errors.js'
 import { onPath, queryGpus } from './gpu.js'
-import { decodeRecord, deltaRecord, encodeRecord, fullRecord } from './record.js'
+import { changedEnough, decodeRecord, deltaRecord, encodeRecord, fullRecord } from './record.js'
 import { TokenBucket } from './rate-limit.js'
 import { SystemSampler } from './system.js'
 import { NetworkTable, loadFromTelemetry } from './table.js'
@@ -18,7 +17,7 @@ import type { CapabilityLoad } from './capability-stats.js'
 import type { TelemetryRecord } from './pb/telemetry.js'
 import type { TraceView } from './traces.js'
 import type { NodeEntry, NodeTelemetry, PeerLoad, PeerLoadSource, TelemetryAlert, TelemetryAlertEvent } from './types.js'
-import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 
 /** gossipsub's validation results (`TopicValidatorResult` of @libp2p/gossipsub) */
 type ValidationResult = 'accept' | 'ignore' | 'reject'
@@ -43,18 +42,25 @@ export interface TelemetryPubSub {
 
 export interface TelemetryComponents {
   peerId: PeerId
-  privateKey: PrivateKey
   connectionManager: { getConnections(peer?: PeerId): Connection[] }
   pubsub: TelemetryPubSub
   logger: ComponentLogger
+  /** libp2p's events: a peer whose last connection closed is judged by its interval, not its heartbeat */
+  events?: {
+    addEventListener(type: 'peer:connect' | 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
+    removeEventListener(type: 'peer:connect' | 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
+  }
 }
 
 export interface TelemetryInit {
-  /** network id: topic `<network>/1/telemetry`, signature domain `<network>/1/telemetry-record` */
+  /** network id: topic `<network>/2/telemetry` */
   network?: string
   /** sampling and publishing interval, ms (default 5000, at least 250) */
   intervalMs?: number
-  /** a full record every this many intervals, deltas in between (default 12) */
+  /**
+   * a full record every this many intervals (default 12): the heartbeat; in
+   * between, a delta at an interval where a value moved beyond its threshold
+   */
   fullEvery?: number
   /** latency percentiles, rates and alerts cover this many intervals (default 12) */
   windowIntervals?: number
@@ -94,14 +100,15 @@ export interface TelemetryTraffic {
 
 /**
  * Node telemetry: samples this node every interval, publishes a signed
- * record (full, or a delta against the last full one) on
- * `<network>/1/telemetry`, keeps the table of the network from the records
+ * record (a full one every `fullEvery` intervals, in between a delta against
+ * it when a value moved beyond its threshold, else nothing) on
+ * `<network>/2/telemetry` (the gossipsub message, signed by this node, is the
+ * record's signature), keeps the table of the network from the records
  * of others, raises alerts and holds the node's spans.
  */
 export class TelemetryService extends TypedEventEmitter<TelemetryEvents> implements Startable, PeerLoadSource {
   readonly network: string
   readonly topic: string
-  readonly domain: string
   readonly intervalMs: number
   readonly tracing: Tracing
   readonly traffic: TelemetryTraffic = { published: 0, publishedBytes: 0, received: 0, receivedBytes: 0, rejected: 0, ignored: 0 }
@@ -122,6 +129,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   private seq = 0n
   private sinceFull = 0
   private base?: TelemetryRecord
+  /** the last record sent, in full form */
+  private sent?: TelemetryRecord
   private fullWanted = true
   private last?: NodeTelemetry
   private lastAt = 0
@@ -134,13 +143,14 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.log = components.logger.forComponent('aistack:telemetry')
     this.network = init.network ?? DEFAULT_NETWORK
     this.topic = telemetryTopic(this.network)
-    this.domain = telemetryDomain(this.network)
     this.intervalMs = init.intervalMs ?? DEFAULT_INTERVAL_MS
     if (!Number.isInteger(this.intervalMs) || this.intervalMs < LIMITS.minIntervalMs || this.intervalMs > LIMITS.maxIntervalMs) {
       throw new InvalidTelemetryOptionError(`intervalMs must be an integer in ${LIMITS.minIntervalMs}..${LIMITS.maxIntervalMs}`)
     }
     this.fullEvery = init.fullEvery ?? DEFAULT_FULL_EVERY
     if (!Number.isInteger(this.fullEvery) || this.fullEvery < 1) throw new InvalidTelemetryOptionError('fullEvery must be a positive integer')
+    // the heartbeat a record declares may be at most LIMITS.maxHeartbeatMs
+    this.fullEvery = Math.max(1, Math.min(this.fullEvery, Math.floor(LIMITS.maxHeartbeatMs / this.intervalMs)))
     this.table = new NetworkTable({ forgetAfterMs: init.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS })
     this.recorder = new CapabilityStatsRecorder(init.windowIntervals ?? DEFAULT_WINDOW_INTERVALS)
     this.alertsEval = new AlertEvaluator(init.alerts)
@@ -167,6 +177,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     const pubsub = this.components.pubsub
     pubsub.topicValidators.set(this.topic, this.validate)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    this.components.events?.addEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events?.addEventListener('peer:connect', this.onConnect)
     pubsub.subscribe(this.topic)
     this.system.start()
     this.lastAt = Date.now()
@@ -181,6 +193,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.system.stop()
     const pubsub = this.components.pubsub
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    this.components.events?.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events?.removeEventListener('peer:connect', this.onConnect)
     if (pubsub.topicValidators.get(this.topic) === this.validate) pubsub.topicValidators.delete(this.topic)
     try { pubsub.unsubscribe(this.topic) } catch {}
     await this.tracing.shutdown().catch(err => { this.log.error('trace export shutdown failed - %e', err) })
@@ -199,7 +213,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     this.recorder.record(capability, latencyMs, ok)
   }
 
-  /** Takes a sample now and publishes it (the timer does this every interval) */
+  /** Takes a sample now and publishes it when due (the timer does this every interval) */
   async tick (): Promise<NodeTelemetry> {
     const t = await this.sample()
     this.table.sweep()
@@ -216,6 +230,7 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     const t: NodeTelemetry = {
       timeMs: now,
       intervalMs: this.intervalMs,
+      heartbeatMs: this.intervalMs * this.fullEvery,
       ...(this.init.version != null ? { version: this.init.version } : {}),
       ...sys,
       connections: this.components.connectionManager.getConnections().length,
@@ -244,18 +259,21 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   }
 
   private async publish (t: NodeTelemetry): Promise<void> {
-    this.seq++
-    const full = fullRecord(t, this.seq)
+    const full = fullRecord(t, this.seq + 1n)
     let record = full
     if (this.base == null || this.fullWanted || this.sinceFull + 1 >= this.fullEvery) {
       this.base = full
       this.sinceFull = 0
       this.fullWanted = false
     } else {
-      record = deltaRecord(this.base, full)
       this.sinceFull++
+      // nothing moved beyond its threshold: stay silent until the heartbeat
+      if (this.sent != null && !changedEnough(this.sent, full)) return
+      record = deltaRecord(this.base, full)
     }
-    const bytes = await sealRecord(this.components.privateKey, this.domain, encodeRecord(record))
+    this.seq++
+    this.sent = full
+    const bytes = encodeRecord(record)
     if (bytes.byteLength > LIMITS.maxRecordBytes) {
       this.log.error('telemetry record of %d bytes is over the limit of %d; not sent', bytes.byteLength, LIMITS.maxRecordBytes)
       return
@@ -287,10 +305,9 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     if (!bucket.bucket.take()) return 'ignore'
     let record: TelemetryRecord
     try {
-      const opened = await openRecord(msg.data, this.domain, { maxSize: LIMITS.maxRecordBytes })
-      // records travel only from their owner: the gossipsub author is the signer
-      if (!opened.signer.equals(msg.from)) return 'reject'
-      record = decodeRecord(opened.payload)
+      // gossipsub checked the author's signature (StrictSign) before this validator runs:
+      // the record is the author's own
+      record = decodeRecord(msg.data)
     } catch (err) {
       this.log('rejected a telemetry record from %s - %e', from, err)
       return 'reject'
@@ -317,8 +334,18 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    // a newcomer gets a full record next time rather than deltas it cannot use
+    // a newcomer gets a full record next time: it may not hear from this node again
+    // until the heartbeat (a peer that reconnects gets one too: it cannot be told apart
+    // from a newcomer whose records came before its subscription)
     if (evt.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) this.fullWanted = true
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.table.disconnected(evt.detail.toString())
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    this.table.connected(evt.detail.toString())
   }
 
   private emit<K extends keyof TelemetryEvents> (type: K, detail: TelemetryEvents[K]['detail']): void {

@@ -1,7 +1,11 @@
 /**
  * The table of the network: the last state each node reported, with
  * liveness. A node silent for `DOWN_AFTER_INTERVALS` of its own intervals is
- * `down`; after `forgetAfterMs` it leaves the table. At most
+ * `down`, unless it declares a heartbeat (it sends only what moved, and a
+ * full record every heartbeat): then it is `down` once it misses its
+ * heartbeat by `DOWN_AFTER_INTERVALS` intervals, or sooner, after
+ * `DOWN_AFTER_INTERVALS` intervals of silence, when its connection to this
+ * node closed since its last record. After `forgetAfterMs` it leaves the table. At most
  * `LIMITS.maxNodes` rows: a newcomer takes the row of the node silent longest,
  * and only if that one is down.
  */
@@ -19,6 +23,8 @@ interface Row {
   lastSeq: bigint
   /** local clock, ms */
   lastSeen: number
+  /** local clock, ms: when this node's last connection to it closed (cleared when it connects again) */
+  disconnectedAt?: number
 }
 
 /** What `accept` did with a record */
@@ -48,14 +54,14 @@ export class NetworkTable {
     if (row != null && record.seq <= row.lastSeq) return 'stale'
     if (row == null && this.rows.size >= LIMITS.maxNodes && !this.evictOne(now)) return 'full'
     if (record.full) {
-      row = { base: record, current: record, complete: true, lastSeq: record.seq, lastSeen: now }
+      row = { base: record, current: record, complete: true, lastSeq: record.seq, lastSeen: now, disconnectedAt: row?.disconnectedAt }
     } else if (row?.base != null && row.base.seq === record.baseSeq) {
       row = { ...row, current: applyDelta(row.base, record), lastSeq: record.seq, lastSeen: now }
     } else {
       // a delta against a full record this node never got: keep what it says until the next full one
       const before = row?.current
       const current = before != null ? applyDelta(before, record) : record
-      row = { base: row?.base, current, complete: false, lastSeq: record.seq, lastSeen: now }
+      row = { base: row?.base, current, complete: false, lastSeq: record.seq, lastSeen: now, disconnectedAt: row?.disconnectedAt }
     }
     this.rows.set(peerId, row)
     return 'applied'
@@ -73,7 +79,24 @@ export class NetworkTable {
 
   private statusOf (row: Row, now: number): 'up' | 'down' {
     const interval = Math.max(LIMITS.minIntervalMs, row.current.intervalMs)
-    return now - row.lastSeen > DOWN_AFTER_INTERVALS * interval ? 'down' : 'up'
+    const silent = now - row.lastSeen
+    if (silent <= DOWN_AFTER_INTERVALS * interval) return 'up'
+    const heartbeat = row.current.heartbeatMs
+    if (heartbeat == null || heartbeat <= interval) return 'down'
+    if (row.disconnectedAt != null && row.disconnectedAt >= row.lastSeen) return 'down'
+    return silent <= heartbeat + DOWN_AFTER_INTERVALS * interval ? 'up' : 'down'
+  }
+
+  /** This node's last connection to `peerId` closed: from now on it is judged by its interval */
+  disconnected (peerId: string): void {
+    const row = this.rows.get(peerId)
+    if (row != null) row.disconnectedAt = this.now()
+  }
+
+  /** This node connected to `peerId` again */
+  connected (peerId: string): void {
+    const row = this.rows.get(peerId)
+    if (row != null) delete row.disconnectedAt
   }
 
   /** Drops nodes silent for longer than `forgetAfterMs`; returns how many */

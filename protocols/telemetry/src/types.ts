@@ -34,6 +34,8 @@ export interface NodeTelemetry {
   timeMs: number
   /** the sender's sampling interval, ms */
   intervalMs: number
+  /** the longest the sender stays silent when nothing moved, ms (absent: it sends every interval) */
+  heartbeatMs?: number
   version?: string
   /** CPU time of the node process over the last interval, percent of one core */
   cpuPercent?: number

@@ -7,7 +7,7 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { encodeRecord, fullRecord, telemetry, telemetryDomain } from '../src/index.js'
+import { encodeRecord, fullRecord, telemetry } from '../src/index.js'
 import type { TelemetryAlertEvent, TelemetryService } from '../src/index.js'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p } from '@libp2p/interface'
@@ -75,31 +75,53 @@ describe('telemetry between nodes', function () {
     assert.equal(a.services.telemetry.node(ids[1])?.status, 'up')
   })
 
-  it('rejects a record signed by another key than the gossipsub author, and one of another domain', async () => {
-    const a = await node()
+  it('a quiet node sends less than a record per interval and stays up between heartbeats', async () => {
+    const a = await node({ fullEvery: 8 })
     const b = await node()
     await b.dial(a.getMultiaddrs()[0])
-    await waitFor(() => a.services.telemetry.node(b.peerId.toString()) != null, 'b in a\'s table')
-    const stranger = await generateKeyPair('Ed25519')
-    const forged = await sealRecord(stranger, telemetryDomain('aistack'), encodeRecord(fullRecord({ timeMs: 1, intervalMs: 1000, capabilities: [], alerts: [] }, 99n)))
-    const otherDomain = await sealRecord(b.services.telemetry['components'].privateKey, 'aistack/1/event-record', encodeRecord(fullRecord({ timeMs: 1, intervalMs: 1000, capabilities: [], alerts: [] }, 100n)))
+    const id = a.peerId.toString()
+    await waitFor(() => b.services.telemetry.node(id)?.status === 'up', 'a in b\'s table')
+    const published = a.services.telemetry.traffic.published
+    let samples = 0
+    let downSeen = 0
+    const onSample = (): void => {
+      samples++
+      if (b.services.telemetry.node(id)?.status !== 'up') downSeen++
+    }
+    a.services.telemetry.addEventListener('sample', onSample)
+    try {
+      await waitFor(() => samples >= 16, '16 samples of a')
+    } finally {
+      a.services.telemetry.removeEventListener('sample', onSample)
+    }
+    assert.equal(downSeen, 0)
+    assert.ok(a.services.telemetry.traffic.published - published < samples, `${a.services.telemetry.traffic.published - published} records in ${samples} intervals`)
+    assert.equal(b.services.telemetry.node(id)?.telemetry.heartbeatMs, 2400)
+  })
+
+  it('rejects what is not a bare record of format 2: a format-1 envelope, another format', async () => {
+    const a = await node()
+    const b = await node({ publish: false })
+    await b.dial(a.getMultiaddrs()[0])
+    await waitFor(() => b.services.pubsub.getSubscribers('aistack/2/telemetry').length === 1, 'a subscribed, seen by b')
+    const record = fullRecord({ timeMs: 1, intervalMs: 1000, capabilities: [], alerts: [] }, 99n)
+    const envelope = await sealRecord(await generateKeyPair('Ed25519'), 'aistack/1/telemetry-record', encodeRecord(record))
     const before = a.services.telemetry.traffic.rejected
-    await b.services.pubsub.publish('aistack/1/telemetry', forged)
-    await b.services.pubsub.publish('aistack/1/telemetry', otherDomain)
+    await b.services.pubsub.publish('aistack/2/telemetry', envelope)
+    await b.services.pubsub.publish('aistack/2/telemetry', encodeRecord({ ...record, format: 1 }))
     await waitFor(() => a.services.telemetry.traffic.rejected >= before + 2, 'two rejections')
-    assert.equal(a.services.telemetry.node(stranger.publicKey.toString()), undefined)
+    assert.equal(a.services.telemetry.node(b.peerId.toString()), undefined)
   })
 
   it('takes at most two records per declared interval from one author', async () => {
     const a = await node()
     const b = await node({ publish: false })
     await b.dial(a.getMultiaddrs()[0])
-    await waitFor(() => b.services.pubsub.getSubscribers('aistack/1/telemetry').length === 1, 'a subscribed, seen by b')
-    const key = b.services.telemetry['components'].privateKey
+    await waitFor(() => b.services.pubsub.getSubscribers('aistack/2/telemetry').length === 1, 'a subscribed, seen by b')
     const before = { ...a.services.telemetry.traffic }
     for (let seq = 1n; seq <= 8n; seq++) {
-      const record = await sealRecord(key, telemetryDomain('aistack'), encodeRecord(fullRecord({ timeMs: Date.now(), intervalMs: 60_000, capabilities: [], alerts: [] }, seq)))
-      await b.services.pubsub.publish('aistack/1/telemetry', record)
+      const record = encodeRecord(fullRecord({ timeMs: Date.now(), intervalMs: 60_000, capabilities: [], alerts: [] }, seq))
+      await b.services.pubsub.publish('aistack/2/telemetry', record)
     }
     await waitFor(() => a.services.telemetry.traffic.ignored + a.services.telemetry.traffic.received - before.ignored - before.received >= 8, 'a to judge all eight')
     const accepted = a.services.telemetry.traffic.received - before.received

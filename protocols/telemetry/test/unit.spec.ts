@@ -3,8 +3,8 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  AlertEvaluator, CapabilityStatsRecorder, LIMITS, NetworkTable, TraceStore, applyDelta, decodeRecord, deltaRecord,
-  encodeRecord, fullRecord, loadFromTelemetry, parseNvidiaSmi, queryGpus, telemetryDomain, telemetryOf, telemetryTopic
+  AlertEvaluator, CapabilityStatsRecorder, LIMITS, NetworkTable, TraceStore, applyDelta, changedEnough, decodeRecord, deltaRecord,
+  encodeRecord, fullRecord, loadFromTelemetry, parseNvidiaSmi, queryGpus, telemetryOf, telemetryTopic
 } from '../src/index.js'
 import type { NodeTelemetry, TelemetryRecord } from '../src/index.js'
 
@@ -29,9 +29,9 @@ function sample (over: Partial<NodeTelemetry> = {}): NodeTelemetry {
 
 describe('telemetry records', () => {
   it('names its topic and signature domain after the network', () => {
-    assert.equal(telemetryTopic('aistack'), 'aistack/1/telemetry')
-    assert.equal(telemetryDomain('aistack-testnet'), 'aistack-testnet/1/telemetry-record')
-    assert.throws(() => telemetryDomain('Bad Net'), RangeError)
+    assert.equal(telemetryTopic('aistack'), 'aistack/2/telemetry')
+    assert.equal(telemetryTopic('aistack-testnet'), 'aistack-testnet/2/telemetry')
+    assert.throws(() => telemetryTopic('Bad Net'), RangeError)
   })
 
   it('round-trips a full record through the wire form', () => {
@@ -60,11 +60,29 @@ describe('telemetry records', () => {
     assert.deepEqual(telemetryOf(applyDelta(base, d2)), telemetryOf(busier))
   })
 
+  it('finds a change worth a delta only beyond the thresholds, or in the capabilities or alerts', () => {
+    const sent = fullRecord(sample(), 1n)
+    const next = (over: Partial<NodeTelemetry>): TelemetryRecord => fullRecord(sample(over), 2n)
+    assert.equal(changedEnough(sent, next({ timeMs: 1_700_000_005_000 })), false)
+    assert.equal(changedEnough(sent, next({ cpuPercent: 12, rssBytes: 170_000_000, heapUsedBytes: 55_000_000, memUsedPercent: 50, eventLoopP99Ms: 200, connections: 6, bytesInPerSec: 9000 })), false)
+    assert.equal(changedEnough(sent, next({ cpuPercent: 13.2 })), true)
+    assert.equal(changedEnough(sent, next({ rssBytes: 181_000_000 })), true)
+    assert.equal(changedEnough(sent, next({ eventLoopP99Ms: 250 })), true)
+    assert.equal(changedEnough(sent, next({ connections: 8 })), true)
+    assert.equal(changedEnough(sent, next({ bytesOutPerSec: 20_000 })), true)
+    assert.equal(changedEnough(sent, next({ alerts: ['error-rate:echo'] })), true)
+    assert.equal(changedEnough(sent, next({ capabilities: [{ ...sample().capabilities[0], inFlight: 2 }] })), true)
+    assert.equal(changedEnough(sent, next({ gpus: [{ index: 0, name: 'T4', utilization: 50, memoryUsedMiB: 100, memoryTotalMiB: 16000 }] })), true)
+  })
+
   it('refuses records out of its limits', () => {
     const good = fullRecord(sample(), 1n)
     const bad = (r: Partial<TelemetryRecord>): Uint8Array => encodeRecord({ ...good, ...r })
     assert.throws(() => decodeRecord(bad({ seq: 0n, baseSeq: 0n })), /seq/)
     assert.throws(() => decodeRecord(bad({ intervalMs: 10 })), /interval/)
+    assert.throws(() => decodeRecord(bad({ format: 1 })), /format 1/)
+    assert.throws(() => decodeRecord(bad({ heartbeatMs: 1000 })), /heartbeat/)
+    assert.equal(decodeRecord(bad({ heartbeatMs: 60_000 })).heartbeatMs, 60_000)
     assert.throws(() => decodeRecord(bad({ full: false, baseSeq: 5n })), /base_seq/)
     const many = Array.from({ length: LIMITS.maxCapabilities + 1 }, (_, i) => ({ ...good.capabilities[0], name: `c${i}` }))
     assert.throws(() => decodeRecord(bad({ capabilities: many })), /not a telemetry record/)
@@ -86,6 +104,29 @@ describe('the network table', () => {
     now += 60_000
     assert.equal(table.sweep(), 1)
     assert.equal(table.get('peerA'), undefined)
+  })
+
+  it('keeps a quiet node with a heartbeat up until it misses the heartbeat by three intervals, or sooner once its connection closed', () => {
+    let now = 0
+    const table = new NetworkTable({ forgetAfterMs: 3_600_000, now: () => now })
+    table.accept('quiet', fullRecord(sample({ intervalMs: 1000, heartbeatMs: 12_000 }), 1n))
+    table.accept('gone', fullRecord(sample({ intervalMs: 1000, heartbeatMs: 12_000 }), 1n))
+    now += 5000
+    table.disconnected('gone')
+    assert.equal(table.get('quiet')?.status, 'up')
+    assert.equal(table.get('gone')?.status, 'down')
+    now += 10_000
+    assert.equal(table.get('quiet')?.status, 'up')
+    now += 1
+    assert.equal(table.get('quiet')?.status, 'down')
+    // a record after the disconnection counts again by the heartbeat; so does a new connection
+    table.accept('gone', fullRecord(sample({ intervalMs: 1000, heartbeatMs: 12_000 }), 2n))
+    now += 5000
+    assert.equal(table.get('gone')?.status, 'up')
+    table.disconnected('gone')
+    assert.equal(table.get('gone')?.status, 'down')
+    table.connected('gone')
+    assert.equal(table.get('gone')?.status, 'up')
   })
 
   it('ignores repeated sequence numbers and applies deltas to their full record', () => {

@@ -294,6 +294,8 @@ export interface TelemetryRecord {
   alertsSet: boolean
   alerts: string[]
   version?: string
+  heartbeatMs?: number
+  format: number
 }
 
 export namespace TelemetryRecord {
@@ -412,6 +414,16 @@ export namespace TelemetryRecord {
           w.string(obj.version)
         }
 
+        if (obj.heartbeatMs != null) {
+          w.uint32(168)
+          w.uint32(obj.heartbeatMs)
+        }
+
+        if ((obj.format != null && obj.format !== 0)) {
+          w.uint32(176)
+          w.uint32(obj.format)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -427,7 +439,8 @@ export namespace TelemetryRecord {
           gpusSet: false,
           gpus: [],
           alertsSet: false,
-          alerts: []
+          alerts: [],
+          format: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -530,6 +543,14 @@ export namespace TelemetryRecord {
             }
             case 20: {
               obj.version = reader.string()
+              break
+            }
+            case 21: {
+              obj.heartbeatMs = reader.uint32()
+              break
+            }
+            case 22: {
+              obj.format = reader.uint32()
               break
             }
             default: {
