@@ -83,6 +83,9 @@ export async function startNodeProcess (home: string, extraArgs: string[] = [], 
     child.kill('SIGKILL')
     throw err
   })
+  // run.json is written just before the ready banner (or JSON ready line) is printed: tests read
+  // the banner, so wait for it too
+  await waitFor(() => gone || /stop with Ctrl-C|"event":"ready"/.test(out), { timeoutMs: 10_000, what: `the ready banner of ${home}` }).catch(() => {})
   return {
     child,
     run,
