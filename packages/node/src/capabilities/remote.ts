@@ -11,6 +11,7 @@ import { ClientFactory, JsonRpcTransportFactory } from '@a2a-js/sdk/client'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { partOf } from '../gateways/a2a.js'
 import { VERSION } from '../version.js'
 import { HandlerError, HandlerInputError } from './errors.js'
 import type { HandlerFn } from './handlers.js'
@@ -130,11 +131,6 @@ export async function describeMcpTool (spec: McpHandlerSpec): Promise<string> {
   }
 }
 
-function a2aPart (value: unknown): Part {
-  if (typeof value === 'string') return { content: { $case: 'text', value }, metadata: undefined, filename: '', mediaType: 'text/plain' }
-  return { content: { $case: 'data', value: value ?? null }, metadata: undefined, filename: '', mediaType: 'application/json' }
-}
-
 /** A message's or task's answer: its text parts joined, else its first data part */
 function answerOf (parts: Part[]): unknown {
   const texts = parts.flatMap(p => p.content?.$case === 'text' ? [p.content.value] : [])
@@ -167,7 +163,7 @@ export function a2aHandler (spec: A2aHandlerSpec): RemoteHandlerFn {
       contextId: '',
       taskId: '',
       role: Role.ROLE_USER,
-      parts: [a2aPart(input)],
+      parts: [partOf(input)],
       metadata: spec.skill != null ? { skill: spec.skill } : undefined,
       extensions: [],
       referenceTaskIds: []
