@@ -82,6 +82,7 @@ export class SembatchService implements Startable {
   private readonly maxInboundStreams: number
   private readonly handlers = new Map<string, HandlerEntry>()
   private resolver?: (key: string) => HandlerEntry | undefined
+  private readonly resolvers = new Set<(key: string) => HandlerEntry | undefined>()
   private readonly links = new Map<string, RequesterLink>()
   private readonly opening = new Map<string, Promise<RequesterLink>>()
   private readonly inbound = new Set<ResponderLink>()
@@ -157,8 +158,24 @@ export class SembatchService implements Startable {
     this.resolver = resolver
   }
 
+  /**
+   * Adds a resolver consulted after the handlers and the `setResolver` one
+   * (e.g. semantic anycast serves its `<capability>#anycast` keys with one);
+   * returns a function that removes it.
+   */
+  addResolver (resolver: (key: string) => HandlerEntry | undefined): () => void {
+    this.resolvers.add(resolver)
+    return () => { this.resolvers.delete(resolver) }
+  }
+
   private readonly lookup = (key: string): HandlerEntry | undefined => {
-    return this.handlers.get(key) ?? this.resolver?.(key)
+    const entry = this.handlers.get(key) ?? this.resolver?.(key)
+    if (entry != null || this.resolvers.size === 0) return entry
+    for (const resolver of this.resolvers) {
+      const found = resolver(key)
+      if (found != null) return found
+    }
+    return undefined
   }
 
   /**
