@@ -119,7 +119,7 @@ export interface SembatchLike {
 /** A one-message-at-a-time sembatch handler entry */
 export interface SembatchEntry {
   batch: false
-  fn: (payload: Uint8Array, context: { peer: PeerId, signal: AbortSignal }) => Promise<Uint8Array>
+  fn: (payload: Uint8Array, context: { peer: PeerId, key: string, signal: AbortSignal }) => Promise<Uint8Array>
   concurrency: number
   maxBatch: number
 }
@@ -182,10 +182,11 @@ export class InvokeTransport {
       batch: false,
       concurrency: this.init.concurrency ?? 256,
       maxBatch: 1,
-      fn: async (payload, { peer }) => {
+      fn: async (payload, { peer, key }) => {
         if (payload.byteLength > maxRequestBytes) throw new Error(`request is larger than ${maxRequestBytes} bytes`)
         const req = Request.decode(payload, { limits: { keys: LIMITS.maxKeysPerRequest } })
         if (req.id.byteLength > 64) throw new Error('request id is longer than 64 bytes')
+        if (req.kind !== Request.Kind.INVOKE || sembatchKey(req.capability) !== key) throw new Error(`a ${key.slice(0, 64)} message carries an INVOKE of that capability`)
         return Response.encode(await respond(req, peer))
       }
     }
