@@ -1,7 +1,7 @@
 // The serving node of `npm run bench:sembatch`, run by it as a child process: a libp2p node
 // (TCP on 127.0.0.1, Noise, Yamux) with sembatch handlers and the two baselines. Prints one JSON
-// line `{ "addr": "<multiaddr>" }` when ready; stops when its standard input closes. Its one
-// argument is sembatch's pipeBytes.
+// line `{ "addr": "<multiaddr>" }` when ready; stops when its standard input closes. Its
+// arguments: sembatch's pipeBytes, and optionally more sembatch settings as JSON.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { createEmbedder } from '@aistack/embeddings'
@@ -24,7 +24,7 @@ const node = await createLibp2p({
   transports: [tcp()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
-  services: { identify: identify(), sembatch: sembatch({ creditMessages: 8192, creditBytes: 64 * 1024 * 1024, pipeBytes: Number(process.argv[2] ?? 65536) }) }
+  services: { identify: identify(), sembatch: sembatch({ creditMessages: 8192, creditBytes: 64 * 1024 * 1024, pipeBytes: Number(process.argv[2] ?? 65536), ...JSON.parse(process.argv[3] ?? '{}') }) }
 })
 const sb = node.services.sembatch
 sb.handle('echo', payload => payload, { concurrency: 100_000 })

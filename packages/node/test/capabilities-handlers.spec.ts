@@ -167,6 +167,10 @@ describe('http and openai handlers', () => {
           setTimeout(() => res.writeHead(200).end('late'), 2000)
         } else if (req.url === '/big') {
           res.writeHead(200, { 'content-type': 'text/plain' }).end('y'.repeat(10_000))
+        } else if (req.url === '/v1/embeddings') {
+          // an OpenAI-compatible embeddings endpoint: [length, first char code] per text, listed in reverse order
+          const data = json.input.map((t: string, index: number) => ({ object: 'embedding', index, embedding: [t.length, t.charCodeAt(0)] })).reverse()
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', model: json.model, data }))
         } else if (req.url === '/v1/chat/completions') {
           const last = json.messages[json.messages.length - 1].content
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
@@ -216,5 +220,25 @@ describe('http and openai handlers', () => {
     assert.equal(req.headers.authorization, 'Bearer sk')
     assert.deepEqual(req.json, { model: 'llama3', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello' }], max_tokens: 5, temperature: 0 })
     assert.equal(await r.invoke('chat', { a: 1 }), 'llama3 says: {"a":1}')
+  })
+
+  it('openai on its embeddings endpoint embeds a string or an array, and a batch of inputs in one upstream call', async () => {
+    const r = new CapabilityRegistry()
+    r.add({ name: 'vec', description: 'vectors', handler: { type: 'openai', endpoint: 'embeddings', baseUrl: `${base}/v1`, model: 'emb-small', apiKey: 'sk' } })
+    assert.ok(r.takesBatches('vec'))
+    assert.deepEqual(await r.invoke('vec', 'hello'), { model: 'emb-small', dim: 2, vectors: [[5, 104]] })
+    assert.equal(seen.at(-1).headers.authorization, 'Bearer sk')
+    assert.deepEqual(seen.at(-1).json, { model: 'emb-small', input: ['hello'] })
+    assert.deepEqual(await r.invoke('vec', ['ab', 'xyz']), { model: 'emb-small', dim: 2, vectors: [[2, 97], [3, 120]] })
+    await assert.rejects(r.invoke('vec', { texts: 1 }), { name: 'HandlerInputError' })
+    const calls = seen.filter(s => s.url === '/v1/embeddings').length
+    const results = await r.invokeBatch('vec', ['a', ['bb', 'ccc'], 42, 'dddd'])
+    assert.equal(seen.filter(s => s.url === '/v1/embeddings').length, calls + 1, 'one upstream call for the batch')
+    assert.deepEqual(seen.at(-1).json, { model: 'emb-small', input: ['a', 'bb', 'ccc', 'dddd'] })
+    assert.deepEqual(results[0], { output: { model: 'emb-small', dim: 2, vectors: [[1, 97]] } })
+    assert.deepEqual(results[1], { output: { model: 'emb-small', dim: 2, vectors: [[2, 98], [3, 99]] } })
+    assert.ok('error' in results[2] && results[2].error.name === 'HandlerInputError', 'a bad input fails alone')
+    assert.deepEqual(results[3], { output: { model: 'emb-small', dim: 2, vectors: [[4, 100]] } })
+    assert.throws(() => r.add({ name: 'bad', description: 'bad', handler: { type: 'openai', endpoint: 'images', baseUrl: base, model: 'm' } as any }), /handler\.endpoint/)
   })
 })

@@ -4,7 +4,7 @@ import { fromString as u8FromString } from 'uint8arrays/from-string'
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, LIMITS } from './constants.js'
 import { Request, Response } from './pb/anycast.js'
 import type { LocalCapability } from './record.js'
-import type { PeerInfo, Stream } from '@libp2p/interface'
+import type { Logger, PeerId, PeerInfo, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
 /** The local side: which capabilities this node serves and how to run them */
@@ -95,4 +95,160 @@ export class LocalInvoker {
       this.inflight.set(name, Math.max(0, (this.inflight.get(name) ?? 1) - 1))
     }
   }
+}
+
+/** Suffix of the sembatch context key that carries anycast requests: `<capability>#anycast` */
+export const SEMBATCH_KEY_SUFFIX = '#anycast'
+
+/** The sembatch context key of a capability's anycast requests */
+export function sembatchKey (capability: string): string {
+  return `${capability}${SEMBATCH_KEY_SUFFIX}`
+}
+
+/**
+ * What anycast needs of a sembatch service (`@aistack/sembatch`), found as
+ * the `sembatch` service of the node when there is one.
+ */
+export interface SembatchLike {
+  /** `/<network>/sembatch/1.0.0` */
+  readonly protocol: string
+  send(peer: PeerId, key: string, payload: Uint8Array, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<Uint8Array>
+  addResolver(resolver: (key: string) => SembatchEntry | undefined): () => void
+}
+
+/** A one-message-at-a-time sembatch handler entry */
+export interface SembatchEntry {
+  batch: false
+  fn: (payload: Uint8Array, context: { peer: PeerId, key: string, signal: AbortSignal }) => Promise<Uint8Array>
+  concurrency: number
+  maxBatch: number
+}
+
+export interface InvokeTransportInit {
+  connectionManager: ConnectionManager
+  /** the anycast protocol id */
+  protocol: string
+  /** the peer store: a peer speaks sembatch when identify listed its protocol */
+  peerStore?: { get(peer: PeerId): Promise<{ protocols: string[] }> }
+  sembatch?: SembatchLike
+  log: Logger
+  /** requests one peer may have in flight on our `#anycast` keys (default 256) */
+  concurrency?: number
+}
+
+/** Counters of the transport: anycast requests sent each way */
+export interface InvokeTransportStats {
+  /** INVOKE requests answered over sembatch */
+  sembatch: number
+  /** requests sent on their own anycast stream (GET_RECORDS, peers without sembatch, fallbacks) */
+  stream: number
+  /** sembatch attempts that fell back to a stream because the peer refused the protocol */
+  fallbacks: number
+}
+
+/**
+ * Chooses how an anycast request travels: an INVOKE to a peer whose
+ * protocols (as identify reported them to the peer store) include sembatch
+ * goes as one sembatch message (key `<capability>#anycast`, payload the
+ * `Request` bytes, answer the `Response` bytes, so every field travels
+ * unchanged); anything else, or a peer that refuses the sembatch protocol,
+ * goes on its own anycast stream as before. See docs/protocols/sembatch.md.
+ */
+export class InvokeTransport {
+  readonly stats: InvokeTransportStats = { sembatch: 0, stream: 0, fallbacks: 0 }
+  private readonly init: InvokeTransportInit
+  /** peers that refused the sembatch protocol; retried after an hour */
+  private readonly refused = new Map<string, number>()
+  private removeResolver?: () => void
+
+  constructor (init: InvokeTransportInit) {
+    this.init = init
+  }
+
+  /** True when INVOKE requests go over sembatch where the peer speaks it */
+  get enabled (): boolean {
+    return this.init.sembatch != null
+  }
+
+  /**
+   * Answers `<capability>#anycast` sembatch messages with `respond`: the
+   * payload is decoded as a `Request` (bounded like a stream's), the answer
+   * is the encoded `Response`.
+   */
+  serve (respond: (req: Request, peer: PeerId) => Promise<Response>, maxRequestBytes: number): void {
+    const sembatch = this.init.sembatch
+    if (sembatch == null) return
+    const entry: SembatchEntry = {
+      batch: false,
+      concurrency: this.init.concurrency ?? 256,
+      maxBatch: 1,
+      fn: async (payload, { peer, key }) => {
+        if (payload.byteLength > maxRequestBytes) throw new Error(`request is larger than ${maxRequestBytes} bytes`)
+        const req = Request.decode(payload, { limits: { keys: LIMITS.maxKeysPerRequest } })
+        if (req.id.byteLength > 64) throw new Error('request id is longer than 64 bytes')
+        if (req.kind !== Request.Kind.INVOKE || sembatchKey(req.capability) !== key) throw new Error(`a ${key.slice(0, 64)} message carries an INVOKE of that capability`)
+        return Response.encode(await respond(req, peer))
+      }
+    }
+    this.removeResolver = sembatch.addResolver(key => key.endsWith(SEMBATCH_KEY_SUFFIX) ? entry : undefined)
+  }
+
+  stop (): void {
+    this.removeResolver?.()
+    this.removeResolver = undefined
+  }
+
+  /**
+   * Sends one request to a peer and reads its response, over sembatch or a
+   * stream of its own (see the class). `maxResponseBytes` bounds the response.
+   *
+   * @throws the transport's errors (stream reset, timeout, refused protocol on both paths)
+   */
+  async send (peer: PeerInfo, req: Request, signal: AbortSignal, maxResponseBytes: number): Promise<Response> {
+    if (req.kind === Request.Kind.INVOKE && await this.speaksSembatch(peer.id)) {
+      try {
+        const bytes = await this.init.sembatch!.send(peer.id, sembatchKey(req.capability), Request.encode(req), {
+          signal,
+          timeoutMs: req.deadlineMs > 0 ? req.deadlineMs : DEFAULT_TIMEOUT_MS
+        })
+        if (bytes.byteLength > maxResponseBytes) throw new Error(`response is larger than ${maxResponseBytes} bytes`)
+        const res = Response.decode(bytes, { limits: { records: LIMITS.maxRecordsPerResponse } })
+        this.stats.sembatch++
+        return res
+      } catch (err: any) {
+        if (!isUnsupportedProtocol(err)) throw err
+        this.refused.set(peer.id.toString(), Date.now())
+        this.stats.fallbacks++
+        this.init.log('%p refused sembatch, anycast goes on its own streams - %s', peer.id, err?.message)
+      }
+    }
+    this.stats.stream++
+    return sendRequest(this.init.connectionManager, this.init.protocol, peer, req, signal, maxResponseBytes)
+  }
+
+  /** Both ends speak sembatch: we run it and identify told the peer store the peer does */
+  private async speaksSembatch (peer: PeerId): Promise<boolean> {
+    const sembatch = this.init.sembatch
+    if (sembatch == null || this.init.peerStore == null) return false
+    const refusedAt = this.refused.get(peer.toString())
+    if (refusedAt != null) {
+      if (Date.now() - refusedAt < REFUSED_RETRY_MS) return false
+      this.refused.delete(peer.toString())
+    }
+    try {
+      const { protocols } = await this.init.peerStore.get(peer)
+      return protocols.includes(sembatch.protocol)
+    } catch {
+      return false
+    }
+  }
+}
+
+/** A peer that refused sembatch is asked over it again after this long */
+const REFUSED_RETRY_MS = 60 * 60 * 1000
+
+/** The peer does not speak the protocol (multistream-select said no) */
+function isUnsupportedProtocol (err: any): boolean {
+  return err?.name === 'UnsupportedProtocolError' || err?.code === 'ERR_UNSUPPORTED_PROTOCOL' ||
+    (err?.name === 'StreamResetError' && /protocol/i.test(String(err?.message)))
 }

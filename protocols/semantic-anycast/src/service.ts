@@ -12,7 +12,10 @@ import {
 } from './constants.js'
 import { AllCandidatesFailedError, BadRequestError, NoCandidatesError, NotStartedError, RemoteError, TooLargeError } from './errors.js'
 import { DEFAULT_GOSSIP_LIMITS, RateLimiter } from './gossip-guard.js'
-import { LocalInvoker, sendRequest } from './invoke.js'
+import { InvokeTransport, LocalInvoker, sendRequest } from './invoke.js'
+import type { InvokeTransportStats, SembatchLike } from './invoke.js'
+import { askMany } from './ask-many.js'
+import type { AskManyOptions, AskManyResult } from './ask-many.js'
 import { LookupLimiter } from './limiter.js'
 import { OwnerLiveness } from './liveness.js'
 import type { Liveness } from './liveness.js'
@@ -97,6 +100,8 @@ export class SemanticAnycast implements Startable {
   private readonly recordTtlMs: number
   private readonly weights: ScoreWeights
   private readonly invoker: LocalInvoker
+  /** INVOKE over sembatch when both ends speak it, else a stream each (invoke.ts) */
+  private transport: InvokeTransport
   private readonly provideQueue: ProvideQueue
   private readonly peerRate: RateLimiter
   private readonly ownerRate: RateLimiter
@@ -144,6 +149,7 @@ export class SemanticAnycast implements Startable {
       maxOutputBytes: init.maxOutputBytes,
       timeoutMs: init.timeoutMs
     })
+    this.transport = new InvokeTransport({ connectionManager: components.connectionManager, protocol: this.protocol, log: this.log })
     this.provideQueue = new ProvideQueue({
       ready: () => {
         const am = optional<{ getAddresses(): unknown[] }>(this.components, 'addressManager')
@@ -176,6 +182,14 @@ export class SemanticAnycast implements Startable {
     this.dht = optional<DhtLike>(this.components, 'dht')
     this.pubsub = this.init.gossip === false ? undefined : optional<PubSubLike>(this.components, 'pubsub')
     this.provideQueue.start(this.dht, this.dht == null ? this.components.contentRouting : undefined)
+    this.transport = new InvokeTransport({
+      connectionManager: this.components.connectionManager,
+      protocol: this.protocol,
+      peerStore: optional(this.components, 'peerStore'),
+      sembatch: optional<SembatchLike>(this.components, 'sembatch'),
+      log: this.log
+    })
+    this.transport.serve(async req => this.respond(req), (this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + 4096)
     await this.components.registrar.handle(this.protocol, this.handleStream, {
       maxInboundStreams: 256,
       maxOutboundStreams: 256
@@ -219,6 +233,7 @@ export class SemanticAnycast implements Startable {
     this.started = false
     this.shutdown.abort()
     this.provideQueue.stop()
+    this.transport.stop()
     clearInterval(this.timer)
     clearInterval(this.livenessTimer)
     clearTimeout(this.regossipTimer)
@@ -767,7 +782,7 @@ export class SemanticAnycast implements Startable {
     const t0 = performance.now()
     let res: Response
     try {
-      res = await sendRequest(this.components.connectionManager, this.protocol, { id: peerIdFromString(c.peerId), multiaddrs: [] }, {
+      res = await this.transport.send({ id: peerIdFromString(c.peerId), multiaddrs: [] }, {
         kind: Request.Kind.INVOKE,
         id: randomBytes(16),
         deadlineMs: timeoutMs,
@@ -805,6 +820,17 @@ export class SemanticAnycast implements Startable {
       stream.abort(err)
       return
     }
+    const res = await this.respond(req)
+    try {
+      await pb.write(res, Response, { signal: AbortSignal.timeout(10_000) })
+      await stream.close({ signal: AbortSignal.timeout(10_000) })
+    } catch (err: any) {
+      stream.abort(err)
+    }
+  }
+
+  /** The response to a request, whether it came on a stream or over sembatch */
+  private async respond (req: Request): Promise<Response> {
     let res: Response
     const base = { id: req.id, output: new Uint8Array(0), error: '', records: [], inflight: 0, capacity: 0 }
     if (req.kind === Request.Kind.GET_RECORDS) {
@@ -823,12 +849,28 @@ export class SemanticAnycast implements Startable {
     } else {
       res = { ...base, status: Response.Status.BAD_REQUEST, error: 'unknown request kind' }
     }
-    try {
-      await pb.write(res, Response, { signal: AbortSignal.timeout(10_000) })
-      await stream.close({ signal: AbortSignal.timeout(10_000) })
-    } catch (err: any) {
-      stream.abort(err)
-    }
+    return res
+  }
+
+  /**
+   * Every input to the capability that best matches `query` (found once),
+   * each failing over to the next candidates on its own; outputs in input
+   * order, a failure per input. To a peer that speaks sembatch the inputs
+   * share its stream and batch; see ask-many.ts.
+   */
+  async askMany (query: string, inputs: unknown[], options: AskManyOptions = {}): Promise<AskManyResult> {
+    if (!this.started) throw new NotStartedError('semantic anycast is not started')
+    return askMany({ find: async (q, o) => this.find(q, o), invoke: async (c, input, t, s) => this.invoke(c, input, t, s) }, query, inputs, {
+      timeoutMs: this.init.timeoutMs,
+      maxAttempts: this.init.maxAttempts,
+      maxInputBytes: this.init.maxInputBytes,
+      ...options
+    })
+  }
+
+  /** How anycast requests travelled: over sembatch, on streams, fallbacks */
+  transportStats (): InvokeTransportStats {
+    return { ...this.transport.stats }
   }
 }
 

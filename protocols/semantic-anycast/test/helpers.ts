@@ -55,7 +55,8 @@ export type TestNode = Libp2p<{ dht: any, pubsub: any, anycast: SemanticAnycast 
 
 let counter = 0
 
-export async function createNode (embedder: Embedder, init: Partial<SemanticAnycastInit> = {}): Promise<TestNode> {
+/** A node on the memory transport; `services` adds services (e.g. sembatch) */
+export async function createNode (embedder: Embedder, init: Partial<SemanticAnycastInit> = {}, services: Record<string, any> = {}): Promise<TestNode> {
   const provider = new TestProvider()
   const addr = `/memory/aistack-test-${process.pid}-${counter++}`
   const node = await createLibp2p({
@@ -76,7 +77,8 @@ export async function createNode (embedder: Embedder, init: Partial<SemanticAnyc
         initialQuerySelfInterval: 100
       }),
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 200 }),
-      anycast: semanticAnycast({ embedder, provider, ...init })
+      anycast: semanticAnycast({ embedder, provider, ...init }),
+      ...services
     }
   }) as unknown as TestNode
   node.provider = provider

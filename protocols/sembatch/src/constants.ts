@@ -56,6 +56,13 @@ export const DEFAULT_LINGER_MS: Record<QosClass, number> = {
 /** A write carries at most this many payload bytes (smaller writes keep realtime traffic from queueing behind bulk) */
 export const DEFAULT_MAX_WRITE_BYTES = 64 * 1024
 /**
+ * A frame carries at most this many message bytes of the bulk class (one
+ * larger message goes alone): encoding, compressing and encrypting a frame,
+ * and decoding it at the peer, are synchronous steps, and a realtime message
+ * that arrives meanwhile waits for the step under way
+ */
+export const DEFAULT_BULK_WRITE_BYTES = 16 * 1024
+/**
  * Bytes of frames written and not yet acknowledged by the peer, at most,
  * before interactive and bulk messages wait (realtime ones never do): it
  * bounds what a realtime message queues behind in the pipe

@@ -23,7 +23,7 @@ export function sembatch (init: SembatchInit = {}): (components: SembatchCompone
 
 export { SembatchService }
 export type { SembatchComponents, SembatchInit, SendOptions, SembatchStats } from './service.js'
-export type { Answer, BatchHandler, HandlerContext, HandlerOptions, MessageHandler } from './responder.js'
+export type { Answer, BatchHandler, HandlerContext, HandlerEntry, HandlerOptions, MessageHandler } from './responder.js'
 export * from './constants.js'
 export * from './errors.js'
 export { decodeFrame, encodeFrame, FrameSplitter, lengthPrefix, withPrefix, Frame, Kind, QoS, Compression, MessageList } from './frame.js'

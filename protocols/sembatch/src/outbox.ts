@@ -24,6 +24,10 @@ export interface OutboxInit {
   stream: Stream
   /** payload bytes per write, at most (one message larger than this goes alone) */
   maxWriteBytes: number
+  /** message bytes of the bulk class per frame, at most (one larger message goes alone); default `maxWriteBytes` */
+  bulkWriteBytes?: number
+  /** after a frame with bulk messages, let the event loop take a turn before the next frame (default false) */
+  yieldAfterBulk?: boolean
   maxBatchMessages: number
   compressThreshold: number
   /** longest wait of each class for its batch to grow, milliseconds */
@@ -64,6 +68,10 @@ export class Outbox {
   private scheduled = false
   private draining = false
   private timer?: ReturnType<typeof setTimeout>
+  /** the next frame after a bulk one, once the event loop had its turn */
+  private yielding?: ReturnType<typeof setImmediate>
+  /** the last frame written carried bulk messages */
+  private wroteBulk = false
   private closed = false
   private drainWaiters: Array<() => void> = []
   /** frames and bytes written, for statistics */
@@ -105,6 +113,8 @@ export class Outbox {
   /** Requests a write soon: at once when idle, after a linger while the receiver is busy */
   schedule (cls: QosClass = 'realtime'): void {
     if (this.scheduled || this.closed) return
+    // a turn of the event loop is under way between bulk frames: only realtime cuts in
+    if (this.yielding != null && cls !== 'realtime') return
     if ((this.draining || this.inPipe >= this.init.pipeBytes) && cls !== 'realtime' && this.queues[0].length === this.heads[0]) return
     const linger = this.lingerFor(cls)
     if (linger <= 0 || this.queued >= this.targetBatch(linger)) {
@@ -146,13 +156,31 @@ export class Outbox {
     this.scheduled = false
     clearTimeout(this.timer)
     this.timer = undefined
+    if (this.yielding != null) {
+      clearImmediate(this.yielding)
+      this.yielding = undefined
+    }
     if (this.closed) return
     try {
       let more = true
-      while (more) more = this.writeOne()
+      while (more) {
+        more = this.writeOne()
+        if (more && this.wroteBulk && this.init.yieldAfterBulk === true) {
+          // what arrived meanwhile (answers, realtime messages) is handled before the next bulk frame
+          this.yielding = setImmediate(this.resume)
+          return
+        }
+      }
     } catch (err: any) {
       this.fail(err)
     }
+  }
+
+  private readonly resume = (): void => {
+    this.yielding = undefined
+    if (this.scheduled) return
+    this.scheduled = true
+    this.flush()
   }
 
   /** Writes one frame; false when there is nothing more to write now */
@@ -163,6 +191,8 @@ export class Outbox {
     let count = 0
     let load = 0
     let blocked = false
+    let bulk = false
+    const bulkHead = this.heads[2]
     for (let c = 0; c < 3 && !blocked; c++) {
       // realtime messages travel in a frame of their own: a small frame, never compressed
       // with bulk bytes, that the receiver decodes as soon as its own bytes arrive
@@ -173,6 +203,12 @@ export class Outbox {
         const room = this.init.pipeBytes - this.inPipe
         if (this.draining || room <= 0) break
         budget = Math.min(budget, room)
+        // bulk frames are smaller: each synchronous step (encode, compress, encrypt, and the
+        // peer's decode) is short, so a realtime message never waits long for its turn
+        if (c === 2 && this.init.bulkWriteBytes != null) {
+          budget = Math.min(budget, this.init.bulkWriteBytes - load)
+          if (budget <= 0 && count > 0) break
+        }
       }
       const queue = this.queues[c]
       let head = this.heads[c]
@@ -200,8 +236,10 @@ export class Outbox {
       }
       this.heads[c] = head
       this.compact(c)
+      if (c === 2) bulk = head > bulkHead
     }
     this.queued -= count
+    this.wroteBulk = bulk
     const credit = this.init.credit?.()
     const received = this.init.ack?.()
     if (batches.length === 0 && credit == null && received == null) return false
@@ -258,6 +296,8 @@ export class Outbox {
     this.closed = true
     clearTimeout(this.timer)
     this.timer = undefined
+    if (this.yielding != null) clearImmediate(this.yielding)
+    this.yielding = undefined
     const waiters = this.drainWaiters
     this.drainWaiters = []
     for (const w of waiters) w()

@@ -14,6 +14,10 @@ const QOS_ORDER = [QoS.REALTIME, QoS.INTERACTIVE, QoS.BULK]
 export interface LinkSettings {
   limits: FrameLimits
   maxWriteBytes: number
+  /** message bytes of the bulk class per frame */
+  bulkWriteBytes: number
+  /** a turn of the event loop between frames with bulk messages */
+  yieldAfterBulk: boolean
   maxBatchMessages: number
   compressThreshold: number
   lingerMs: Record<QosClass, number>
@@ -73,6 +77,8 @@ export class RequesterLink {
     this.outbox = new Outbox({
       stream,
       maxWriteBytes: settings.maxWriteBytes,
+      bulkWriteBytes: settings.bulkWriteBytes,
+      yieldAfterBulk: settings.yieldAfterBulk,
       maxBatchMessages: settings.maxBatchMessages,
       compressThreshold: settings.compressThreshold,
       lingerMs: settings.lingerMs,

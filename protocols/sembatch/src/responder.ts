@@ -103,6 +103,8 @@ export class ResponderLink {
     this.outbox = new Outbox({
       stream,
       maxWriteBytes: settings.maxWriteBytes,
+      bulkWriteBytes: settings.bulkWriteBytes,
+      yieldAfterBulk: settings.yieldAfterBulk,
       maxBatchMessages: settings.maxBatchMessages,
       compressThreshold: settings.compressThreshold,
       lingerMs: { realtime: 0, interactive: 0, bulk: 0 },

@@ -1,6 +1,6 @@
 import {
   DEFAULT_BATCH_CONCURRENCY, DEFAULT_COMPRESS_THRESHOLD, DEFAULT_HANDLER_CONCURRENCY, DEFAULT_HANDLER_MAX_BATCH,
-  DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BUFFERED_PIECE_BYTES, DEFAULT_MAX_QUEUED,
+  DEFAULT_BULK_WRITE_BYTES, DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_MAX_BUFFERED_PIECE_BYTES, DEFAULT_MAX_QUEUED,
   DEFAULT_MAX_WRITE_BYTES, DEFAULT_NETWORK, DEFAULT_PIPE_BYTES, DEFAULT_TIMEOUT_MS, INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES,
   LIMITS, OPEN_TIMEOUT_MS, protocolId
 } from './constants.js'
@@ -32,6 +32,10 @@ export interface SembatchInit {
   lingerMs?: Partial<Record<QosClass, number>>
   /** payload bytes per write (default 64 KiB) */
   maxWriteBytes?: number
+  /** message bytes of the bulk class per frame (default 16 KiB; at most `maxWriteBytes`) */
+  bulkWriteBytes?: number
+  /** after a frame with bulk messages the event loop takes a turn before the next frame (default true) */
+  yieldAfterBulk?: boolean
   /** bytes written and not yet acknowledged before interactive and bulk messages wait (default 64 KiB) */
   pipeBytes?: number
   /** messages per frame (default 512) */
@@ -82,6 +86,7 @@ export class SembatchService implements Startable {
   private readonly maxInboundStreams: number
   private readonly handlers = new Map<string, HandlerEntry>()
   private resolver?: (key: string) => HandlerEntry | undefined
+  private readonly resolvers = new Set<(key: string) => HandlerEntry | undefined>()
   private readonly links = new Map<string, RequesterLink>()
   private readonly opening = new Map<string, Promise<RequesterLink>>()
   private readonly inbound = new Set<ResponderLink>()
@@ -97,6 +102,8 @@ export class SembatchService implements Startable {
       limits: LIMITS as FrameLimits,
       maxWriteBytes: positive(init.maxWriteBytes, DEFAULT_MAX_WRITE_BYTES, 'maxWriteBytes'),
       pipeBytes: positive(init.pipeBytes, DEFAULT_PIPE_BYTES, 'pipeBytes'),
+      bulkWriteBytes: 0,
+      yieldAfterBulk: init.yieldAfterBulk ?? true,
       maxBatchMessages: Math.min(LIMITS.maxMessagesPerBatch, positive(init.maxBatchMessages, DEFAULT_MAX_BATCH_MESSAGES, 'maxBatchMessages')),
       compressThreshold: init.compressThreshold ?? DEFAULT_COMPRESS_THRESHOLD,
       lingerMs: { ...DEFAULT_LINGER_MS, ...init.lingerMs, realtime: 0 },
@@ -106,6 +113,7 @@ export class SembatchService implements Startable {
       creditBytes: Math.min(LIMITS.maxCreditBytes, Math.max(INITIAL_CREDIT_BYTES, init.creditBytes ?? INITIAL_CREDIT_BYTES)),
       timeoutMs: positive(init.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs')
     }
+    this.settings.bulkWriteBytes = Math.min(this.settings.maxWriteBytes, positive(init.bulkWriteBytes, DEFAULT_BULK_WRITE_BYTES, 'bulkWriteBytes'))
   }
 
   readonly [Symbol.toStringTag] = '@aistack/sembatch'
@@ -157,8 +165,24 @@ export class SembatchService implements Startable {
     this.resolver = resolver
   }
 
+  /**
+   * Adds a resolver consulted after the handlers and the `setResolver` one
+   * (e.g. semantic anycast serves its `<capability>#anycast` keys with one);
+   * returns a function that removes it.
+   */
+  addResolver (resolver: (key: string) => HandlerEntry | undefined): () => void {
+    this.resolvers.add(resolver)
+    return () => { this.resolvers.delete(resolver) }
+  }
+
   private readonly lookup = (key: string): HandlerEntry | undefined => {
-    return this.handlers.get(key) ?? this.resolver?.(key)
+    const entry = this.handlers.get(key) ?? this.resolver?.(key)
+    if (entry != null || this.resolvers.size === 0) return entry
+    for (const resolver of this.resolvers) {
+      const found = resolver(key)
+      if (found != null) return found
+    }
+    return undefined
   }
 
   /**

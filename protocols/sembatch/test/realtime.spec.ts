@@ -8,7 +8,7 @@ import type { Node } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
 
 /** An outbox writing into an array of decoded frames */
-function recordingOutbox (pipeBytes = 64 * 1024): { outbox: Outbox, frames: Frame[] } {
+function recordingOutbox (pipeBytes = 64 * 1024, more: { bulkWriteBytes?: number, yieldAfterBulk?: boolean } = {}): { outbox: Outbox, frames: Frame[] } {
   const frames: Frame[] = []
   const splitter = new FrameSplitter()
   const stream = {
@@ -25,6 +25,7 @@ function recordingOutbox (pipeBytes = 64 * 1024): { outbox: Outbox, frames: Fram
     compressThreshold: Infinity,
     lingerMs: { realtime: 0, interactive: 0, bulk: 0 },
     pipeBytes,
+    ...more,
     onError: (err) => { throw err }
   })
   return { outbox, frames }
@@ -54,6 +55,24 @@ describe('sembatch realtime', function () {
     assert.deepEqual(frames[0].batches[0].messages.map(m => m.id), [100])
     const rest = frames.slice(1).flatMap(f => f.batches.flatMap(b => b.messages.map(m => m.id)))
     assert.deepEqual(rest, [200, 1, 2, 3])
+  })
+
+  it('cuts bulk into frames of bulkWriteBytes and lets the event loop turn between them, a realtime message cutting in', async () => {
+    const { outbox, frames } = recordingOutbox(1024 * 1024, { bulkWriteBytes: 8 * 1024, yieldAfterBulk: true })
+    for (let i = 1; i <= 8; i++) outbox.push(item('bulk', i, 4 * 1024))
+    await new Promise<void>(resolve => { queueMicrotask(resolve) })
+    // the first bulk frame went in the turn of the pushes, the next ones wait for a turn of the event loop
+    assert.equal(frames.length, 1)
+    assert.deepEqual(frames[0].batches.flatMap(b => b.messages.map(m => m.id)), [1])
+    outbox.push(item('realtime', 100, 64))
+    await new Promise<void>(resolve => { queueMicrotask(resolve) })
+    assert.deepEqual(frames[1].batches.map(b => b.qos), [QoS.REALTIME], 'the realtime message goes before the next bulk frame')
+    await waitFor(() => outbox.queued === 0, 20_000, 'the bulk messages')
+    const bulkFrames = frames.filter(f => f.batches.some(b => b.qos === QoS.BULK))
+    // 4 KiB and 12 bytes of framing each: one per 8 KiB frame
+    for (const f of bulkFrames) assert.ok(f.batches.reduce((n, b) => n + b.messages.reduce((m, x) => m + x.payload.byteLength, 0), 0) <= 8 * 1024)
+    assert.deepEqual(bulkFrames.flatMap(f => f.batches.flatMap(b => b.messages.map(m => m.id))), [1, 2, 3, 4, 5, 6, 7, 8])
+    outbox.close()
   })
 
   it('sends a realtime message past a full pipe, while bulk waits for the acknowledgement', async () => {

@@ -259,7 +259,99 @@ function http (spec: Extract<HandlerSpec, { type: 'http' }>, ctx: HandlerContext
   }
 }
 
+/** Texts of one `openai` embeddings input: a string or an array of 1-256 strings */
+function embeddingTexts (input: unknown): string[] {
+  const texts = typeof input === 'string' ? [input] : input
+  if (!Array.isArray(texts) || texts.length === 0 || texts.length > 256 || !texts.every(t => typeof t === 'string')) {
+    throw new HandlerInputError('embeddings input must be a string or an array of 1-256 strings')
+  }
+  return texts
+}
+
+/** Most texts in one upstream embeddings call (OpenAI's limit per request is 2,048) */
+export const MAX_EMBEDDINGS_PER_CALL = 2048
+/** Largest upstream embeddings response of a batch call */
+export const MAX_EMBEDDINGS_RESPONSE_BYTES = 64 * 1024 * 1024
+
+/**
+ * One POST `<baseUrl>/embeddings` `{model, input: texts}` (the OpenAI
+ * embeddings API); the vectors in the order of `texts`, by each item's `index`.
+ */
+async function embeddingsCall (spec: Extract<HandlerSpec, { type: 'openai' }>, texts: string[], signal: AbortSignal, max: number): Promise<{ model: string, vectors: number[][] }> {
+  const url = spec.baseUrl.replace(/\/+$/, '') + '/embeddings'
+  const headers: Record<string, string> = spec.apiKey != null ? { authorization: `Bearer ${spec.apiKey}` } : {}
+  const { text } = await post(url, { model: spec.model, input: texts }, headers, signal, max)
+  let json: any
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new HandlerError('embeddings response is not JSON')
+  }
+  const data = json?.data
+  if (!Array.isArray(data) || data.length !== texts.length) throw new HandlerError(`embeddings response has ${Array.isArray(data) ? data.length : 'no'} vectors for ${texts.length} texts`)
+  const vectors: number[][] = new Array(texts.length)
+  data.forEach((d: any, i: number) => {
+    const at = Number.isInteger(d?.index) ? d.index : i
+    if (at < 0 || at >= texts.length || !Array.isArray(d?.embedding) || !d.embedding.every((x: unknown) => typeof x === 'number')) throw new HandlerError('embeddings response has a bad data item')
+    vectors[at] = d.embedding
+  })
+  if (vectors.some(v => v == null)) throw new HandlerError('embeddings response repeats an index')
+  return { model: typeof json.model === 'string' ? json.model : spec.model, vectors }
+}
+
+/** The openai handler on the embeddings endpoint: `{model, dim, vectors}` as the builtin embed answers */
+function openaiEmbeddings (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerContext): HandlerFn {
+  return async (input, { signal }) => {
+    const { model, vectors } = await embeddingsCall(spec, embeddingTexts(input), signal, ctx.maxOutputBytes)
+    return { model, dim: vectors[0]?.length ?? 0, vectors }
+  }
+}
+
+/**
+ * The batch form of the openai embeddings handler: the texts of all inputs
+ * in one upstream call (up to 2,048 texts a call), each input answered as
+ * on its own; an input that is not a string or array of strings fails alone.
+ */
+function openaiEmbeddingsBatch (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerContext): (inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]> {
+  return async (inputs, { signal }) => {
+    const out: unknown[] = new Array(inputs.length)
+    const spans: Array<{ at: number, texts: string[] }> = []
+    inputs.forEach((input, at) => {
+      try {
+        spans.push({ at, texts: embeddingTexts(input) })
+      } catch (err) {
+        out[at] = err
+      }
+    })
+    // calls of at most MAX_EMBEDDINGS_PER_CALL texts, an input never split
+    let i = 0
+    while (i < spans.length) {
+      const group: typeof spans = []
+      let n = 0
+      while (i < spans.length && (group.length === 0 || n + spans[i].texts.length <= MAX_EMBEDDINGS_PER_CALL)) {
+        n += spans[i].texts.length
+        group.push(spans[i++])
+      }
+      try {
+        // each input's answer is bounded on its own by the registry; the call's by all of them
+        const { model, vectors } = await embeddingsCall(spec, group.flatMap(s => s.texts), signal, Math.min(ctx.maxOutputBytes * group.length, MAX_EMBEDDINGS_RESPONSE_BYTES))
+        let k = 0
+        for (const s of group) {
+          const mine = vectors.slice(k, k + s.texts.length)
+          k += s.texts.length
+          out[s.at] = { model, dim: mine[0]?.length ?? 0, vectors: mine }
+        }
+      } catch (err) {
+        if (signal.aborted) throw err
+        for (const s of group) out[s.at] = err
+      }
+    }
+    return out
+  }
+}
+
 function openai (spec: Extract<HandlerSpec, { type: 'openai' }>, ctx: HandlerContext): HandlerFn {
+  if (spec.endpoint === 'embeddings') return openaiEmbeddings(spec, ctx)
   const url = spec.baseUrl.replace(/\/+$/, '') + '/chat/completions'
   return (input, { signal, stream }) => {
     const messages: Array<{ role: string, content: string }> = []
@@ -340,11 +432,14 @@ async function wholeChat (url: string, body: unknown, headers: Record<string, st
 /**
  * The batch form of a handler, where it has one: the builtin `embed` takes
  * many string inputs in one embedder call (each answered as a single-text
- * embed would be); an exec handler with `batch: true` takes JSON lines.
+ * embed would be); an exec handler with `batch: true` takes JSON lines; the
+ * openai handler on its embeddings endpoint sends the texts of all inputs in
+ * one upstream call.
  * Undefined for the others.
  */
 export function createBatchHandler (spec: HandlerSpec, ctx: HandlerContext): ((inputs: unknown[], options: { signal: AbortSignal }) => Promise<unknown[]>) | undefined {
   if (spec.type === 'exec' && spec.batch === true) return execBatch(spec, ctx)
+  if (spec.type === 'openai' && spec.endpoint === 'embeddings') return openaiEmbeddingsBatch(spec, ctx)
   if (spec.type !== 'builtin' || spec.name !== 'embed') return undefined
   const one = builtin(spec, ctx) as (input: unknown, options: { signal: AbortSignal }) => Promise<unknown>
   return async (inputs, { signal }) => {

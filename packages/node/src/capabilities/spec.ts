@@ -21,7 +21,7 @@ export type HandlerSpec =
   | ({ type: 'builtin', name: BuiltinName } & HandlerLimits)
   | ({ type: 'exec', command: string[], cwd?: string, env?: Record<string, string>, batch?: boolean } & HandlerLimits)
   | ({ type: 'http', url: string, headers?: Record<string, string> } & HandlerLimits)
-  | ({ type: 'openai', baseUrl: string, model: string, system?: string, apiKey?: string, maxTokens?: number, temperature?: number } & HandlerLimits)
+  | ({ type: 'openai', baseUrl: string, model: string, endpoint?: 'chat' | 'embeddings', system?: string, apiKey?: string, maxTokens?: number, temperature?: number } & HandlerLimits)
   /** one tool of an MCP server, started as a command (stdio) or reached at a Streamable HTTP URL */
   | ({ type: 'mcp', tool: string, command?: string[], cwd?: string, env?: Record<string, string>, url?: string, headers?: Record<string, string> } & HandlerLimits)
   /** a remote A2A agent (JSON-RPC binding), optionally one of its skills */
@@ -150,6 +150,7 @@ export function validateHandlerSpec (h: unknown, path: string, options: Validate
     case 'openai':
       httpUrl(h.baseUrl, `${path}.baseUrl`)
       str(h.model, `${path}.model`, { max: 256 })
+      if (h.endpoint != null && h.endpoint !== 'chat' && h.endpoint !== 'embeddings') throw new CapabilitySpecError(`${path}.endpoint`, 'must be "chat" (chat completions, the default) or "embeddings"')
       str(h.system, `${path}.system`, { optional: true, max: 16384 })
       str(h.apiKey, `${path}.apiKey`, { optional: true })
       if (h.maxTokens != null && (!Number.isInteger(h.maxTokens) || (h.maxTokens as number) < 1)) throw new CapabilitySpecError(`${path}.maxTokens`, 'must be a positive integer')

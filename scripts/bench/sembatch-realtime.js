@@ -1,0 +1,183 @@
+// Benchmark: sembatch's realtime class while bulk traffic saturates the link, for two sets of
+// settings in one run, and the machine's own noise floor:
+//
+//   npm run bench:sembatch-realtime -- --help
+//
+// Each set of settings has its own serving node (a child process, scripts/bench/sembatch-peer.js)
+// and its own client node in this process (TCP on 127.0.0.1, Noise, Yamux). The sets take turns
+// in --rounds rounds, so both see the same load of the machine. In each round: --bulk-window
+// bulk 16 KiB echo messages in flight all along, and --realtime realtime 64-byte echo round
+// trips one at a time; p50/p99 round trip over all rounds, bulk MiB/s, and the event-loop delay
+// (p99) of both processes. The noise floor: the event-loop delay of this process and of an idle
+// child while nothing is sent (--idle-ms); the event-loop delay of a process working in 0.2 ms
+// steps beside another busy process (what the machine's scheduler gives a busy process, with no
+// protocol at all); and realtime round trips with no bulk.
+//
+// Sets: "before" is the settings sembatch had before bulk writes were bounded (64 KiB writes,
+// bulk compressed like any batch, no yield between writes); "after" is today's defaults.
+import { spawn } from 'node:child_process'
+import { loadavg, cpus } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { sembatch } from '@aistack/sembatch'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { benchArgs } from './args.js'
+
+const USAGE = `Usage: npm run bench:sembatch-realtime -- [--realtime 500] [--rounds 4] [--bulk-window 256] [--idle-ms 3000] [--json true]
+--realtime: realtime round trips per set and round; --rounds: rounds, the sets alternating;
+--bulk-window: bulk messages in flight; --idle-ms: how long the idle noise floor is measured;
+--json true: print one JSON object instead of the report.`
+const args = benchArgs(USAGE, { realtime: 500, rounds: 4, 'bulk-window': 256, 'idle-ms': 3000, json: 'false' })
+const asJson = args.json === 'true' || process.argv.includes('--json')
+const say = (...a) => { if (!asJson) console.log(...a) }
+const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
+
+export const SETS = {
+  before: { bulkWriteBytes: 64 * 1024, yieldAfterBulk: false },
+  after: {}
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]
+}
+const r2 = (x) => Math.round(x * 100) / 100
+const r4 = (x) => Math.round(x * 10_000) / 10_000
+const ms = (ns) => r2(ns / 1e6)
+const eldStats = (h) => ({ p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) })
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const peerScript = fileURLToPath(new URL('./sembatch-peer.js', import.meta.url))
+const children = []
+async function startSet (settings) {
+  const child = spawn(process.execPath, [peerScript, '65536', JSON.stringify(settings)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  children.push(child)
+  const addr = await new Promise((resolve, reject) => {
+    let buf = ''
+    child.stdout.on('data', (d) => {
+      buf += d
+      if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]).addr)
+    })
+    child.on('exit', (code) => reject(new Error(`a serving node exited (${code})`)))
+  })
+  const node = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), sembatch: sembatch(settings) }
+  })
+  const conn = await node.dial(multiaddr(addr))
+  const sb = node.services.sembatch
+  const peer = conn.remotePeer
+  const peerEld = async (op) => JSON.parse(decoder.decode(await sb.send(peer, 'eld', encoder.encode(op), { qos: 'realtime' })))
+  // warm-up
+  await Promise.all(Array.from({ length: 256 }, async () => sb.send(peer, 'echo', new Uint8Array(16 * 1024), { qos: 'bulk' })))
+  for (let i = 0; i < 200; i++) await sb.send(peer, 'echo', new Uint8Array(64), { qos: 'realtime' })
+  return { node, sb, peer, peerEld }
+}
+
+const eld = monitorEventLoopDelay({ resolution: 1 })
+eld.enable()
+const p64 = new Uint8Array(64)
+
+async function realtimeRun (set, withBulk) {
+  const { sb, peer, peerEld } = set
+  const state = { stop: false }
+  let bulkBytes = 0
+  const bulkPayload = new Uint8Array(16 * 1024).fill(1)
+  const bulkStart = performance.now()
+  const bulk = withBulk
+    ? Promise.all(Array.from({ length: args['bulk-window'] }, async () => {
+      while (!state.stop) {
+        await sb.send(peer, 'echo', bulkPayload, { qos: 'bulk' })
+        bulkBytes += bulkPayload.byteLength
+      }
+    }))
+    : Promise.resolve([])
+  // let the bulk traffic fill the pipe first
+  if (withBulk) await new Promise(resolve => setTimeout(resolve, 200))
+  eld.reset()
+  await peerEld('reset')
+  const samples = []
+  for (let i = 0; i < args.realtime; i++) {
+    const t = performance.now()
+    await sb.send(peer, 'echo', p64, { qos: 'realtime' })
+    samples.push(performance.now() - t)
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  const eventLoopDelay = { client: eldStats(eld), server: await peerEld('read') }
+  state.stop = true
+  const seconds = (performance.now() - bulkStart) / 1000
+  await bulk
+  return { samples, bulkMiBps: bulkBytes / seconds / 1048576, eventLoopDelay }
+}
+
+// the noise floor: nothing sent, this process and the serving ones just wait
+const sets = {}
+for (const [name, settings] of Object.entries(SETS)) sets[name] = await startSet(settings)
+eld.reset()
+await Promise.all(Object.values(sets).map(async s => s.peerEld('reset')))
+await new Promise(resolve => setTimeout(resolve, args['idle-ms']))
+const idleFloor = { client: eldStats(eld), servers: await Promise.all(Object.values(sets).map(async s => s.peerEld('read'))) }
+say(`noise floor (idle ${args['idle-ms']} ms): event-loop delay p99 client ${idleFloor.client.p99Ms} ms (max ${idleFloor.client.maxMs}), servers ${idleFloor.servers.map(s => s.p99Ms).join(', ')} ms`)
+
+// the floor of a busy process: this process works in 0.2 ms steps (a turn of the event loop
+// each, no I/O) while a second process spins, as the serving node does under bulk; its
+// event-loop delay is what the scheduler of the machine gives a process that uses its CPU
+async function busyFloor () {
+  const spinner = spawn(process.execPath, ['-e', 'const end = Date.now() + ' + args['idle-ms'] + '; while (Date.now() < end) {}'], { stdio: 'ignore' })
+  eld.reset()
+  const end = performance.now() + args['idle-ms']
+  while (performance.now() < end) {
+    const until = performance.now() + 0.2
+    while (performance.now() < until) { /* a step of work */ }
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  const stats = eldStats(eld)
+  await new Promise(resolve => { if (spinner.exitCode != null) resolve(); else spinner.on('exit', resolve) })
+  return stats
+}
+const busy = await busyFloor()
+say(`busy floor (0.2 ms steps beside a spinning process, ${args['idle-ms']} ms): event-loop delay p99 ${busy.p99Ms} ms (max ${busy.maxMs})`)
+
+const out = {}
+for (const name of Object.keys(SETS)) out[name] = { alone: [], bulk: [], mibps: [], eldClient: [], eldServer: [] }
+for (let round = 0; round < args.rounds; round++) {
+  for (const [name, set] of Object.entries(sets)) {
+    const alone = await realtimeRun(set, false)
+    out[name].alone.push(...alone.samples)
+    const bulk = await realtimeRun(set, true)
+    out[name].bulk.push(...bulk.samples)
+    out[name].mibps.push(bulk.bulkMiBps)
+    out[name].eldClient.push(bulk.eventLoopDelay.client.p99Ms)
+    out[name].eldServer.push(bulk.eventLoopDelay.server.p99Ms)
+  }
+}
+const result = { idleFloor, busyFloor: busy, sets: {} }
+for (const [name, o] of Object.entries(out)) {
+  result.sets[name] = {
+    settings: SETS[name],
+    realtimeAloneP50Ms: r4(pct(o.alone, 50)),
+    realtimeAloneP99Ms: r4(pct(o.alone, 99)),
+    realtimeP50Ms: r4(pct(o.bulk, 50)),
+    realtimeP99Ms: r4(pct(o.bulk, 99)),
+    bulkMiBps: r2(pct(o.mibps, 50)),
+    eventLoopDelayP99Ms: { client: pct(o.eldClient, 50), server: pct(o.eldServer, 50) }
+  }
+  const r = result.sets[name]
+  say(`${name.padEnd(6)}: realtime alone p50 ${r.realtimeAloneP50Ms} p99 ${r.realtimeAloneP99Ms} ms; under bulk p50 ${r.realtimeP50Ms} p99 ${r.realtimeP99Ms} ms, bulk ${r.bulkMiBps} MiB/s, event-loop delay p99 client ${r.eventLoopDelayP99Ms.client} server ${r.eventLoopDelayP99Ms.server} ms`)
+}
+result.p99Ratio = r2(result.sets.after.realtimeP99Ms / result.sets.before.realtimeP99Ms)
+result.machine = { cpus: cpus().length, load: { ...load, after: loadavg().map(x => Math.round(x * 100) / 100) } }
+result.args = args
+say(`after/before realtime p99 under bulk: x${result.p99Ratio}; machine ${cpus().length} cpus, load ${load.before.join(' ')} -> ${result.machine.load.after.join(' ')}`)
+if (asJson) console.log(JSON.stringify(result))
+for (const s of Object.values(sets)) await s.node.stop()
+for (const c of children) c.stdin.end()
