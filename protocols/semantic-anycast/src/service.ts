@@ -390,8 +390,9 @@ export class SemanticAnycast implements Startable {
   }
 
   /**
-   * Anti-entropy when a peer subscribes to the capabilities topic: fetch its
-   * own records directly (it is a neighbour), and gossip this node's records
+   * Anti-entropy when a peer subscribes to the capabilities topic: fetch the
+   * records it holds, its own and those of other owners (it is a neighbour, and
+   * may have joined long before this node), and gossip this node's records
    * again soon (coalesced over 500 ms) so that the newcomer, and anyone it
    * relays to, has them whatever the order in which nodes started.
    */
@@ -399,8 +400,8 @@ export class SemanticAnycast implements Startable {
     if (!this.started) return
     const { peerId, subscriptions } = evt.detail
     if (!subscriptions.some(s => s.topic === this.topic && s.subscribe)) return
-    this.fetchRecords(peerId, [], AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(10_000)])).then(rs => {
-      this.log('anti-entropy: %d records from new subscriber %p', rs.length, peerId)
+    this.fetchHeld(peerId, AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(10_000)])).then(n => {
+      this.log('anti-entropy: %d records from new subscriber %p', n, peerId)
     }, err => {
       this.log('anti-entropy fetch from %p failed - %s', peerId, err?.message)
     })
@@ -412,6 +413,48 @@ export class SemanticAnycast implements Startable {
       }, 500)
       this.regossipTimer.unref?.()
     }
+  }
+
+  /**
+   * Ask a neighbour for every live record it holds (`GET_RECORDS` with `held`), at most
+   * `LIMITS.maxRecordsPerResponse`; each is verified against its owner's signature and cached as
+   * if gossiped (owner rate limit included). Resolves to the number of records taken; rejects on a
+   * transport error, which marks the peer failing.
+   */
+  private async fetchHeld (peer: PeerId, signal: AbortSignal): Promise<number> {
+    const owner = peer.toString()
+    let res: Response
+    try {
+      res = await sendRequest(this.components.connectionManager, this.protocol, { id: peer, multiaddrs: [] }, {
+        kind: Request.Kind.GET_RECORDS,
+        id: randomBytes(16),
+        deadlineMs: 10_000,
+        capability: '',
+        input: new Uint8Array(0),
+        model: this.embedder.id,
+        keys: [],
+        held: true
+      }, signal, LIMITS.maxRecordBytes * LIMITS.maxRecordsPerResponse + 4096)
+    } catch (err) {
+      if (!signal.aborted) this.liveness.failed(owner)
+      throw err
+    }
+    this.liveness.succeeded(owner)
+    if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
+    let taken = 0
+    for (const bytes of res.records.slice(0, LIMITS.maxRecordsPerResponse)) {
+      try {
+        const record = await verifyCapabilityRecord(bytes, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
+        if (record.owner === this.components.peerId.toString() || record.model !== this.embedder.id) continue
+        // a relayed record is rate limited per owner like a gossiped one; the sender's own are not
+        if (record.owner !== owner && !this.ownerRate.take(record.owner)) continue
+        const result = this.cacheRecord(record)
+        if (result !== 'full') taken++
+      } catch (err: any) {
+        this.log('bad record from %p - %s', peer, err?.message)
+      }
+    }
+    return taken
   }
 
   /**
@@ -815,6 +858,14 @@ export class SemanticAnycast implements Startable {
         if (wanted.size > 0 && !own.keys.some(k => wanted.has(k.toString()))) continue
         records.push(own.bytes)
         if (records.length >= LIMITS.maxRecordsPerResponse) break
+      }
+      // anti-entropy: the live records of other owners this node holds
+      if (req.held === true && (req.model === '' || req.model === this.embedder.id)) {
+        const self = this.components.peerId.toString()
+        for (const r of this.cache.values(this.embedder.id)) {
+          if (records.length >= LIMITS.maxRecordsPerResponse) break
+          if (r.owner !== self) records.push(r.bytes)
+        }
       }
       res = { ...base, status: Response.Status.OK, records }
     } else if (req.kind === Request.Kind.INVOKE) {
