@@ -4,6 +4,7 @@ import { pbStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { toString as u8ToString } from 'uint8arrays/to-string'
 import { fromString as u8FromString } from 'uint8arrays/from-string'
+import { Announcer } from './announcer.js'
 import { RecordCache } from './cache.js'
 import {
   DEFAULT_LSH_BITS, DEFAULT_LSH_PROBES, DEFAULT_LSH_PUBLISH_PROBES, DEFAULT_LSH_TABLES, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_INPUT_BYTES,
@@ -11,7 +12,6 @@ import {
   anycastProtocol, capsTopic
 } from './constants.js'
 import { AllCandidatesFailedError, BadRequestError, NoCandidatesError, NotStartedError, RemoteError, TooLargeError } from './errors.js'
-import { DEFAULT_GOSSIP_LIMITS, RateLimiter } from './gossip-guard.js'
 import { InvokeTransport, LocalInvoker, sendRequest } from './invoke.js'
 import type { InvokeTransportStats, SembatchLike } from './invoke.js'
 import { askMany } from './ask-many.js'
@@ -22,16 +22,14 @@ import type { Liveness } from './liveness.js'
 import { dhtLookup, emptyExplain } from './lookup.js'
 import { SimHashLsh } from './lsh.js'
 import { Request, Response } from './pb/anycast.js'
-import { ProvideQueue } from './provide-queue.js'
 import { capabilityDomain } from './record-signing.js'
-import { capabilityText, signCapabilityRecord, validateCapability, verifyCapabilityRecord } from './record.js'
 import { Reranker } from './reranker.js'
 import type { Explain } from './lookup.js'
 import type { PublishStats } from './provide-queue.js'
-import type { CapabilityRecord, LocalCapability } from './record.js'
+import type { CapabilityRecord } from './record.js'
 import type {
   AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PubSubLike, RepublishOptions, ResultSource, ScoreWeights,
-  SemanticAnycastComponents, SemanticAnycastInit, ValidatorResult
+  SemanticAnycastComponents, SemanticAnycastInit
 } from './types.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { Logger, PeerId, PeerInfo, Startable, Stream, Connection } from '@libp2p/interface'
@@ -40,25 +38,12 @@ export type { CapabilityProvider } from './invoke.js'
 export type { PublishStats } from './provide-queue.js'
 export type * from './types.js'
 
-interface OwnRecord {
-  cap: LocalCapability
-  text: string
-  vector: Float32Array
-  keys: CID[]
-  bytes: Uint8Array
-}
-
 function optional<T> (components: any, name: string): T | undefined {
   try {
     return components[name] ?? undefined
   } catch {
     return undefined
   }
-}
-
-function sameCap (a: LocalCapability, b: LocalCapability): boolean {
-  return JSON.stringify([a.name, a.description, a.tags ?? [], a.examples ?? [], a.attributes ?? {}]) ===
-    JSON.stringify([b.name, b.description, b.tags ?? [], b.examples ?? [], b.attributes ?? {}])
 }
 
 function dot (a: Float32Array, b: Float32Array): number {
@@ -93,8 +78,6 @@ export class SemanticAnycast implements Startable {
   private readonly embedder: Embedder
   /** the node's ranking model when it differs from the base one */
   private readonly reranker?: Reranker
-  private readonly own = new Map<string, OwnRecord>()
-  private readonly provided = new Map<string, CID>()
   private readonly peerLoad = new Map<string, { inflight: number, capacity: number }>()
   private readonly rtt = new Map<string, number>()
   private readonly recordTtlMs: number
@@ -102,19 +85,13 @@ export class SemanticAnycast implements Startable {
   private readonly invoker: LocalInvoker
   /** INVOKE over sembatch when both ends speak it, else a stream each (invoke.ts) */
   private transport: InvokeTransport
-  private readonly provideQueue: ProvideQueue
-  private readonly peerRate: RateLimiter
-  private readonly ownerRate: RateLimiter
+  /** own records: announcement, anti-entropy, gossip intake */
+  private readonly announcer: Announcer
   private readonly pendingLookups = new Map<string, { run: Promise<{ records: CapabilityRecord[], self: boolean }>, explain: Explain }>()
   private dht?: DhtLike
-  private pubsub?: PubSubLike
   private started = false
-  private seq = 0n
   private timer?: ReturnType<typeof setInterval>
   private livenessTimer?: ReturnType<typeof setInterval>
-  private regossipTimer?: ReturnType<typeof setTimeout>
-  private unsubscribeProvider?: () => void
-  private announcing: Promise<void> = Promise.resolve()
   private shutdown = new AbortController()
 
   constructor (components: SemanticAnycastComponents, init: SemanticAnycastInit) {
@@ -139,30 +116,29 @@ export class SemanticAnycast implements Startable {
     this.publishProbes = init.lsh?.publishProbes ?? DEFAULT_LSH_PUBLISH_PROBES
     this.recordTtlMs = Math.min(init.recordTtlMs ?? DEFAULT_RECORD_TTL_MS, MAX_RECORD_TTL_MS)
     this.weights = { load: 0.1, latency: 0.05, ...init.weights }
-    const limits = { ...DEFAULT_GOSSIP_LIMITS, ...init.gossipLimits }
-    this.peerRate = new RateLimiter(limits.peerRate, limits.peerBurst)
-    this.ownerRate = new RateLimiter(limits.ownerRate, limits.ownerBurst)
+    this.announcer = new Announcer(components, {
+      network: this.network,
+      topic: this.topic,
+      embedder: this.embedder,
+      lsh: this.lsh,
+      publishProbes: this.publishProbes,
+      recordTtlMs: this.recordTtlMs,
+      cache: this.cache,
+      liveness: this.liveness,
+      provider: init.provider,
+      log: this.log,
+      gossipLimits: init.gossipLimits,
+      provideConcurrency: init.provideConcurrency,
+      protocol: this.protocol
+    })
     this.invoker = new LocalInvoker({
       provider: init.provider,
-      announced: name => this.own.get(name)?.cap,
+      announced: name => this.announcer.capability(name),
       maxInputBytes: init.maxInputBytes,
       maxOutputBytes: init.maxOutputBytes,
       timeoutMs: init.timeoutMs
     })
     this.transport = new InvokeTransport({ connectionManager: components.connectionManager, protocol: this.protocol, log: this.log })
-    this.provideQueue = new ProvideQueue({
-      ready: () => {
-        const am = optional<{ getAddresses(): unknown[] }>(this.components, 'addressManager')
-        return (am == null || am.getAddresses().length > 0) && this.components.connectionManager.getConnections().length > 0
-      },
-      wanted: id => this.provided.has(id),
-      log: this.log,
-      concurrency: init.provideConcurrency,
-      timeoutMs: 30_000
-    })
-    this.onGossip = this.onGossip.bind(this)
-    this.onSubscriptionChange = this.onSubscriptionChange.bind(this)
-    this.validate = this.validate.bind(this)
     this.handleStream = this.handleStream.bind(this)
   }
 
@@ -180,8 +156,6 @@ export class SemanticAnycast implements Startable {
   async start (): Promise<void> {
     this.shutdown = new AbortController()
     this.dht = optional<DhtLike>(this.components, 'dht')
-    this.pubsub = this.init.gossip === false ? undefined : optional<PubSubLike>(this.components, 'pubsub')
-    this.provideQueue.start(this.dht, this.dht == null ? this.components.contentRouting : undefined)
     this.transport = new InvokeTransport({
       connectionManager: this.components.connectionManager,
       protocol: this.protocol,
@@ -194,9 +168,7 @@ export class SemanticAnycast implements Startable {
       maxInboundStreams: 256,
       maxOutboundStreams: 256
     })
-    this.unsubscribeProvider = this.init.provider.onChange?.(() => {
-      this.announce().catch(err => { this.log.error('re-announce failed - %e', err) })
-    })
+    this.announcer.start(this.dht)
     const interval = this.init.republishIntervalMs ?? Math.max(1000, Math.floor(this.recordTtlMs / 2))
     this.timer = setInterval(() => {
       this.cache.prune()
@@ -210,46 +182,27 @@ export class SemanticAnycast implements Startable {
 
   async afterStart (): Promise<void> {
     // pubsub is started by now
-    if (this.pubsub != null) {
-      this.pubsub.topicValidators?.set(this.topic, this.validate)
-      this.pubsub.addEventListener('message', this.onGossip)
-      this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
-      this.pubsub.subscribe(this.topic)
-    }
-    this.announce().catch(err => { this.log.error('announce failed - %e', err) })
+    this.announcer.afterStart(this.init.gossip === false ? undefined : optional<PubSubLike>(this.components, 'pubsub'))
   }
 
   /** Withdraw: tombstones on gossip, stop re-providing bucket keys */
   async beforeStop (): Promise<void> {
-    const signal = AbortSignal.timeout(2000)
-    try {
-      await this.announcing
-    } catch {}
-    const names = [...this.own.keys()]
-    await Promise.all(names.map(async name => this.withdraw(name, signal).catch(() => {})))
+    await this.announcer.beforeStop()
   }
 
   async stop (): Promise<void> {
     this.started = false
     this.shutdown.abort()
-    this.provideQueue.stop()
+    this.announcer.stop()
     this.transport.stop()
     clearInterval(this.timer)
     clearInterval(this.livenessTimer)
-    clearTimeout(this.regossipTimer)
-    this.unsubscribeProvider?.()
-    if (this.pubsub != null) {
-      this.pubsub.removeEventListener('message', this.onGossip)
-      this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
-      if (this.pubsub.topicValidators?.get(this.topic) === this.validate) this.pubsub.topicValidators.delete(this.topic)
-      try { this.pubsub.unsubscribe(this.topic) } catch {}
-    }
     await this.components.registrar.unhandle(this.protocol)
   }
 
   /** Records this node publishes */
   ownRecords (): CapabilityRecord[] {
-    return [...this.own.keys()].map(name => this.cache.get(this.components.peerId.toString(), name)).filter((r): r is CapabilityRecord => r != null)
+    return this.announcer.names().map(name => this.cache.get(this.components.peerId.toString(), name)).filter((r): r is CapabilityRecord => r != null)
   }
 
   /**
@@ -267,20 +220,12 @@ export class SemanticAnycast implements Startable {
     return out
   }
 
-  private nextSeq (): bigint {
-    const now = BigInt(Date.now()) * 1000n
-    this.seq = now > this.seq ? now : this.seq + 1n
-    return this.seq
-  }
-
   /**
    * Bring published records in line with the provider: sign and publish new or
    * changed capabilities, withdraw removed ones. Serialised.
    */
   async announce (): Promise<void> {
-    const run = this.announcing.catch(() => {}).then(async () => this.sync(false))
-    this.announcing = run
-    return run
+    return this.announcer.announce()
   }
 
   /**
@@ -289,9 +234,7 @@ export class SemanticAnycast implements Startable {
    * and gossiped; the DHT part runs in the background (see `whenPublished`).
    */
   async republish (options: RepublishOptions = {}): Promise<void> {
-    const run = this.announcing.catch(() => {}).then(async () => this.sync(true, options.provide !== false))
-    this.announcing = run
-    return run
+    return this.announcer.republish(options)
   }
 
   /**
@@ -300,184 +243,17 @@ export class SemanticAnycast implements Startable {
    * DHT (or failed to be, and wait for a retry; see `publishing()`), or the service stopped.
    */
   async whenPublished (): Promise<PublishStats> {
-    while (true) {
-      const current = this.announcing
-      await current.catch(() => {})
-      await this.provideQueue.whenIdle()
-      // an announce started meanwhile (a provider change) is waited for too
-      if (current === this.announcing && (this.provideQueue.idle || !this.started)) return this.publishing()
-    }
+    return this.announcer.whenPublished()
   }
 
   /** Counters of the DHT side of publishing */
   publishing (): PublishStats {
-    return this.provideQueue.publishing()
-  }
-
-  private async sync (all: boolean, provideAll = all): Promise<void> {
-    if (!this.started) return
-    const caps = this.init.provider.list()
-    const wanted = new Map(caps.map(c => [c.name, c]))
-    for (const name of [...this.own.keys()]) {
-      if (!wanted.has(name)) await this.withdraw(name, this.shutdown.signal)
-    }
-    const changed = caps.filter(c => {
-      const cur = this.own.get(c.name)
-      return all || cur == null || !sameCap(cur.cap, c)
-    })
-    if (changed.length === 0) return
-    for (const c of changed) validateCapability(c)
-    const texts = changed.map(capabilityText)
-    const needEmbed = changed.map((c, i) => this.own.get(c.name)?.text === texts[i] ? undefined : i).filter((i): i is number => i != null)
-    const vectors = needEmbed.length > 0 ? await this.embedder.embed(needEmbed.map(i => texts[i]), { signal: this.shutdown.signal }) : []
-    const owner = this.components.peerId.toString()
-    const toProvide: CID[] = []
-    for (let i = 0; i < changed.length; i++) {
-      const cap = changed[i]
-      const at = needEmbed.indexOf(i)
-      const vector = at >= 0 ? vectors[at] : this.own.get(cap.name)?.vector
-      if (vector == null || vector.length !== this.embedder.dim) throw new Error(`embedder returned a bad vector for ${cap.name}`)
-      const bytes = await signCapabilityRecord(this.components.privateKey, cap, {
-        network: this.network,
-        owner,
-        model: this.embedder.id,
-        vector,
-        seq: this.nextSeq(),
-        expiresAt: Date.now() + this.recordTtlMs
-      })
-      const record = await verifyCapabilityRecord(bytes, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
-      const keys = this.lsh.probes(record.vector, this.publishProbes).map(b => this.lsh.key(b))
-      const prev = this.own.get(cap.name)
-      this.own.set(cap.name, { cap, text: texts[i], vector, keys, bytes })
-      this.cache.put(record)
-      for (const k of keys) {
-        const id = k.toString()
-        if (provideAll || !this.provided.has(id)) toProvide.push(k)
-        this.provided.set(id, k)
-      }
-      if (prev != null) await this.releaseKeys(prev.keys)
-      await this.gossip(bytes)
-    }
-    this.provideQueue.enqueue(toProvide)
-  }
-
-  /** Stop providing keys no current record uses */
-  private async releaseKeys (keys: CID[]): Promise<void> {
-    const inUse = new Set<string>()
-    for (const r of this.own.values()) for (const k of r.keys) inUse.add(k.toString())
-    for (const k of keys) {
-      const id = k.toString()
-      if (inUse.has(id)) continue
-      this.provided.delete(id)
-      try {
-        if (this.dht != null) await this.dht.cancelReprovide(k)
-        else await this.components.contentRouting?.cancelReprovide(k)
-      } catch {}
-    }
-  }
-
-  private async withdraw (name: string, signal: AbortSignal): Promise<void> {
-    const own = this.own.get(name)
-    if (own == null) return
-    this.own.delete(name)
-    const bytes = await signCapabilityRecord(this.components.privateKey, own.cap, {
-      network: this.network,
-      owner: this.components.peerId.toString(),
-      model: this.embedder.id,
-      seq: this.nextSeq(),
-      expiresAt: Date.now() + this.recordTtlMs,
-      tombstone: true
-    })
-    const tomb = await verifyCapabilityRecord(bytes, { network: this.network })
-    this.cache.put(tomb)
-    signal.throwIfAborted()
-    await this.gossip(bytes)
-    await this.releaseKeys(own.keys)
-  }
-
-  private async gossip (bytes: Uint8Array): Promise<void> {
-    if (this.pubsub == null) return
-    try {
-      await this.pubsub.publish(this.topic, bytes)
-    } catch (err: any) {
-      this.log('publish failed - %s', err?.message)
-    }
-  }
-
-  /**
-   * Anti-entropy when a peer subscribes to the capabilities topic: fetch its
-   * own records directly (it is a neighbour), and gossip this node's records
-   * again soon (coalesced over 500 ms) so that the newcomer, and anyone it
-   * relays to, has them whatever the order in which nodes started.
-   */
-  private onSubscriptionChange (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void {
-    if (!this.started) return
-    const { peerId, subscriptions } = evt.detail
-    if (!subscriptions.some(s => s.topic === this.topic && s.subscribe)) return
-    this.fetchRecords(peerId, [], AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(10_000)])).then(rs => {
-      this.log('anti-entropy: %d records from new subscriber %p', rs.length, peerId)
-    }, err => {
-      this.log('anti-entropy fetch from %p failed - %s', peerId, err?.message)
-    })
-    if (this.regossipTimer == null && this.own.size > 0) {
-      this.regossipTimer = setTimeout(() => {
-        this.regossipTimer = undefined
-        if (!this.started) return
-        for (const own of this.own.values()) this.gossip(own.bytes).catch(() => {})
-      }, 500)
-      this.regossipTimer.unref?.()
-    }
-  }
-
-  /**
-   * Topic validator of the capabilities topic: rate limits (per neighbour:
-   * reject, which costs it peer score; per owner: ignore), then verify and
-   * cache. Valid records are forwarded even when already held, so that a
-   * re-announcement reaches peers that missed the first one.
-   */
-  private async validate (peer: PeerId, message: { data: Uint8Array }): Promise<ValidatorResult> {
-    if (!this.peerRate.take(peer.toString())) return 'reject'
-    let record: CapabilityRecord
-    try {
-      record = await verifyCapabilityRecord(message.data, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
-    } catch (err: any) {
-      this.log('rejected gossiped record from %p - %s', peer, err?.message)
-      return 'reject'
-    }
-    if (record.owner === this.components.peerId.toString()) return 'accept'
-    if (!record.tombstone && record.model !== this.embedder.id) return 'ignore'
-    const held = this.cache.get(record.owner, record.name)
-    if (held != null && held.seq === record.seq) {
-      this.cache.put(record)
-      return 'accept'
-    }
-    if (!this.ownerRate.take(record.owner)) return 'ignore'
-    const result = this.cacheRecord(record)
-    return result === 'full' ? 'ignore' : 'accept'
-  }
-
-  private onGossip (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void {
-    if (evt.detail.topic !== this.topic) return
-    // with a topic validator the record was verified and cached there
-    if (this.pubsub?.topicValidators != null) return
-    this.accept(evt.detail.data).catch(err => {
-      this.log('rejected gossiped record - %s', err.message)
-    })
-  }
-
-  private cacheRecord (record: CapabilityRecord): ReturnType<RecordCache['put']> {
-    const result = this.cache.put(record)
-    // a newer record than the one held says the owner was alive when it signed it
-    if (result === 'added' || result === 'updated') this.liveness.succeeded(record.owner)
-    return result
+    return this.announcer.publishing()
   }
 
   /** Verify a signed record and cache it; throws InvalidRecordError */
   async accept (bytes: Uint8Array): Promise<CapabilityRecord> {
-    const record = await verifyCapabilityRecord(bytes, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
-    if (record.owner === this.components.peerId.toString()) return record
-    if (record.tombstone || record.model === this.embedder.id) this.cacheRecord(record)
-    return record
+    return this.announcer.accept(bytes)
   }
 
   /** Records of owners failing for `liveness.evictAfterMs` leave the cache */
@@ -836,11 +612,19 @@ export class SemanticAnycast implements Startable {
     if (req.kind === Request.Kind.GET_RECORDS) {
       const wanted = new Set(req.keys.map(k => { try { return CID.decode(k).toString() } catch { return '' } }))
       const records: Uint8Array[] = []
-      for (const own of this.own.values()) {
+      for (const own of this.announcer.records()) {
         if (req.model !== '' && req.model !== this.embedder.id) break
         if (wanted.size > 0 && !own.keys.some(k => wanted.has(k.toString()))) continue
         records.push(own.bytes)
         if (records.length >= LIMITS.maxRecordsPerResponse) break
+      }
+      // anti-entropy: the live records of other owners this node holds
+      if (req.held === true && (req.model === '' || req.model === this.embedder.id)) {
+        const self = this.components.peerId.toString()
+        for (const r of this.cache.values(this.embedder.id)) {
+          if (records.length >= LIMITS.maxRecordsPerResponse) break
+          if (r.owner !== self) records.push(r.bytes)
+        }
       }
       res = { ...base, status: Response.Status.OK, records }
     } else if (req.kind === Request.Kind.INVOKE) {

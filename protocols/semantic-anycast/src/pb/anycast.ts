@@ -323,6 +323,7 @@ export interface Request {
   input: Uint8Array
   model: string
   keys: Uint8Array[]
+  held?: boolean
 }
 
 export namespace Request {
@@ -388,6 +389,11 @@ export namespace Request {
           }
         }
 
+        if (obj.held != null) {
+          w.uint32(64)
+          w.bool(obj.held)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -438,6 +444,10 @@ export namespace Request {
               }
 
               obj.keys.push(reader.bytes())
+              break
+            }
+            case 8: {
+              obj.held = reader.bool()
               break
             }
             default: {
