@@ -76,6 +76,8 @@ export const LIMITS = {
   maxAlerts: 16,
   maxAlertLength: 96,
   maxVersionLength: 32,
+  /** Connected peers a full record names (4 bytes each) */
+  maxNeighbours: 32,
   /** Nodes in the table */
   maxNodes: 1024,
   /** Records accepted from one node per declared interval (its own rate is one) */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   AlertEvaluator, CapabilityStatsRecorder, LIMITS, NetworkTable, TraceStore, applyDelta, changedEnough, decodeRecord, deltaRecord,
-  encodeRecord, fullRecord, loadFromTelemetry, parseNvidiaSmi, queryGpus, telemetryOf, telemetryTopic
+  encodeRecord, fullRecord, loadFromTelemetry, neighbourTag, parseNvidiaSmi, pickNeighbours, queryGpus, telemetryOf, telemetryTopic
 } from '../src/index.js'
 import type { NodeTelemetry, TelemetryRecord } from '../src/index.js'
 
@@ -153,6 +153,35 @@ describe('the network table', () => {
     assert.equal(table.accept('late', fullRecord(sample(), 1n)), 'applied')
     assert.equal(table.get('p0'), undefined)
     assert.equal(table.size, LIMITS.maxNodes)
+  })
+
+  it('names the links of a node from its full record, as far as it knows the peers, and keeps them across deltas', () => {
+    const table = new NetworkTable({ forgetAfterMs: 60_000, selfId: 'self' })
+    const a = fullRecord(sample({ links: ['peerB', 'self', 'stranger'] }), 1n)
+    assert.equal(decodeRecord(encodeRecord(a)).neighbours.byteLength, 12, 'three 4-byte tags')
+    table.accept('peerA', a)
+    table.accept('peerB', fullRecord(sample({ links: ['peerA'] }), 1n))
+    // the stranger sent nothing: its tag does not resolve
+    assert.deepEqual(table.get('peerA')?.telemetry.links, pickNeighbours(['peerB', 'self']))
+    assert.deepEqual(table.get('peerB')?.telemetry.links, ['peerA'])
+    const delta = deltaRecord(a, fullRecord(sample({ connections: 9, links: [] }), 2n))
+    assert.equal(delta.neighbours.byteLength, 0)
+    table.accept('peerA', decodeRecord(encodeRecord(delta)))
+    assert.deepEqual(table.get('peerA')?.telemetry.links, pickNeighbours(['peerB', 'self']))
+    table.delete('peerB')
+    assert.deepEqual(table.get('peerA')?.telemetry.links, ['self'])
+  })
+
+  it('bounds the neighbours of a record to 32 tags of 4 bytes, in full records only', () => {
+    const many = Array.from({ length: 100 }, (_, i) => `peer${i}`)
+    const picked = pickNeighbours([...many, ...many])
+    assert.equal(picked.length, LIMITS.maxNeighbours)
+    assert.deepEqual(picked.map(neighbourTag), [...picked.map(neighbourTag)].sort())
+    const good = fullRecord(sample({ links: many }), 1n)
+    assert.equal(good.neighbours.byteLength, 4 * LIMITS.maxNeighbours)
+    assert.throws(() => decodeRecord(encodeRecord({ ...good, neighbours: new Uint8Array(5) })), /neighbours/)
+    assert.throws(() => decodeRecord(encodeRecord({ ...good, neighbours: new Uint8Array(4 * 33) })), /neighbours/)
+    assert.throws(() => decodeRecord(encodeRecord({ ...good, full: false, baseSeq: 0n, seq: 2n })), /no neighbours/)
   })
 
   it('gives anycast a load summary of a node', () => {
