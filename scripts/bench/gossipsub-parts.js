@@ -3,7 +3,8 @@
 // topic (received: first copies and duplicates) and of other topics, IHAVE (telemetry topic and
 // others), IWANT, IDONTWANT, GRAFT/PRUNE, subscriptions, and the RPCs themselves (each costs a
 // length prefix, a yamux frame header and a noise tag on the wire besides its bytes). The counts
-// go to `$AISTACK_BENCH_PARTS_DIR/<pid>.json` every second. Bench use only.
+// go to `$AISTACK_BENCH_PARTS_DIR/<pid>.json` every second. `$AISTACK_BENCH_GOSSIP_OPTS` (JSON)
+// overrides gossipsub options at start (e.g. {"idontwantMinDataSize": 0}), to weigh them. Bench use only.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -11,6 +12,30 @@ const dir = process.env.AISTACK_BENCH_PARTS_DIR
 const base = new URL('../../node_modules/@libp2p/gossipsub/dist/src/', import.meta.url)
 const { GossipSub } = await import(new URL('gossipsub.js', base).href)
 const { RPC } = await import(new URL('message/rpc.js', base).href)
+const { TelemetryRecord } = await import(new URL('../../protocols/telemetry/dist/src/pb/telemetry.js', import.meta.url).href)
+const { CHANGE_THRESHOLDS: T } = await import(new URL('../../protocols/telemetry/dist/src/constants.js', import.meta.url).href)
+/** the last state of each author, to tell which field moved past its threshold in a delta */
+const states = new Map()
+const moved = (a, b, abs, ratio) => {
+  if (a == null || b == null) return a !== b
+  const d = Math.abs(Number(a) - Number(b))
+  return d > 0 && d >= abs && d >= ratio * Math.max(Math.abs(Number(a)), 1)
+}
+function triggers (prev, r) {
+  const out = []
+  if (r.capabilitiesSet) out.push('capabilities')
+  if (r.alertsSet) out.push('alerts')
+  const check = (f, abs, ratio) => { if (r[f] != null && moved(prev[f], r[f], abs, ratio)) out.push(f) }
+  check('cpuPermille', T.cpuPermille, 0)
+  check('memUsedPermille', T.memUsedPermille, 0)
+  check('rssBytes', 0, T.memoryRatio)
+  check('heapUsedBytes', 0, T.memoryRatio)
+  check('eventLoopP99Us', T.eventLoopUs, T.eventLoopRatio)
+  check('connections', T.connections, T.connectionsRatio)
+  check('bytesInPerSec', T.bytesPerSec, T.bytesPerSecRatio)
+  check('bytesOutPerSec', T.bytesPerSec, T.bytesPerSecRatio)
+  return out
+}
 
 const counts = { sent: {}, received: {} }
 const seen = new Set()
@@ -36,6 +61,20 @@ function count (direction, rpc, times = 1) {
       }
       add(direction, part, size({ messages: [m] }))
       if (isTelemetry(m.topic)) add(direction, 'telemetry data', m.data?.byteLength ?? 0)
+      // what made a node send: full records, and the fields of deltas (first copies only)
+      if (isTelemetry(m.topic) && direction === 'received' && !part.endsWith('duplicate')) {
+        try {
+          const r = TelemetryRecord.decode(m.data)
+          const author = Buffer.from(m.from).toString('hex')
+          const prev = states.get(author)
+          if (r.full) add(direction, 'record full', m.data.byteLength)
+          else add(direction, `record delta, past threshold: ${prev == null ? 'unknown' : triggers(prev, r).join(',') || 'none'}`, m.data.byteLength)
+          // the sender compares with the last record it sent: keep the state the records say
+          const next = { ...(prev ?? {}) }
+          for (const [k, v] of Object.entries(r)) if (v != null) next[k] = v
+          states.set(author, next)
+        } catch {}
+      }
     }
     const c = rpc.control
     if (c == null) continue
@@ -44,6 +83,13 @@ function count (direction, rpc, times = 1) {
       for (const x of c[kind] ?? []) add(direction, kind, size({ control: { ihave: [], iwant: [], graft: [], prune: [], idontwant: [], [kind]: [x] } }))
     }
   }
+}
+
+const overrides = JSON.parse(process.env.AISTACK_BENCH_GOSSIP_OPTS ?? '{}')
+const start = GossipSub.prototype.start
+GossipSub.prototype.start = async function () {
+  Object.assign(this.opts, overrides)
+  return start.call(this)
 }
 
 const sendRpc = GossipSub.prototype.sendRpc

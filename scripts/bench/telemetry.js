@@ -15,14 +15,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { benchArgs } from './args.js'
+import { benchArgs, failUsage } from './args.js'
 
 const USAGE = `Usage: npm run bench:telemetry -- [--nodes 16] [--interval 5000] [--settle 30] [--seconds 60] [--parts on]
 --nodes: node processes in the testnet; --interval: telemetry interval in ms;
 --settle: seconds between the last node's start and the measurement; --seconds: measured window;
 --parts on: also count gossipsub's bytes per RPC part (messages, duplicates, IHAVE, IWANT,
-IDONTWANT, GRAFT/PRUNE) in every node (scripts/bench/gossipsub-parts.js).`
-const args = benchArgs(USAGE, { nodes: 16, interval: 5000, settle: 30, seconds: 60, parts: 'off' })
+IDONTWANT, GRAFT/PRUNE) in every node (scripts/bench/gossipsub-parts.js);
+--gossip JSON: with --parts on, gossipsub options set in every node of both turns, to weigh
+them (e.g. --gossip '{"idontwantMinDataSize":0}'); --baseline off: skip the turn without telemetry.`
+const args = benchArgs(USAGE, { nodes: 16, interval: 5000, settle: 30, seconds: 60, parts: 'off', gossip: '{}', baseline: 'on' })
+try { JSON.parse(args.gossip) } catch { failUsage(`--gossip takes JSON, not "${args.gossip}"`, USAGE) }
 const PARTS = fileURLToPath(new URL('./gossipsub-parts.js', import.meta.url))
 const BIN = fileURLToPath(new URL('../../packages/node/dist/src/bin.js', import.meta.url))
 const CLK_TCK = 100
@@ -62,7 +65,7 @@ async function startNode (dir, i, telemetry, bootstrap) {
   mkdirSync(home, { recursive: true })
   writeFileSync(join(home, 'config.json'), JSON.stringify(config))
   const preload = args.parts === 'on' ? ['--import', PARTS] : []
-  const env = { ...process.env, AISTACK_BENCH_PARTS_DIR: dir }
+  const env = { ...process.env, AISTACK_BENCH_PARTS_DIR: dir, AISTACK_BENCH_GOSSIP_OPTS: args.gossip }
   const child = spawn(process.execPath, [...preload, BIN, 'start', '--home', home, '--api', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'], env })
   let err = ''
   child.stderr.on('data', d => { err += String(d) })
@@ -151,8 +154,9 @@ async function turn (label, telemetry) {
   }
 }
 
-console.log(`telemetry cost: ${args.nodes} node processes, interval ${args.interval} ms, settle ${args.settle} s, window ${args.seconds} s; load average before ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
+console.log(`telemetry cost: ${args.nodes} node processes, interval ${args.interval} ms, settle ${args.settle} s, window ${args.seconds} s${args.gossip !== '{}' ? `, gossipsub options ${args.gossip}` : ''}; load average before ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
 const on = await turn('telemetry on', { intervalMs: args.interval })
+if (args.baseline === 'off') process.exit(0)
 const off = await turn('telemetry off (baseline)', { enabled: false, intervalMs: args.interval })
 console.log(`load average after ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
 const extraBytes = on.bytesPerSec - off.bytesPerSec
