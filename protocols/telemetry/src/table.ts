@@ -55,7 +55,9 @@ export class NetworkTable {
   accept (peerId: string, record: TelemetryRecord): AcceptResult {
     const now = this.now()
     let row = this.rows.get(peerId)
-    if (row != null && record.seq <= row.lastSeq) return 'stale'
+    // a lower seq is a replay, unless it is a full record written later than the row's state:
+    // the node started again (its seq starts at 1 in every run)
+    if (row != null && record.seq <= row.lastSeq && !(record.full && record.timeMs > row.current.timeMs)) return 'stale'
     if (row == null && this.rows.size >= LIMITS.maxNodes && !this.evictOne(now)) return 'full'
     if (record.full) {
       row = { base: record, current: record, complete: true, lastSeq: record.seq, lastSeen: now, disconnectedAt: row?.disconnectedAt }

@@ -140,6 +140,12 @@ describe('the network table', () => {
     const row = table.get('p')
     assert.equal(row?.telemetry.connections, 9)
     assert.equal(row?.complete, true)
+    // a node started again counts from 1: its full record, written later, is taken; an old one is not
+    const later = fullRecord(sample({ timeMs: 1_700_000_100_000, connections: 3 }), 1n)
+    assert.equal(table.accept('p', fullRecord(sample({ timeMs: 1_600_000_000_000 }), 2n)), 'stale')
+    assert.equal(table.accept('p', later), 'applied')
+    assert.equal(table.get('p')?.telemetry.connections, 3)
+    assert.equal(table.accept('p', later), 'stale')
     // a delta whose full record never came leaves the row incomplete
     assert.equal(table.accept('q', deltaRecord(fullRecord(sample(), 1n), fullRecord(sample({ connections: 2 }), 2n))), 'applied')
     assert.equal(table.get('q')?.complete, false)
