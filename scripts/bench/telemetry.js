@@ -15,12 +15,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { benchArgs } from './args.js'
+import { benchArgs, failUsage } from './args.js'
 
-const USAGE = `Usage: npm run bench:telemetry -- [--nodes 16] [--interval 5000] [--settle 30] [--seconds 60]
+const USAGE = `Usage: npm run bench:telemetry -- [--nodes 16] [--interval 5000] [--settle 30] [--seconds 60] [--parts on]
 --nodes: node processes in the testnet; --interval: telemetry interval in ms;
---settle: seconds between the last node's start and the measurement; --seconds: measured window.`
-const args = benchArgs(USAGE, { nodes: 16, interval: 5000, settle: 30, seconds: 60 })
+--settle: seconds between the last node's start and the measurement; --seconds: measured window;
+--parts on: also count gossipsub's bytes per RPC part (messages, duplicates, IHAVE, IWANT,
+IDONTWANT, GRAFT/PRUNE) in every node (scripts/bench/gossipsub-parts.js);
+--gossip JSON: with --parts on, gossipsub options set in every node of both turns, to weigh
+them (e.g. --gossip '{"idontwantMinDataSize":0}'); --baseline off: skip the turn without telemetry.`
+const args = benchArgs(USAGE, { nodes: 16, interval: 5000, settle: 30, seconds: 60, parts: 'off', gossip: '{}', baseline: 'on' })
+try { JSON.parse(args.gossip) } catch { failUsage(`--gossip takes JSON, not "${args.gossip}"`, USAGE) }
+const PARTS = fileURLToPath(new URL('./gossipsub-parts.js', import.meta.url))
 const BIN = fileURLToPath(new URL('../../packages/node/dist/src/bin.js', import.meta.url))
 const CLK_TCK = 100
 
@@ -58,7 +64,9 @@ async function startNode (dir, i, telemetry, bootstrap) {
   const { mkdirSync } = await import('node:fs')
   mkdirSync(home, { recursive: true })
   writeFileSync(join(home, 'config.json'), JSON.stringify(config))
-  const child = spawn(process.execPath, [BIN, 'start', '--home', home, '--api', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const preload = args.parts === 'on' ? ['--import', PARTS] : []
+  const env = { ...process.env, AISTACK_BENCH_PARTS_DIR: dir, AISTACK_BENCH_GOSSIP_OPTS: args.gossip }
+  const child = spawn(process.execPath, [...preload, BIN, 'start', '--home', home, '--api', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'], env })
   let err = ''
   child.stderr.on('data', d => { err += String(d) })
   const deadline = Date.now() + 120_000
@@ -76,6 +84,27 @@ async function startNode (dir, i, telemetry, bootstrap) {
   }
 }
 
+/** The gossipsub part counts a node wrote (--parts on), or undefined */
+function parts (dir, pid) {
+  try { return JSON.parse(readFileSync(join(dir, `${pid}.json`), 'utf8')) } catch { return undefined }
+}
+
+/** Bytes per second per node of each gossipsub RPC part between two snapshots of all nodes */
+function partRates (before, after, secs) {
+  const out = {}
+  for (let i = 0; i < after.length; i++) {
+    for (const direction of ['sent', 'received']) {
+      for (const [part, c] of Object.entries(after[i]?.[direction] ?? {})) {
+        const b = before[i]?.[direction]?.[part] ?? { n: 0, bytes: 0 }
+        const o = out[`${direction} ${part}`] ??= { n: 0, bytes: 0 }
+        o.n += (c.n - b.n) / secs / after.length
+        o.bytes += (c.bytes - b.bytes) / secs / after.length
+      }
+    }
+  }
+  return out
+}
+
 async function turn (label, telemetry) {
   const dir = mkdtempSync(join(tmpdir(), 'aistack-bench-telemetry-'))
   const nodes = []
@@ -84,9 +113,9 @@ async function turn (label, telemetry) {
     const bootstrap = [nodes[0].run.multiaddrs.find(a => a.includes('/tcp/'))]
     for (let i = 1; i < args.nodes; i++) nodes.push(await startNode(dir, i, telemetry, bootstrap))
     await sleep(args.settle * 1000)
-    const before = await Promise.all(nodes.map(async n => ({ m: await metrics(n.run), cpu: cpuSeconds(n.child.pid), at: Date.now() })))
+    const before = await Promise.all(nodes.map(async n => ({ m: await metrics(n.run), cpu: cpuSeconds(n.child.pid), at: Date.now(), parts: parts(dir, n.child.pid) })))
     await sleep(args.seconds * 1000)
-    const after = await Promise.all(nodes.map(async n => ({ m: await metrics(n.run), cpu: cpuSeconds(n.child.pid), at: Date.now() })))
+    const after = await Promise.all(nodes.map(async n => ({ m: await metrics(n.run), cpu: cpuSeconds(n.child.pid), at: Date.now(), parts: parts(dir, n.child.pid) })))
     const table = await network(nodes[0].run)
     const counts = after.reduce((s, a) => ({ accepted: s.accepted + a.m.accepted, ignored: s.ignored + a.m.ignored, rejected: s.rejected + a.m.rejected }), { accepted: 0, ignored: 0, rejected: 0 })
     console.log(`  records judged by all nodes since start: ${counts.accepted} accepted, ${counts.ignored} ignored, ${counts.rejected} rejected`)
@@ -108,6 +137,12 @@ async function turn (label, telemetry) {
       cpuPercent: mean('cpu'),
       cpuPercentMax: max('cpu')
     }
+    if (args.parts === 'on') {
+      const rates = partRates(before.map(b => b.parts), after.map(a => a.parts), args.seconds)
+      console.log('  gossipsub RPC parts per node: bytes/s (count/s), protobuf bytes without stream framing')
+      for (const [part, r] of Object.entries(rates).sort()) console.log(`    ${part.padEnd(36)} ${r.bytes.toFixed(1).padStart(8)} B/s (${r.n.toFixed(2)}/s)`)
+      result.parts = rates
+    }
     console.log(`${label.padEnd(22)} up ${String(result.up).padStart(2)}/${args.nodes}  bytes/s per node ${result.bytesPerSec.toFixed(0).padStart(6)} (in ${result.bytesInPerSec.toFixed(0)}, out ${result.bytesOutPerSec.toFixed(0)})  records/s published ${result.recordBytesPublishedPerSec.toFixed(1)} B, received ${result.recordBytesReceivedPerSec.toFixed(1)} B  CPU ${result.cpuPercent.toFixed(2)} % of a core (max ${result.cpuPercentMax.toFixed(2)} %)`)
     return result
   } finally {
@@ -119,8 +154,9 @@ async function turn (label, telemetry) {
   }
 }
 
-console.log(`telemetry cost: ${args.nodes} node processes, interval ${args.interval} ms, settle ${args.settle} s, window ${args.seconds} s; load average before ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
+console.log(`telemetry cost: ${args.nodes} node processes, interval ${args.interval} ms, settle ${args.settle} s, window ${args.seconds} s${args.gossip !== '{}' ? `, gossipsub options ${args.gossip}` : ''}; load average before ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
 const on = await turn('telemetry on', { intervalMs: args.interval })
+if (args.baseline === 'off') process.exit(0)
 const off = await turn('telemetry off (baseline)', { enabled: false, intervalMs: args.interval })
 console.log(`load average after ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
 const extraBytes = on.bytesPerSec - off.bytesPerSec

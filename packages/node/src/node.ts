@@ -28,10 +28,11 @@ import { connectionLimiter, libp2pView } from './gater.js'
 import { BootstrapMonitor } from './joining.js'
 import { usableListenAddrs } from './listen.js'
 import { ConfigError } from './errors.js'
+import { shortMessageId } from './gossip-id.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
-import { nodeTelemetry, telemetryMetrics } from './telemetry.js'
+import { nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
@@ -157,6 +158,7 @@ export class AgentNode {
     specs.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
     // the task queue resolves queries with anycast, which exists once libp2p does
     let resolveWith: SemanticAnycast | undefined
+    let telemetryOf: TelemetryService | undefined
 
     const peerDiscovery = []
     if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
@@ -194,6 +196,8 @@ export class AgentNode {
           }),
           pubsub: gossipsub({
             allowPublishToZeroTopicPeers: true,
+            // 12-byte message ids: IHAVE gossip of small messages costs a third (gossip-id.ts)
+            msgIdFn: shortMessageId,
             scoreParams: {
               // gossipsub penalises more than 10 peers behind one IP down to its graylist, where all
               // their messages are dropped: a local testnet of 11+ nodes on loopback would go deaf
@@ -204,7 +208,7 @@ export class AgentNode {
             }
           }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
-          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities) }),
+          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities), loadSource: telemetryLoadSource(() => telemetryOf) }),
           // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
           sembatch: sembatch({ network: network.id }),
           tasks: taskQueue({
@@ -219,6 +223,7 @@ export class AgentNode {
         }
       })
       resolveWith = libp2p.services.anycast
+      telemetryOf = libp2p.services.telemetry
       serveCapabilities(libp2p.services.sembatch, capabilities)
       limiter.attach(libp2pView(libp2p))
       capabilities.observe((name, ms, ok) => { libp2p.services.telemetry.recordRequest(name, ms, ok) })

@@ -9,7 +9,7 @@ import { VERSION } from './version.js'
 import type { CapabilityRegistry } from './capabilities/index.js'
 import type { TelemetryConfig } from './telemetry-config.js'
 import type { TelemetryAlert, TelemetryComponents, TelemetryService } from '@aistack/telemetry'
-import type { AskOptions, AskResult, SemanticAnycast } from '@aistack/semantic-anycast'
+import type { AskOptions, AskResult, LoadSource, SemanticAnycast } from '@aistack/semantic-anycast'
 import type { GaugeConfiguration, Registry } from 'prom-client'
 
 /** Registers a gauge (computed by its `collect` at each scrape) */
@@ -30,6 +30,15 @@ export function nodeTelemetry (network: string, config: TelemetryConfig | undefi
     capabilities: () => capabilities.entriesList().map(e => ({ name: e.capability.name, inFlight: e.running, capacity: e.limits.concurrency })),
     bytes: registry == null ? undefined : async () => transferBytes(registry)
   })
+}
+
+/**
+ * Anycast's load source: the telemetry table of `service()` (undefined until
+ * the node is built), so a candidate's load, p95 and error rate come from its
+ * owner's last record when that arrived after its last anycast answer
+ */
+export function telemetryLoadSource (service: () => TelemetryService | undefined): LoadSource {
+  return { loadOf: (peerId) => service()?.loadOf(peerId) }
 }
 
 /** Bytes received and sent on all connections, from libp2p's prometheus counters */

@@ -130,6 +130,14 @@ describe('dashboard in headless Chromium on a 5-node testnet', function () {
     await page.waitForFunction(() => document.querySelectorAll('#peers tbody tr').length >= 4, undefined, { timeout: 60_000, polling: 250 })
     const encryption = await page.locator('#peers tbody tr td:nth-child(3)').allTextContents()
     assert.ok(encryption.every(e => /^(noise-mlkem768-hfs|noise|quic-tls)$/.test(e)), encryption.join(', '))
+    // links between other nodes, from their telemetry records: node 2 connects to node 1
+    const dial = await api(nodes[2].run, 'POST', '/v1/peers', { body: { multiaddr: nodes[1].run.multiaddrs[0] } })
+    assert.equal(dial.status, 201, dial.text)
+    await waitFor(async () => {
+      const net = await api(run, 'GET', '/v1/network')
+      return net.json.nodes.find((n: any) => n.peerId === ids[1])?.links?.includes(ids[2]) === true ? true : undefined
+    }, { timeoutMs: 60_000, intervalMs: 500, what: 'the link between nodes 1 and 2 in node 0\'s table' })
+    await page.waitForFunction(() => Number((document.getElementById('graph') as HTMLElement).dataset.links ?? 0) >= 1, undefined, { timeout: 30_000, polling: 250 })
     // who serves what, with liveness
     await page.waitForSelector(`#capabilities tr[data-capability="echo"] span.up[title^="${ids[1]}"]`, { timeout: 60_000 })
 

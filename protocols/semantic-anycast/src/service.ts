@@ -24,6 +24,7 @@ import { SimHashLsh } from './lsh.js'
 import { Request, Response } from './pb/anycast.js'
 import { capabilityDomain } from './record-signing.js'
 import { Reranker } from './reranker.js'
+import { DEFAULT_SCORE_WEIGHTS, ObservedLoads, score, scoreInputs } from './score.js'
 import type { Explain } from './lookup.js'
 import type { PublishStats } from './provide-queue.js'
 import type { CapabilityRecord } from './record.js'
@@ -78,7 +79,7 @@ export class SemanticAnycast implements Startable {
   private readonly embedder: Embedder
   /** the node's ranking model when it differs from the base one */
   private readonly reranker?: Reranker
-  private readonly peerLoad = new Map<string, { inflight: number, capacity: number }>()
+  private readonly peerLoad = new ObservedLoads()
   private readonly rtt = new Map<string, number>()
   private readonly recordTtlMs: number
   private readonly weights: ScoreWeights
@@ -115,7 +116,7 @@ export class SemanticAnycast implements Startable {
     this.probes = init.lsh?.probes ?? DEFAULT_LSH_PROBES
     this.publishProbes = init.lsh?.publishProbes ?? DEFAULT_LSH_PUBLISH_PROBES
     this.recordTtlMs = Math.min(init.recordTtlMs ?? DEFAULT_RECORD_TTL_MS, MAX_RECORD_TTL_MS)
-    this.weights = { load: 0.1, latency: 0.05, ...init.weights }
+    this.weights = { ...DEFAULT_SCORE_WEIGHTS, ...init.weights }
     this.announcer = new Announcer(components, {
       network: this.network,
       topic: this.topic,
@@ -265,10 +266,8 @@ export class SemanticAnycast implements Startable {
   }
 
   private candidate (record: CapabilityRecord, similarity: number, source: ResultSource, exact: boolean): Candidate {
-    const load = this.peerLoad.get(`${record.owner}/${record.name}`)
-    const loadRatio = load != null && load.capacity > 0 ? Math.min(1, load.inflight / load.capacity) : 0
-    const latencyMs = this.rtt.get(record.owner)
-    const latencyPenalty = latencyMs == null ? 0 : Math.min(1, latencyMs / 1000)
+    // load, latency and error rate: the last anycast answer, or the load source when fresher
+    const inputs = scoreInputs(record.owner, record.name, this.peerLoad.get(`${record.owner}/${record.name}`), this.rtt.get(record.owner), this.init.loadSource)
     const own = source === 'own'
     return {
       peerId: record.owner,
@@ -278,9 +277,11 @@ export class SemanticAnycast implements Startable {
       model: record.model,
       attributes: record.attributes,
       similarity,
-      load: loadRatio,
-      latencyMs,
-      score: similarity - this.weights.load * loadRatio - this.weights.latency * latencyPenalty,
+      load: inputs.load,
+      latencyMs: inputs.latencyMs,
+      errorRate: inputs.errorRate,
+      loadFrom: inputs.loadFrom,
+      score: score(similarity, inputs, this.weights),
       exact,
       source,
       confirmedAt: own ? Date.now() : this.cache.confirmedAt(record.owner, record.name) ?? Date.now(),

@@ -56,6 +56,30 @@ export interface ScoreWeights {
   load: number
   /** subtracted per second of observed round-trip time (capped at 1 s), default 0.05 */
   latency: number
+  /** subtracted per unit of error rate (errors / requests, from a load source), default 0.1 */
+  errors: number
+}
+
+/**
+ * What a load source (the node's telemetry table, `@aistack/telemetry`'s
+ * `loadOf`) knows of a peer: liveness, age of its last record, load (in
+ * flight / capacity, 0..1), p95 latency in ms and error rate (0..1), overall
+ * and per capability
+ */
+export interface SourcedLoad {
+  up: boolean
+  /** ms since its last record arrived */
+  lastSeenMs: number
+  load: number
+  p95Ms: number
+  errorRate: number
+  capabilities: Record<string, { load: number, p95Ms: number }>
+}
+
+/** Where scoring reads peers' load when it is fresher than the last anycast answer */
+export interface LoadSource {
+  /** undefined when the source knows nothing of the peer */
+  loadOf(peerId: string): SourcedLoad | undefined
 }
 
 export interface SemanticAnycastInit {
@@ -133,6 +157,12 @@ export interface SemanticAnycastInit {
   /** Subscribe to and publish on the caps topic, default true */
   gossip?: boolean
   weights?: Partial<ScoreWeights>
+  /**
+   * Peers' load, latency and error rate from elsewhere (the node's telemetry
+   * table): used for a candidate when its record arrived after the owner's
+   * last anycast answer
+   */
+  loadSource?: LoadSource
 }
 
 export interface FindOptions {
@@ -166,8 +196,12 @@ export interface Candidate {
   similarity: number
   /** in flight / capacity last seen for this capability, 0 when unknown */
   load: number
-  /** smoothed round-trip time to the peer, undefined when unknown */
+  /** smoothed round-trip time to the peer, or its p95 from the load source; undefined when unknown */
   latencyMs?: number
+  /** errors / requests from the load source, 0 when unknown */
+  errorRate?: number
+  /** where load, latency and error rate came from */
+  loadFrom?: 'anycast' | 'telemetry' | 'none'
   score: number
   /** the query is the text of this capability's description or name */
   exact: boolean

@@ -37,12 +37,16 @@ export const DOWN_AFTER_INTERVALS = 3
 export const CHANGE_THRESHOLDS = {
   /** CPU of the node process, per mille of one core, absolute */
   cpuPermille: 100,
-  /** used system memory, per mille, absolute (other processes move it too) */
-  memUsedPermille: 100,
+  /**
+   * used system memory, per mille, absolute: Infinity, it never triggers a
+   * delta (other processes on the host move it; on a shared host it caused
+   * most deltas of idle nodes); it travels in full records and any delta
+   */
+  memUsedPermille: Infinity,
   /** rss and heap, relative to the last value sent (the heap swings with every collection) */
   memoryRatio: 0.5,
-  /** event-loop p99: both at least this many µs and this ratio (it is noisy on a busy host) */
-  eventLoopUs: 200_000,
+  /** event-loop p99: both at least this many µs (1 s: a node in trouble) and this ratio (it is noisy on a busy host) */
+  eventLoopUs: 1_000_000,
   eventLoopRatio: 1,
   /** open connections: at least this many and this ratio */
   connections: 4,
@@ -76,6 +80,8 @@ export const LIMITS = {
   maxAlerts: 16,
   maxAlertLength: 96,
   maxVersionLength: 32,
+  /** Connected peers a full record names (4 bytes each) */
+  maxNeighbours: 32,
   /** Nodes in the table */
   maxNodes: 1024,
   /** Records accepted from one node per declared interval (its own rate is one) */

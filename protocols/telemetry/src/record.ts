@@ -4,6 +4,7 @@
  * record, and their checks. Values are quantised on the wire (per mille,
  * microseconds, whole bytes) so that a quiet node's delta stays empty.
  */
+import { createHash } from 'node:crypto'
 import { InvalidTelemetryRecordError } from './errors.js'
 import { CHANGE_THRESHOLDS, LIMITS, RECORD_FORMAT } from './constants.js'
 import { CapabilityStats, GpuStats, TelemetryRecord } from './pb/telemetry.js'
@@ -54,6 +55,31 @@ function gpuFromWire (g: GpuStats): GpuTelemetry {
   return { index: g.index, name: g.name, utilization: g.utilization, memoryUsedMiB: g.memoryUsedMib, memoryTotalMiB: g.memoryTotalMib }
 }
 
+/** Bytes of a neighbour's tag in a full record */
+export const NEIGHBOUR_TAG_BYTES = 4
+
+/** A peer's tag in the `neighbours` of a record: the first 4 bytes of SHA-256 over its peer id string, as hex */
+export function neighbourTag (peerId: string): string {
+  return createHash('sha256').update(peerId).digest('hex').slice(0, NEIGHBOUR_TAG_BYTES * 2)
+}
+
+/**
+ * The neighbours a record names: at most `LIMITS.maxNeighbours` distinct
+ * peers, those of the lowest tags (a stable choice), in tag order
+ */
+export function pickNeighbours (peerIds: Iterable<string>): string[] {
+  const tagged = [...new Set(peerIds)].map(p => ({ p, tag: neighbourTag(p) }))
+  tagged.sort((a, b) => a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)
+  return tagged.slice(0, LIMITS.maxNeighbours).map(t => t.p)
+}
+
+/** The tags of a record's `neighbours` field, as hex */
+export function neighbourTags (bytes: Uint8Array): string[] {
+  const out: string[] = []
+  for (let i = 0; i + NEIGHBOUR_TAG_BYTES <= bytes.byteLength; i += NEIGHBOUR_TAG_BYTES) out.push(Buffer.from(bytes.subarray(i, i + NEIGHBOUR_TAG_BYTES)).toString('hex'))
+  return out
+}
+
 /** The wire form of a full record for `t` (capabilities cut to the limit, busiest first) */
 export function fullRecord (t: NodeTelemetry, seq: bigint): TelemetryRecord {
   const caps = t.capabilities.length > LIMITS.maxCapabilities
@@ -81,7 +107,8 @@ export function fullRecord (t: NodeTelemetry, seq: bigint): TelemetryRecord {
     gpusSet: t.gpus != null,
     gpus: (t.gpus ?? []).slice(0, LIMITS.maxGpus).map(gpuToWire),
     alertsSet: true,
-    alerts: t.alerts.slice(0, LIMITS.maxAlerts).map(a => a.slice(0, LIMITS.maxAlertLength))
+    alerts: t.alerts.slice(0, LIMITS.maxAlerts).map(a => a.slice(0, LIMITS.maxAlertLength)),
+    neighbours: Buffer.from(pickNeighbours(t.links ?? []).map(neighbourTag).join(''), 'hex')
   }
 }
 
@@ -111,7 +138,9 @@ export function deltaRecord (base: TelemetryRecord, next: TelemetryRecord): Tele
     gpusSet: false,
     gpus: [],
     alertsSet: false,
-    alerts: []
+    alerts: [],
+    // neighbours travel in full records only
+    neighbours: new Uint8Array(0)
   }
   for (const f of SCALAR_FIELDS) {
     if (next[f] !== base[f]) (delta as any)[f] = next[f]
@@ -235,6 +264,10 @@ export function decodeRecord (payload: Uint8Array): TelemetryRecord {
     if (a.length > LIMITS.maxAlertLength) throw new InvalidTelemetryRecordError('alert name length')
   }
   if (r.version != null && r.version.length > LIMITS.maxVersionLength) throw new InvalidTelemetryRecordError('version length')
+  if (r.neighbours.byteLength % NEIGHBOUR_TAG_BYTES !== 0 || r.neighbours.byteLength > LIMITS.maxNeighbours * NEIGHBOUR_TAG_BYTES) {
+    throw new InvalidTelemetryRecordError(`neighbours must be at most ${LIMITS.maxNeighbours} tags of ${NEIGHBOUR_TAG_BYTES} bytes`)
+  }
+  if (!r.full && r.neighbours.byteLength > 0) throw new InvalidTelemetryRecordError('a delta carries no neighbours')
   return r
 }
 

@@ -7,7 +7,7 @@ import {
 } from './constants.js'
 import { InvalidTelemetryOptionError } from './errors.js'
 import { onPath, queryGpus } from './gpu.js'
-import { changedEnough, decodeRecord, deltaRecord, encodeRecord, fullRecord } from './record.js'
+import { changedEnough, decodeRecord, deltaRecord, encodeRecord, fullRecord, pickNeighbours } from './record.js'
 import { TokenBucket } from './rate-limit.js'
 import { SystemSampler } from './system.js'
 import { NetworkTable, loadFromTelemetry } from './table.js'
@@ -30,7 +30,7 @@ export type TelemetryValidator = (peer: PeerId, message: { type: string, from?: 
 export interface TelemetryPubSub {
   subscribe(topic: string): void
   unsubscribe(topic: string): void
-  publish(topic: string, data: Uint8Array): Promise<unknown>
+  publish(topic: string, data: Uint8Array, opts?: { floodPublish?: boolean }): Promise<unknown>
   topicValidators: {
     set(topic: string, validator: TelemetryValidator): unknown
     get(topic: string): unknown
@@ -151,10 +151,10 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
     if (!Number.isInteger(this.fullEvery) || this.fullEvery < 1) throw new InvalidTelemetryOptionError('fullEvery must be a positive integer')
     // the heartbeat a record declares may be at most LIMITS.maxHeartbeatMs
     this.fullEvery = Math.max(1, Math.min(this.fullEvery, Math.floor(LIMITS.maxHeartbeatMs / this.intervalMs)))
-    this.table = new NetworkTable({ forgetAfterMs: init.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS })
+    this.selfId = components.peerId.toString()
+    this.table = new NetworkTable({ forgetAfterMs: init.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS, selfId: this.selfId })
     this.recorder = new CapabilityStatsRecorder(init.windowIntervals ?? DEFAULT_WINDOW_INTERVALS)
     this.alertsEval = new AlertEvaluator(init.alerts)
-    this.selfId = components.peerId.toString()
     this.tracing = new Tracing({ peerId: this.selfId, otlpEndpoint: init.otlp?.endpoint })
   }
 
@@ -235,7 +235,9 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
       ...sys,
       connections: this.components.connectionManager.getConnections().length,
       capabilities,
-      alerts: []
+      alerts: [],
+      // the peers it is connected to, at most LIMITS.maxNeighbours: in full records, for the graph of the network
+      links: pickNeighbours(this.components.connectionManager.getConnections().map(c => c.remotePeer.toString()))
     }
     const bytes = await Promise.resolve(this.init.bytes?.()).catch(() => undefined)
     if (bytes != null) {
@@ -279,7 +281,8 @@ export class TelemetryService extends TypedEventEmitter<TelemetryEvents> impleme
       return
     }
     try {
-      await this.components.pubsub.publish(this.topic, bytes)
+      // to the mesh only, not flooded to every subscriber: the mesh carries it to all anyway
+      await this.components.pubsub.publish(this.topic, bytes, { floodPublish: false })
       this.traffic.published++
       this.traffic.publishedBytes += bytes.byteLength
     } catch (err) {

@@ -10,7 +10,7 @@
  * and only if that one is down.
  */
 import { DOWN_AFTER_INTERVALS, LIMITS } from './constants.js'
-import { applyDelta, telemetryOf } from './record.js'
+import { applyDelta, neighbourTag, neighbourTags, telemetryOf } from './record.js'
 import type { TelemetryRecord } from './pb/telemetry.js'
 import type { NodeEntry, NodeTelemetry, PeerLoad } from './types.js'
 
@@ -32,12 +32,16 @@ export type AcceptResult = 'applied' | 'stale' | 'full'
 
 export class NetworkTable {
   private readonly rows = new Map<string, Row>()
+  /** neighbour tag -> peer id, of every row and this node */
+  private readonly tags = new Map<string, string>()
   private readonly forgetAfterMs: number
   private readonly now: () => number
 
-  constructor ({ forgetAfterMs, now = Date.now }: { forgetAfterMs: number, now?: () => number }) {
+  /** `selfId`: this node, so that others' links to it resolve */
+  constructor ({ forgetAfterMs, now = Date.now, selfId }: { forgetAfterMs: number, now?: () => number, selfId?: string }) {
     this.forgetAfterMs = forgetAfterMs
     this.now = now
+    if (selfId != null) this.tags.set(neighbourTag(selfId), selfId)
   }
 
   get size (): number {
@@ -51,7 +55,9 @@ export class NetworkTable {
   accept (peerId: string, record: TelemetryRecord): AcceptResult {
     const now = this.now()
     let row = this.rows.get(peerId)
-    if (row != null && record.seq <= row.lastSeq) return 'stale'
+    // a lower seq is a replay, unless it is a full record written later than the row's state:
+    // the node started again (its seq starts at 1 in every run)
+    if (row != null && record.seq <= row.lastSeq && !(record.full && record.timeMs > row.current.timeMs)) return 'stale'
     if (row == null && this.rows.size >= LIMITS.maxNodes && !this.evictOne(now)) return 'full'
     if (record.full) {
       row = { base: record, current: record, complete: true, lastSeq: record.seq, lastSeen: now, disconnectedAt: row?.disconnectedAt }
@@ -63,6 +69,7 @@ export class NetworkTable {
       const current = before != null ? applyDelta(before, record) : record
       row = { base: row?.base, current, complete: false, lastSeq: record.seq, lastSeen: now, disconnectedAt: row?.disconnectedAt }
     }
+    if (!this.rows.has(peerId)) this.tags.set(neighbourTag(peerId), peerId)
     this.rows.set(peerId, row)
     return 'applied'
   }
@@ -73,7 +80,7 @@ export class NetworkTable {
       if (oldest == null || entry[1].lastSeen < oldest[1].lastSeen) oldest = entry
     }
     if (oldest == null || this.statusOf(oldest[1], now) === 'up') return false
-    this.rows.delete(oldest[0])
+    this.delete(oldest[0])
     return true
   }
 
@@ -105,7 +112,7 @@ export class NetworkTable {
     let n = 0
     for (const [peerId, row] of this.rows) {
       if (now - row.lastSeen > this.forgetAfterMs) {
-        this.rows.delete(peerId)
+        this.delete(peerId)
         n++
       }
     }
@@ -114,6 +121,8 @@ export class NetworkTable {
 
   delete (peerId: string): void {
     this.rows.delete(peerId)
+    const tag = neighbourTag(peerId)
+    if (this.tags.get(tag) === peerId) this.tags.delete(tag)
   }
 
   /** The row of one node */
@@ -129,7 +138,16 @@ export class NetworkTable {
   }
 
   private entryOf (peerId: string, row: Row, now: number): NodeEntry {
-    return { peerId, status: this.statusOf(row, now), lastSeenMs: Math.max(0, now - row.lastSeen), self: false, complete: row.complete, telemetry: telemetryOf(row.current) }
+    const telemetry = telemetryOf(row.current)
+    const base = row.base ?? row.current
+    if (base.full) {
+      // the neighbours of its last full record that this node knows
+      telemetry.links = neighbourTags(base.neighbours).flatMap(tag => {
+        const id = this.tags.get(tag)
+        return id == null || id === peerId ? [] : [id]
+      })
+    }
+    return { peerId, status: this.statusOf(row, now), lastSeenMs: Math.max(0, now - row.lastSeen), self: false, complete: row.complete, telemetry }
   }
 }
 

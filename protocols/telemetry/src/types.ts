@@ -53,6 +53,12 @@ export interface NodeTelemetry {
   gpus?: GpuTelemetry[]
   /** names of the node's active alerts */
   alerts: string[]
+  /**
+   * peer ids of the nodes it is connected to (at most 32), as far as this
+   * node knows them: a full record names its neighbours by 4-byte tags, which
+   * resolve against the nodes of the table; absent until a full record came
+   */
+  links?: string[]
 }
 
 /** One row of the network table */

@@ -59,6 +59,9 @@ describe('telemetry between nodes', function () {
     await waitFor(() => [a, b, c].every(n => ids.every(id => sees(n, id))), 'full tables')
     assert.deepEqual(b.services.telemetry.nodes().map(e => e.peerId).sort(), [...ids].sort())
     assert.equal(b.services.telemetry.nodes()[0].self, true)
+    // a's full records name its neighbours: b sees the link between a and c
+    await waitFor(() => [...b.services.telemetry.node(ids[0])?.telemetry.links ?? []].sort().join() === [ids[1], ids[2]].sort().join(), 'a\'s links in b\'s table')
+    assert.deepEqual(b.services.telemetry.node(ids[2])?.telemetry.links, [ids[0]])
 
     a.services.telemetry.recordRequest('echo', 12, true)
     inFlight = 3

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   AlertEvaluator, CapabilityStatsRecorder, LIMITS, NetworkTable, TraceStore, applyDelta, changedEnough, decodeRecord, deltaRecord,
-  encodeRecord, fullRecord, loadFromTelemetry, parseNvidiaSmi, queryGpus, telemetryOf, telemetryTopic
+  encodeRecord, fullRecord, loadFromTelemetry, neighbourTag, parseNvidiaSmi, pickNeighbours, queryGpus, telemetryOf, telemetryTopic
 } from '../src/index.js'
 import type { NodeTelemetry, TelemetryRecord } from '../src/index.js'
 
@@ -65,9 +65,11 @@ describe('telemetry records', () => {
     const next = (over: Partial<NodeTelemetry>): TelemetryRecord => fullRecord(sample(over), 2n)
     assert.equal(changedEnough(sent, next({ timeMs: 1_700_000_005_000 })), false)
     assert.equal(changedEnough(sent, next({ cpuPercent: 12, rssBytes: 170_000_000, heapUsedBytes: 55_000_000, memUsedPercent: 50, eventLoopP99Ms: 200, connections: 6, bytesInPerSec: 9000 })), false)
+    // the host's memory (other processes move it) waits for the heartbeat; so does a loop delay under 1 s
+    assert.equal(changedEnough(sent, next({ memUsedPercent: 95, eventLoopP99Ms: 900 })), false)
     assert.equal(changedEnough(sent, next({ cpuPercent: 13.2 })), true)
     assert.equal(changedEnough(sent, next({ rssBytes: 181_000_000 })), true)
-    assert.equal(changedEnough(sent, next({ eventLoopP99Ms: 250 })), true)
+    assert.equal(changedEnough(sent, next({ eventLoopP99Ms: 1100 })), true)
     assert.equal(changedEnough(sent, next({ connections: 8 })), true)
     assert.equal(changedEnough(sent, next({ bytesOutPerSec: 20_000 })), true)
     assert.equal(changedEnough(sent, next({ alerts: ['error-rate:echo'] })), true)
@@ -138,6 +140,12 @@ describe('the network table', () => {
     const row = table.get('p')
     assert.equal(row?.telemetry.connections, 9)
     assert.equal(row?.complete, true)
+    // a node started again counts from 1: its full record, written later, is taken; an old one is not
+    const later = fullRecord(sample({ timeMs: 1_700_000_100_000, connections: 3 }), 1n)
+    assert.equal(table.accept('p', fullRecord(sample({ timeMs: 1_600_000_000_000 }), 2n)), 'stale')
+    assert.equal(table.accept('p', later), 'applied')
+    assert.equal(table.get('p')?.telemetry.connections, 3)
+    assert.equal(table.accept('p', later), 'stale')
     // a delta whose full record never came leaves the row incomplete
     assert.equal(table.accept('q', deltaRecord(fullRecord(sample(), 1n), fullRecord(sample({ connections: 2 }), 2n))), 'applied')
     assert.equal(table.get('q')?.complete, false)
@@ -153,6 +161,35 @@ describe('the network table', () => {
     assert.equal(table.accept('late', fullRecord(sample(), 1n)), 'applied')
     assert.equal(table.get('p0'), undefined)
     assert.equal(table.size, LIMITS.maxNodes)
+  })
+
+  it('names the links of a node from its full record, as far as it knows the peers, and keeps them across deltas', () => {
+    const table = new NetworkTable({ forgetAfterMs: 60_000, selfId: 'self' })
+    const a = fullRecord(sample({ links: ['peerB', 'self', 'stranger'] }), 1n)
+    assert.equal(decodeRecord(encodeRecord(a)).neighbours.byteLength, 12, 'three 4-byte tags')
+    table.accept('peerA', a)
+    table.accept('peerB', fullRecord(sample({ links: ['peerA'] }), 1n))
+    // the stranger sent nothing: its tag does not resolve
+    assert.deepEqual(table.get('peerA')?.telemetry.links, pickNeighbours(['peerB', 'self']))
+    assert.deepEqual(table.get('peerB')?.telemetry.links, ['peerA'])
+    const delta = deltaRecord(a, fullRecord(sample({ connections: 9, links: [] }), 2n))
+    assert.equal(delta.neighbours.byteLength, 0)
+    table.accept('peerA', decodeRecord(encodeRecord(delta)))
+    assert.deepEqual(table.get('peerA')?.telemetry.links, pickNeighbours(['peerB', 'self']))
+    table.delete('peerB')
+    assert.deepEqual(table.get('peerA')?.telemetry.links, ['self'])
+  })
+
+  it('bounds the neighbours of a record to 32 tags of 4 bytes, in full records only', () => {
+    const many = Array.from({ length: 100 }, (_, i) => `peer${i}`)
+    const picked = pickNeighbours([...many, ...many])
+    assert.equal(picked.length, LIMITS.maxNeighbours)
+    assert.deepEqual(picked.map(neighbourTag), [...picked.map(neighbourTag)].sort())
+    const good = fullRecord(sample({ links: many }), 1n)
+    assert.equal(good.neighbours.byteLength, 4 * LIMITS.maxNeighbours)
+    assert.throws(() => decodeRecord(encodeRecord({ ...good, neighbours: new Uint8Array(5) })), /neighbours/)
+    assert.throws(() => decodeRecord(encodeRecord({ ...good, neighbours: new Uint8Array(4 * 33) })), /neighbours/)
+    assert.throws(() => decodeRecord(encodeRecord({ ...good, full: false, baseSeq: 0n, seq: 2n })), /no neighbours/)
   })
 
   it('gives anycast a load summary of a node', () => {

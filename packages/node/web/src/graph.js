@@ -1,5 +1,6 @@
 // The network as a graph (cytoscape): every node of the telemetry table, coloured by liveness,
-// and this node's connections labelled with their encryption.
+// this node's connections labelled with their encryption, and the connections between other
+// nodes as their telemetry records name them (`links`, dashed).
 import cytoscape from 'cytoscape'
 import { short } from './dom.js'
 
@@ -9,7 +10,8 @@ const STYLE = [
   { selector: 'node[status = "unknown"]', style: { 'background-color': '#8c959f' } },
   { selector: 'node[?self]', style: { 'border-width': 3, 'border-color': '#0969da', width: 34, height: 34 } },
   { selector: 'edge', style: { width: 2, 'line-color': '#8c959f', label: 'data(label)', 'font-size': 10, color: '#57606a', 'text-background-color': '#fff', 'text-background-opacity': 1, 'curve-style': 'bezier' } },
-  { selector: 'edge[?pq]', style: { 'line-color': '#1a7f37' } }
+  { selector: 'edge[?pq]', style: { 'line-color': '#1a7f37' } },
+  { selector: 'edge[?remote]', style: { width: 1, 'line-style': 'dashed', 'line-color': '#afb8c1', label: '' } }
 ]
 
 /** The graph in `container`; `update()` takes the network table and this node's peers. */
@@ -20,7 +22,7 @@ export class NetworkGraph {
   }
 
   /**
-   * @param {{self: string, nodes: Array<{peerId: string, status: string}>}} network - GET /v1/network
+   * @param {{self: string, nodes: Array<{peerId: string, status: string, links?: string[]}>}} network - GET /v1/network
    * @param {Array<{peerId: string, encryption: string, transport: string, pq: boolean}>} peers - GET /v1/peers
    */
   update (network, peers) {
@@ -33,6 +35,16 @@ export class NetworkGraph {
       const id = `${network.self}|${p.peerId}`
       // one edge per peer, however many connections: the first one's encryption
       if (!edges.has(id)) edges.set(id, { id, source: network.self, target: p.peerId, label: `${p.encryption} · ${p.transport}`, pq: p.pq === true })
+    }
+    // links between other nodes, once per pair; this node's own come from its peers above
+    for (const n of network.nodes) {
+      if (n.self === true) continue
+      for (const other of n.links ?? []) {
+        if (other === network.self || other === n.peerId || !wanted.has(other)) continue
+        const [a, b] = n.peerId < other ? [n.peerId, other] : [other, n.peerId]
+        const id = `link:${a}|${b}`
+        if (!edges.has(id)) edges.set(id, { id, source: a, target: b, label: '', remote: true })
+      }
     }
     cy.batch(() => {
       cy.elements().forEach(e => {
@@ -50,6 +62,8 @@ export class NetworkGraph {
         else cy.add({ group: 'edges', data: e })
       }
     })
+    // for tests and the curious: how many links between other nodes are drawn
+    cy.container().dataset.links = String([...edges.values()].filter(e => e.remote === true).length)
     const shape = [...wanted.keys()].sort().join(',') + '/' + [...edges.keys()].sort().join(',')
     if (shape !== this.shape) {
       this.shape = shape

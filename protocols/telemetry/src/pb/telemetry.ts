@@ -7,6 +7,7 @@
 /* eslint-disable @typescript-eslint/no-unused-vars */
 
 import { decodeMessage, encodeMessage, MaxLengthError, message } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -296,6 +297,7 @@ export interface TelemetryRecord {
   version?: string
   heartbeatMs?: number
   format: number
+  neighbours: Uint8Array
 }
 
 export namespace TelemetryRecord {
@@ -424,6 +426,11 @@ export namespace TelemetryRecord {
           w.uint32(obj.format)
         }
 
+        if ((obj.neighbours != null && obj.neighbours.byteLength > 0)) {
+          w.uint32(186)
+          w.bytes(obj.neighbours)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -440,7 +447,8 @@ export namespace TelemetryRecord {
           gpus: [],
           alertsSet: false,
           alerts: [],
-          format: 0
+          format: 0,
+          neighbours: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -551,6 +559,10 @@ export namespace TelemetryRecord {
             }
             case 22: {
               obj.format = reader.uint32()
+              break
+            }
+            case 23: {
+              obj.neighbours = reader.bytes()
               break
             }
             default: {
