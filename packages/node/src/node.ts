@@ -31,7 +31,7 @@ import { ConfigError } from './errors.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
-import { nodeTelemetry, telemetryMetrics } from './telemetry.js'
+import { lateTracer, nodeTelemetry, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
@@ -157,6 +157,7 @@ export class AgentNode {
     specs.forEach((spec, i) => capabilities.add(spec, `capabilities[${i}]`))
     // the task queue resolves queries with anycast, which exists once libp2p does
     let resolveWith: SemanticAnycast | undefined
+    let traceWith: TelemetryService | undefined
 
     const peerDiscovery = []
     if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
@@ -204,7 +205,7 @@ export class AgentNode {
             }
           }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
-          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities) }),
+          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities), tracer: lateTracer(() => traceWith) }),
           // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
           sembatch: sembatch({ network: network.id }),
           tasks: taskQueue({
@@ -219,6 +220,7 @@ export class AgentNode {
         }
       })
       resolveWith = libp2p.services.anycast
+      traceWith = libp2p.services.telemetry
       serveCapabilities(libp2p.services.sembatch, capabilities)
       limiter.attach(libp2pView(libp2p))
       capabilities.observe((name, ms, ok) => { libp2p.services.telemetry.recordRequest(name, ms, ok) })

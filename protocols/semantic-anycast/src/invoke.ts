@@ -33,7 +33,7 @@ export async function sendRequest (connectionManager: ConnectionManager, protoco
   try {
     const pb = pbStream(stream, { maxDataLength: maxResponseBytes })
     await pb.write(req, Request, { signal })
-    const res = await pb.read<Response>(Response as any, { signal, limits: { records: LIMITS.maxRecordsPerResponse } })
+    const res = await pb.read<Response>(Response as any, { signal, limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } })
     await stream.close({ signal }).catch(() => {})
     return res
   } catch (err: any) {
