@@ -12,9 +12,17 @@ import { NoiseHandshakePayload } from '../protocols/handshake/dist/src/pb/payloa
 import { TransportCipher } from '../protocols/handshake/dist/src/stream.js'
 import { LIMITS } from '../protocols/semantic-anycast/dist/src/constants.js'
 import { CapabilityRecord, Request, Response } from '../protocols/semantic-anycast/dist/src/pb/anycast.js'
+import { acceptWireSpans, parseTraceparent } from '../protocols/telemetry/dist/src/trace-context.js'
 import { FrameDecoder } from '../protocols/task/dist/src/channel.js'
 import * as C from '../protocols/task/dist/src/constants.js'
 import { Announce, Control, EventBatch, ResultBatch, SignedEnvelope } from '../protocols/task/dist/src/pb/task.js'
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+/** the spans an answering node returns for a request sent with TRACEPARENT */
+const SPANS = [
+  { spanId: 'a1b2c3d4e5f60718', parentId: '00f067aa0ba902b7', peerId: '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo', name: 'anycast.serve', startMs: 1_700_000_000_000, durationMs: 2.5, error: false, attributes: [{ key: 'aistack.capability', value: 'echo' }] },
+  { spanId: 'b1b2c3d4e5f60718', parentId: 'a1b2c3d4e5f60718', peerId: '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo', name: 'capability.run', startMs: 1_700_000_000_001, durationMs: 1.25, error: true, attributes: [] }
+]
 
 /** Deterministic PRNG (mulberry32): the same seed gives the same inputs */
 export function rng (seed) {
@@ -117,15 +125,20 @@ export async function fuzzTargets () {
     {
       name: 'anycast Request',
       samples: [
-        Request.encode({ kind: Request.Kind.INVOKE, id: bytes(random, 16), deadlineMs: 5000, capability: 'echo', input: bytes(random, 64), model: 'm', keys: [] }),
+        Request.encode({ kind: Request.Kind.INVOKE, id: bytes(random, 16), deadlineMs: 5000, capability: 'echo', input: bytes(random, 64), model: 'm', keys: [], traceparent: TRACEPARENT }),
         Request.encode({ kind: Request.Kind.GET_RECORDS, id: bytes(random, 16), keys: [bytes(random, 36), bytes(random, 36)] })
       ],
-      decode: (b) => Request.decode(b, { limits: { keys: LIMITS.maxKeysPerRequest } })
+      // as the answering node: decode, then look at the traceparent
+      decode: (b) => parseTraceparent(Request.decode(b, { limits: { keys: LIMITS.maxKeysPerRequest } }).traceparent)
     },
     {
       name: 'anycast Response',
-      samples: [Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: bytes(random, 30), error: '', records: [bytes(random, 50), bytes(random, 70)], inflight: 1, capacity: 4 })],
-      decode: (b) => Response.decode(b, { limits: { records: LIMITS.maxRecordsPerResponse } })
+      samples: [
+        Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: bytes(random, 30), error: '', records: [bytes(random, 50), bytes(random, 70)], inflight: 1, capacity: 4 }),
+        Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: bytes(random, 30), error: '', records: [], inflight: 1, capacity: 4, spans: SPANS })
+      ],
+      // as the asker: decode with the limits of sendRequest, then take the spans under its attempt
+      decode: (b) => acceptWireSpans(Response.decode(b, { limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } }).spans, SPANS[0].parentId, SPANS[0].startMs)
     },
     {
       name: 'anycast CapabilityRecord',
