@@ -15,6 +15,7 @@ import { CapabilityRecord, Request, Response } from '../protocols/semantic-anyca
 import { acceptWireSpans, parseTraceparent } from '../protocols/telemetry/dist/src/trace-context.js'
 import { FrameDecoder } from '../protocols/task/dist/src/channel.js'
 import * as C from '../protocols/task/dist/src/constants.js'
+import { resultDecodeLimits } from '../protocols/task/dist/src/limits.js'
 import { Announce, Control, EventBatch, ResultBatch, SignedEnvelope } from '../protocols/task/dist/src/pb/task.js'
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
@@ -160,13 +161,14 @@ export async function fuzzTargets () {
     },
     {
       name: 'task Announce',
-      samples: [Announce.encode({ tasks: [{ task: body, round: 1 }, { task: { ...body, id: 'task-2' }, round: 0 }], issuedAt: 5n })],
+      samples: [Announce.encode({ tasks: [{ task: body, round: 1 }, { task: { ...body, id: 'task-2', traceparent: TRACEPARENT }, round: 0 }], issuedAt: 5n })],
       decode: (b) => Announce.decode(b, { limits: { tasks: C.ANNOUNCE_BATCH_COUNT } })
     },
     {
       name: 'task ResultBatch',
-      samples: [ResultBatch.encode({ results: [{ taskId: 'task-1', attempt: 1, submitter: bytes(random, 38), ok: true, output: bytes(random, 20) }, { taskId: 'task-2', attempt: 1, submitter: bytes(random, 38), ok: false, error: 'x', code: 'y' }] })],
-      decode: (b) => ResultBatch.decode(b, { limits: { results: C.RESULT_BATCH_COUNT } })
+      samples: [ResultBatch.encode({ results: [{ taskId: 'task-1', attempt: 1, submitter: bytes(random, 38), ok: true, output: bytes(random, 20), spans: SPANS }, { taskId: 'task-2', attempt: 1, submitter: bytes(random, 38), ok: false, error: 'x', code: 'y', spans: [] }] })],
+      // as the submitter: decode with its limits, then take the spans under the task's span
+      decode: (b) => ResultBatch.decode(b, { limits: resultDecodeLimits(C.RESULT_BATCH_COUNT) }).results.map(r => acceptWireSpans(r.spans, SPANS[0].parentId, SPANS[0].startMs))
     },
     {
       name: 'task EventBatch',

@@ -31,7 +31,7 @@ import { ConfigError } from './errors.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
-import { lateTracer, nodeTelemetry, telemetryMetrics } from './telemetry.js'
+import { lateTaskTracer, lateTracer, nodeTelemetry, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
@@ -211,6 +211,7 @@ export class AgentNode {
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),
+            tracer: lateTaskTracer(() => traceWith),
             resolveQuery: async (query, { signal }) => {
               const [best] = await resolveWith?.find(query, { k: 1, signal }) ?? []
               return best == null ? undefined : { capability: best.name, peer: best.peerId }

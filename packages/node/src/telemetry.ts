@@ -10,6 +10,7 @@ import type { CapabilityRegistry } from './capabilities/index.js'
 import type { TelemetryConfig } from './telemetry-config.js'
 import type { TelemetryAlert, TelemetryComponents, TelemetryService } from '@aistack/telemetry'
 import type { AnycastTracer, AskOptions, AskResult, SemanticAnycast } from '@aistack/semantic-anycast'
+import type { TaskTracer } from '@aistack/task'
 import type { GaugeConfiguration, Registry } from 'prom-client'
 
 /** Registers a gauge (computed by its `collect` at each scrape) */
@@ -152,6 +153,14 @@ export function telemetryMetrics (registry: Registry, service: () => TelemetrySe
 export function lateTracer (service: () => TelemetryService | undefined): AnycastTracer {
   return {
     continue: (traceparent, name, attributes) => service()?.tracing.continue(traceparent, name, attributes)
+  }
+}
+
+/** The task queue's tracer, bound like `lateTracer`: workers continue traces, submitters adopt the spans of results */
+export function lateTaskTracer (service: () => TelemetryService | undefined): TaskTracer {
+  return {
+    continue: (traceparent, name, attributes) => service()?.tracing.continue(traceparent, name, attributes),
+    adopt: (traceparent, spans) => service()?.tracing.adoptUnder(traceparent, spans) ?? 0
   }
 }
 

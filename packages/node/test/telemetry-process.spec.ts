@@ -219,4 +219,32 @@ describe('telemetry across node processes', function () {
     assert.equal(remote.span.spanId, serve.spanId)
     assert.equal(remote.span.parentSpanId, attempt.spanId)
   })
+
+  it('a task run by another node carries the trace: the submitter\'s trace holds the worker\'s span', async () => {
+    const submitted = await api(nodes[0].run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'traced task' } })
+    assert.equal(submitted.status, 202, submitted.text)
+    const { id, traceId } = submitted.json
+    assert.match(traceId, /^[0-9a-f]{32}$/)
+    const task = await waitFor(async () => {
+      const { json } = await api(nodes[0].run, 'GET', `/v1/tasks/${id as string}`)
+      return json?.state === 'completed' ? json : undefined
+    }, { timeoutMs: 60_000, intervalMs: 250, what: 'the task to complete' })
+    assert.equal(task.traceId, traceId)
+    assert.equal(task.worker, nodes[1].run.peerId)
+
+    const trace = await waitFor(async () => {
+      const { json } = await api(nodes[0].run, 'GET', `/v1/traces/${traceId as string}`)
+      return json?.spans?.some((s: any) => s.name === 'task.run') === true ? json : undefined
+    }, { timeoutMs: 30_000, intervalMs: 250, what: 'the worker\'s span in the submitter\'s trace' })
+    const submit = trace.spans.find((s: any) => s.name === 'task.submit')
+    assert.equal(submit.peerId, nodes[0].run.peerId)
+    assert.equal(submit.parentId, null)
+    assert.equal(submit.attributes['aistack.task'], id)
+    const run = trace.spans.find((s: any) => s.name === 'task.run')
+    assert.equal(run.peerId, nodes[1].run.peerId)
+    assert.equal(run.parentId, submit.spanId)
+    assert.equal(run.attributes['aistack.task'], id)
+    assert.equal(run.attributes['aistack.capability'], 'echo')
+    assert.equal(run.attributes['aistack.outcome'], 'ok')
+  })
 })

@@ -268,12 +268,14 @@ export class Tracing {
   private readonly provider: BasicTracerProvider
   private readonly tracer: Tracer
   private readonly serviceName: string
+  private readonly peerId: string
   private readonly exporter?: SpanProcessor
   private readonly resources = new Map<string, Resource>()
 
   constructor (init: TracingInit) {
     this.store = init.store ?? new TraceStore()
     this.serviceName = init.serviceName ?? 'aistack'
+    this.peerId = init.peerId
     const spanProcessors: SpanProcessor[] = [new StoreSpanProcessor(this.store, init.peerId)]
     if (init.otlpEndpoint != null) {
       this.exporter = new BatchSpanProcessor(new OTLPTraceExporter({ url: init.otlpEndpoint, timeoutMillis: 10_000 }), {
@@ -322,6 +324,22 @@ export class Tracing {
       attributes,
       kind: 'server'
     }))
+  }
+
+  /**
+   * Takes the spans another node returned for work sent with `traceparent`
+   * (a task): only when the span it names is one of this node's own in its
+   * store (a trace this node started), checked and bounded as `TraceHandle.adopt`
+   * does. Returns how many were taken.
+   */
+  adoptUnder (traceparent: string, spans: readonly WireSpan[]): number {
+    const parent = parseTraceparent(traceparent)
+    if (parent == null) return 0
+    const own = this.store.get(parent.traceId)?.spans.some(s => s.spanId === parent.spanId && s.peerId === this.peerId) === true
+    if (!own) return 0
+    const accepted = acceptWireSpans(spans, parent.spanId)
+    this.addRemote(parent.traceId, accepted)
+    return accepted.length
   }
 
   /** Adds spans of other nodes (already checked) to a trace of this node, and to the OTLP export */
