@@ -199,9 +199,9 @@ describe('telemetry across node processes', function () {
     assert.match(printed.stdout, new RegExp(`^trace ${answer.traceId as string}`))
     assert.match(printed.stdout, /└─ ask {2}\+0\.0 ms {2}[\d.]+ ms {2}on .* capability=echo/)
     const short = (id: string): string => `${id.slice(0, 8)}…${id.slice(-6)}`
-    assert.match(printed.stdout, new RegExp(`\n {3}└─ anycast\.attempt .* on ${short(nodes[0].run.peerId)} .*reason=`))
-    assert.match(printed.stdout, new RegExp(`\n {6}└─ anycast\.serve .* on ${short(nodes[1].run.peerId)} `))
-    assert.match(printed.stdout, new RegExp(`\n {9}└─ capability\.run .* on ${short(nodes[1].run.peerId)} `))
+    assert.match(printed.stdout, new RegExp(`\n {3}└─ anycast\\.attempt .* on ${short(nodes[0].run.peerId)} .*reason=`))
+    assert.match(printed.stdout, new RegExp(`\n {6}└─ anycast\\.serve .* on ${short(nodes[1].run.peerId)} `))
+    assert.match(printed.stdout, new RegExp(`\n {9}└─ capability\\.run .* on ${short(nodes[1].run.peerId)} `))
     assert.equal((await api(nodes[0].run, 'GET', '/v1/traces/0123')).status, 400)
     assert.equal((await api(nodes[0].run, 'GET', `/v1/traces/${'ab'.repeat(16)}`)).status, 404)
 

@@ -60,11 +60,13 @@ export function wireTraceparent (value: string | undefined): string | undefined 
  */
 export async function tracedServe (tracer: AnycastTracer | undefined, traceparent: string | undefined, info: { capability: string, from: string, inputBytes: number }, run: () => Promise<LocalResult>): Promise<LocalResult & { spans: WireSpan[] }> {
   const tp = wireTraceparent(traceparent)
-  const serve: AnycastSpan | undefined = tp == null ? undefined : tracer?.continue(tp, 'anycast.serve', {
-    'aistack.capability': info.capability.slice(0, 64),
-    'aistack.from': info.from,
-    'aistack.input_bytes': info.inputBytes
-  })
+  const serve: AnycastSpan | undefined = tp == null
+    ? undefined
+    : tracer?.continue(tp, 'anycast.serve', {
+      'aistack.capability': info.capability.slice(0, 64),
+      'aistack.from': info.from,
+      'aistack.input_bytes': info.inputBytes
+    })
   if (serve == null) return { ...await run(), spans: [] }
   const span = serve.child('capability.run', { 'aistack.capability': info.capability.slice(0, 64) })
   const out = await run()
