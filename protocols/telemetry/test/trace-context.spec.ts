@@ -150,4 +150,25 @@ describe('traces across two nodes', () => {
     await asker.shutdown()
     await answerer.shutdown()
   })
+
+  it('spans of a task\'s result are taken only under a span this node holds as its own', async () => {
+    const submitter = new Tracing({ peerId: 'submitter' })
+    const worker = new Tracing({ peerId: PEER })
+    const submit = submitter.root('task.submit')
+    submit.end()
+    const run = worker.continue(submit.traceparent, 'task.run')
+    assert.ok(run != null)
+    run.end()
+    const spans = run.wireSpans()
+    // a traceparent of a trace the submitter never started, or malformed: nothing is taken
+    assert.equal(submitter.adoptUnder(`00-${TRACE}-${PARENT}-01`, spans), 0)
+    assert.equal(submitter.adoptUnder('garbage', spans), 0)
+    // a span of this trace that is not the submitter's own (the worker's, once adopted) is no parent either
+    assert.equal(submitter.adoptUnder(submit.traceparent, spans), 1)
+    assert.equal(submitter.adoptUnder(formatTraceparent(submit.traceId, run.spanId), [{ ...spans[0], spanId: 'c1b2c3d4e5f60718', parentId: run.spanId }]), 0)
+    const trace = submitter.store.get(submit.traceId)
+    assert.deepEqual(trace?.spans.map(s => [s.name, s.peerId, s.parentId]), [['task.submit', 'submitter', null], ['task.run', PEER, submit.spanId]])
+    await submitter.shutdown()
+    await worker.shutdown()
+  })
 })
