@@ -12,9 +12,18 @@ import { NoiseHandshakePayload } from '../protocols/handshake/dist/src/pb/payloa
 import { TransportCipher } from '../protocols/handshake/dist/src/stream.js'
 import { LIMITS } from '../protocols/semantic-anycast/dist/src/constants.js'
 import { CapabilityRecord, Request, Response } from '../protocols/semantic-anycast/dist/src/pb/anycast.js'
+import { acceptWireSpans, parseTraceparent } from '../protocols/telemetry/dist/src/trace-context.js'
 import { FrameDecoder } from '../protocols/task/dist/src/channel.js'
 import * as C from '../protocols/task/dist/src/constants.js'
+import { resultDecodeLimits } from '../protocols/task/dist/src/limits.js'
 import { Announce, Control, EventBatch, ResultBatch, SignedEnvelope } from '../protocols/task/dist/src/pb/task.js'
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+/** the spans an answering node returns for a request sent with TRACEPARENT */
+const SPANS = [
+  { spanId: 'a1b2c3d4e5f60718', parentId: '00f067aa0ba902b7', peerId: '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo', name: 'anycast.serve', startMs: 1_700_000_000_000, durationMs: 2.5, error: false, attributes: [{ key: 'aistack.capability', value: 'echo' }] },
+  { spanId: 'b1b2c3d4e5f60718', parentId: 'a1b2c3d4e5f60718', peerId: '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo', name: 'capability.run', startMs: 1_700_000_000_001, durationMs: 1.25, error: true, attributes: [] }
+]
 
 /** Deterministic PRNG (mulberry32): the same seed gives the same inputs */
 export function rng (seed) {
@@ -117,15 +126,20 @@ export async function fuzzTargets () {
     {
       name: 'anycast Request',
       samples: [
-        Request.encode({ kind: Request.Kind.INVOKE, id: bytes(random, 16), deadlineMs: 5000, capability: 'echo', input: bytes(random, 64), model: 'm', keys: [] }),
+        Request.encode({ kind: Request.Kind.INVOKE, id: bytes(random, 16), deadlineMs: 5000, capability: 'echo', input: bytes(random, 64), model: 'm', keys: [], traceparent: TRACEPARENT }),
         Request.encode({ kind: Request.Kind.GET_RECORDS, id: bytes(random, 16), keys: [bytes(random, 36), bytes(random, 36)] })
       ],
-      decode: (b) => Request.decode(b, { limits: { keys: LIMITS.maxKeysPerRequest } })
+      // as the answering node: decode, then look at the traceparent
+      decode: (b) => parseTraceparent(Request.decode(b, { limits: { keys: LIMITS.maxKeysPerRequest } }).traceparent)
     },
     {
       name: 'anycast Response',
-      samples: [Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: bytes(random, 30), error: '', records: [bytes(random, 50), bytes(random, 70)], inflight: 1, capacity: 4 })],
-      decode: (b) => Response.decode(b, { limits: { records: LIMITS.maxRecordsPerResponse } })
+      samples: [
+        Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: bytes(random, 30), error: '', records: [bytes(random, 50), bytes(random, 70)], inflight: 1, capacity: 4 }),
+        Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: bytes(random, 30), error: '', records: [], inflight: 1, capacity: 4, spans: SPANS })
+      ],
+      // as the asker: decode with the limits of sendRequest, then take the spans under its attempt
+      decode: (b) => acceptWireSpans(Response.decode(b, { limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } }).spans, SPANS[0].parentId, SPANS[0].startMs)
     },
     {
       name: 'anycast CapabilityRecord',
@@ -147,13 +161,14 @@ export async function fuzzTargets () {
     },
     {
       name: 'task Announce',
-      samples: [Announce.encode({ tasks: [{ task: body, round: 1 }, { task: { ...body, id: 'task-2' }, round: 0 }], issuedAt: 5n })],
+      samples: [Announce.encode({ tasks: [{ task: body, round: 1 }, { task: { ...body, id: 'task-2', traceparent: TRACEPARENT }, round: 0 }], issuedAt: 5n })],
       decode: (b) => Announce.decode(b, { limits: { tasks: C.ANNOUNCE_BATCH_COUNT } })
     },
     {
       name: 'task ResultBatch',
-      samples: [ResultBatch.encode({ results: [{ taskId: 'task-1', attempt: 1, submitter: bytes(random, 38), ok: true, output: bytes(random, 20) }, { taskId: 'task-2', attempt: 1, submitter: bytes(random, 38), ok: false, error: 'x', code: 'y' }] })],
-      decode: (b) => ResultBatch.decode(b, { limits: { results: C.RESULT_BATCH_COUNT } })
+      samples: [ResultBatch.encode({ results: [{ taskId: 'task-1', attempt: 1, submitter: bytes(random, 38), ok: true, output: bytes(random, 20), spans: SPANS }, { taskId: 'task-2', attempt: 1, submitter: bytes(random, 38), ok: false, error: 'x', code: 'y', spans: [] }] })],
+      // as the submitter: decode with its limits, then take the spans under the task's span
+      decode: (b) => ResultBatch.decode(b, { limits: resultDecodeLimits(C.RESULT_BATCH_COUNT) }).results.map(r => acceptWireSpans(r.spans, SPANS[0].parentId, SPANS[0].startMs))
     },
     {
       name: 'task EventBatch',

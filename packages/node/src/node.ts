@@ -32,7 +32,7 @@ import { shortMessageId } from './gossip-id.js'
 import { muxer } from './muxer.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
-import { nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
+import { lateTaskTracer, lateTracer, nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
@@ -208,12 +208,13 @@ export class AgentNode {
             }
           }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
-          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities), loadSource: telemetryLoadSource(() => telemetryOf) }),
+          anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities), loadSource: telemetryLoadSource(() => telemetryOf), tracer: lateTracer(() => telemetryOf) }),
           // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
           sembatch: sembatch({ network: network.id }),
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),
+            tracer: lateTaskTracer(() => telemetryOf),
             resolveQuery: async (query, { signal }) => {
               const [best] = await resolveWith?.find(query, { k: 1, signal }) ?? []
               return best == null ? undefined : { capability: best.name, peer: best.peerId }

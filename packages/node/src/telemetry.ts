@@ -9,7 +9,8 @@ import { VERSION } from './version.js'
 import type { CapabilityRegistry } from './capabilities/index.js'
 import type { TelemetryConfig } from './telemetry-config.js'
 import type { TelemetryAlert, TelemetryComponents, TelemetryService } from '@aistack/telemetry'
-import type { AskOptions, AskResult, LoadSource, SemanticAnycast } from '@aistack/semantic-anycast'
+import type { AnycastTracer, AskOptions, AskResult, LoadSource, SemanticAnycast } from '@aistack/semantic-anycast'
+import type { TaskTracer } from '@aistack/task'
 import type { GaugeConfiguration, Registry } from 'prom-client'
 
 /** Registers a gauge (computed by its `collect` at each scrape) */
@@ -154,15 +155,35 @@ export function telemetryMetrics (registry: Registry, service: () => TelemetrySe
 }
 
 /**
+ * The anycast service's tracer, bound to the telemetry service once the node
+ * exists (services are made side by side): requests served before that, or
+ * with a malformed traceparent, go untraced.
+ */
+export function lateTracer (service: () => TelemetryService | undefined): AnycastTracer {
+  return {
+    continue: (traceparent, name, attributes) => service()?.tracing.continue(traceparent, name, attributes)
+  }
+}
+
+/** The task queue's tracer, bound like `lateTracer`: workers continue traces, submitters adopt the spans of results */
+export function lateTaskTracer (service: () => TelemetryService | undefined): TaskTracer {
+  return {
+    continue: (traceparent, name, attributes) => service()?.tracing.continue(traceparent, name, attributes),
+    adopt: (traceparent, spans) => service()?.tracing.adoptUnder(traceparent, spans) ?? 0
+  }
+}
+
+/**
  * Runs an anycast ask inside a trace: a root `ask` span on this node with
- * the query, and the answering peer, capability, similarity and attempts.
- * Returns the answer and its trace id.
+ * the query, and the answering peer, capability, similarity and attempts;
+ * one child span per attempt with the semantic path, and under it the spans
+ * the answering node returned. Returns the answer and its trace id.
  */
 export async function tracedAsk (anycast: SemanticAnycast, tracing: TelemetryService['tracing'], query: string, input: unknown, options: AskOptions): Promise<AskResult & { traceId: string }> {
-  const span = tracing.startSpan('ask', { attributes: { 'aistack.query': query.slice(0, 256), 'aistack.timeout_ms': options.timeoutMs ?? 0 } })
-  const traceId = span.spanContext().traceId
+  const span = tracing.root('ask', { 'aistack.query': query.slice(0, 256), 'aistack.timeout_ms': options.timeoutMs ?? 0 })
+  const traceId = span.traceId
   try {
-    const result = await anycast.ask(query, input, options)
+    const result = await anycast.ask(query, input, { ...options, trace: span })
     span.setAttributes({
       'aistack.peer': result.peerId,
       'aistack.capability': result.capability,
@@ -172,8 +193,7 @@ export async function tracedAsk (anycast: SemanticAnycast, tracing: TelemetrySer
     })
     return { ...result, traceId }
   } catch (err: any) {
-    span.setStatus({ code: 2, message: String(err?.message ?? err).slice(0, 256) })
-    span.setAttribute('aistack.error', String(err?.name ?? 'Error'))
+    span.end(`${String(err?.name ?? 'Error')}: ${String(err?.message ?? err)}`)
     if (err != null && typeof err === 'object') err.traceId = traceId
     throw err
   } finally {

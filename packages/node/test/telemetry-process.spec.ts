@@ -150,7 +150,7 @@ describe('telemetry across node processes', function () {
     assert.doesNotMatch(after.text, /aistack_telemetry_alert\{kind="gpu-/)
   })
 
-  it('an ask answered by another node returns a trace id; the trace is served, printed and exported over OTLP', async () => {
+  it('an ask answered by another node returns a trace id; the trace holds the spans of both nodes, is printed and exported over OTLP', async () => {
     await waitFor(async () => {
       const { json } = await api(nodes[0].run, 'GET', '/v1/capabilities/search?q=echo%20the%20input&k=3')
       return (json?.results ?? []).some((r: any) => r.name === 'echo')
@@ -171,18 +171,80 @@ describe('telemetry across node processes', function () {
     assert.equal(span.attributes['aistack.peer'], nodes[1].run.peerId)
     assert.equal(span.attributes['aistack.capability'], 'echo')
     assert.ok(span.durationMs > 0)
+    // one span per attempt with the semantic path, and under it the answering node's spans
+    const named = (name: string): any[] => trace.json.spans.filter((s: any) => s.name === name)
+    const [attempt] = named('anycast.attempt')
+    assert.equal(named('anycast.attempt').length, answer.attempts)
+    assert.equal(attempt.peerId, nodes[0].run.peerId)
+    assert.equal(attempt.parentId, span.spanId)
+    assert.equal(attempt.attributes['aistack.peer'], nodes[1].run.peerId)
+    assert.equal(attempt.attributes['aistack.capability'], 'echo')
+    assert.equal(attempt.attributes['aistack.similarity'], answer.similarity)
+    assert.ok(['cache', 'dht'].includes(attempt.attributes['aistack.source']), attempt.attributes['aistack.source'])
+    assert.match(attempt.attributes['aistack.reason'], /^(best|exact) match$/)
+    assert.equal(attempt.attributes['aistack.remote_spans'], 2)
+    const [serve] = named('anycast.serve')
+    assert.equal(serve.peerId, nodes[1].run.peerId)
+    assert.equal(serve.parentId, attempt.spanId)
+    assert.equal(serve.attributes['aistack.from'], nodes[0].run.peerId)
+    assert.equal(serve.attributes['aistack.status'], 'OK')
+    const [run] = named('capability.run')
+    assert.equal(run.peerId, nodes[1].run.peerId)
+    assert.equal(run.parentId, serve.spanId)
+    assert.equal(run.attributes['aistack.capability'], 'echo')
+    assert.ok(serve.durationMs >= run.durationMs)
 
     const printed = await runCli(['trace', answer.traceId, '--home', nodes[0].home])
     assert.equal(printed.code, 0, printed.stderr)
     assert.match(printed.stdout, new RegExp(`^trace ${answer.traceId as string}`))
     assert.match(printed.stdout, /└─ ask {2}\+0\.0 ms {2}[\d.]+ ms {2}on .* capability=echo/)
+    const short = (id: string): string => `${id.slice(0, 8)}…${id.slice(-6)}`
+    assert.match(printed.stdout, new RegExp(`\n {3}└─ anycast\\.attempt .* on ${short(nodes[0].run.peerId)} .*reason=`))
+    assert.match(printed.stdout, new RegExp(`\n {6}└─ anycast\\.serve .* on ${short(nodes[1].run.peerId)} `))
+    assert.match(printed.stdout, new RegExp(`\n {9}└─ capability\\.run .* on ${short(nodes[1].run.peerId)} `))
     assert.equal((await api(nodes[0].run, 'GET', '/v1/traces/0123')).status, 400)
     assert.equal((await api(nodes[0].run, 'GET', `/v1/traces/${'ab'.repeat(16)}`)).status, 404)
 
-    // the OTLP exporter sends spans in batches within about a second
-    await waitFor(() => otlp.bodies.some(b => b.includes(answer.traceId)), { timeoutMs: 30_000, intervalMs: 100, what: 'the span at the OTLP receiver' })
-    const body = JSON.parse(otlp.bodies.find(b => b.includes(answer.traceId)) as string)
-    const spans = body.resourceSpans.flatMap((r: any) => r.scopeSpans.flatMap((s: any) => s.spans))
-    assert.ok(spans.some((s: any) => s.traceId === answer.traceId && s.name === 'ask'))
+    // the OTLP exporter sends spans in batches within about a second; the answering node's
+    // spans go under a resource naming that node
+    const exported = (): Array<{ resource: any, span: any }> => otlp.bodies.flatMap(b => JSON.parse(b).resourceSpans.flatMap((r: any) =>
+      r.scopeSpans.flatMap((s: any) => s.spans.map((span: any) => ({ resource: r.resource, span })))))
+      .filter(e => e.span.traceId === answer.traceId)
+    await waitFor(() => exported().length >= 4, { timeoutMs: 30_000, intervalMs: 100, what: 'the spans at the OTLP receiver' })
+    const instance = (e: { resource: any }): string => e.resource.attributes.find((a: any) => a.key === 'service.instance.id')?.value.stringValue
+    assert.ok(exported().some(e => e.span.name === 'ask' && instance(e) === nodes[0].run.peerId))
+    const remote = exported().find(e => e.span.name === 'anycast.serve')
+    assert.ok(remote != null, 'the remote span was exported')
+    assert.equal(instance(remote), nodes[1].run.peerId)
+    assert.equal(remote.span.spanId, serve.spanId)
+    assert.equal(remote.span.parentSpanId, attempt.spanId)
+  })
+
+  it('a task run by another node carries the trace: the submitter\'s trace holds the worker\'s span', async () => {
+    const submitted = await api(nodes[0].run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'traced task' } })
+    assert.equal(submitted.status, 202, submitted.text)
+    const { id, traceId } = submitted.json
+    assert.match(traceId, /^[0-9a-f]{32}$/)
+    const task = await waitFor(async () => {
+      const { json } = await api(nodes[0].run, 'GET', `/v1/tasks/${id as string}`)
+      return json?.state === 'completed' ? json : undefined
+    }, { timeoutMs: 60_000, intervalMs: 250, what: 'the task to complete' })
+    assert.equal(task.traceId, traceId)
+    assert.equal(task.worker, nodes[1].run.peerId)
+
+    const trace = await waitFor(async () => {
+      const { json } = await api(nodes[0].run, 'GET', `/v1/traces/${traceId as string}`)
+      return json?.spans?.some((s: any) => s.name === 'task.run') === true ? json : undefined
+    }, { timeoutMs: 30_000, intervalMs: 250, what: 'the worker\'s span in the submitter\'s trace' })
+    const submit = trace.spans.find((s: any) => s.name === 'task.submit')
+    assert.equal(submit.peerId, nodes[0].run.peerId)
+    assert.equal(submit.parentId, null)
+    assert.equal(submit.attributes['aistack.task'], id)
+    const run = trace.spans.find((s: any) => s.name === 'task.run')
+    assert.equal(run.peerId, nodes[1].run.peerId)
+    assert.equal(run.parentId, submit.spanId)
+    assert.equal(run.attributes['aistack.task'], id)
+    assert.equal(run.attributes['aistack.capability'], 'echo')
+    assert.equal(run.attributes['aistack.outcome'], 'ok')
   })
 })

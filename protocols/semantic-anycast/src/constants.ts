@@ -41,7 +41,13 @@ export const LIMITS = {
   /** Records in one GET_RECORDS response */
   maxRecordsPerResponse: 256,
   /** LSH keys in one GET_RECORDS request */
-  maxKeysPerRequest: 1024
+  maxKeysPerRequest: 1024,
+  /** characters of a request's `traceparent`; a longer one is ignored */
+  maxTraceparentLength: 256,
+  /** spans in one INVOKE response; a response with more is malformed */
+  maxSpansPerResponse: 32,
+  /** attributes of one returned span; a response with more is malformed */
+  maxSpanAttributes: 16
 } as const
 
 export const DEFAULT_MAX_INPUT_BYTES = 1024 * 1024

@@ -14,6 +14,8 @@ export { InvokeTransport, LocalInvoker, SEMBATCH_KEY_SUFFIX, sembatchKey, sendRe
 export type { InvokeTransportInit, InvokeTransportStats, LocalResult, LocalInvokerInit, SembatchEntry, SembatchLike } from './invoke.js'
 export { askMany, DEFAULT_ASK_MANY_CONCURRENCY, MAX_ASK_MANY_INPUTS } from './ask-many.js'
 export type { AskManyDeps, AskManyOptions, AskManyOutput, AskManyResult } from './ask-many.js'
+export { attemptAttributes, tracedServe, wireTraceparent } from './trace-path.js'
+export type { AttemptWhy } from './trace-path.js'
 export * from './service.js'
 export { sealRecord, openRecord, domainsFor, capabilityDomain } from './record-signing.js'
 export type { OpenedRecord } from './record-signing.js'

@@ -33,7 +33,7 @@ export async function sendRequest (connectionManager: ConnectionManager, protoco
   try {
     const pb = pbStream(stream, { maxDataLength: maxResponseBytes })
     await pb.write(req, Request, { signal })
-    const res = await pb.read<Response>(Response as any, { signal, limits: { records: LIMITS.maxRecordsPerResponse } })
+    const res = await pb.read<Response>(Response as any, { signal, limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } })
     await stream.close({ signal }).catch(() => {})
     return res
   } catch (err: any) {
@@ -212,7 +212,7 @@ export class InvokeTransport {
           timeoutMs: req.deadlineMs > 0 ? req.deadlineMs : DEFAULT_TIMEOUT_MS
         })
         if (bytes.byteLength > maxResponseBytes) throw new Error(`response is larger than ${maxResponseBytes} bytes`)
-        const res = Response.decode(bytes, { limits: { records: LIMITS.maxRecordsPerResponse } })
+        const res = Response.decode(bytes, { limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } })
         this.stats.sembatch++
         return res
       } catch (err: any) {

@@ -25,11 +25,12 @@ import { Request, Response } from './pb/anycast.js'
 import { capabilityDomain } from './record-signing.js'
 import { Reranker } from './reranker.js'
 import { DEFAULT_SCORE_WEIGHTS, ObservedLoads, score, scoreInputs } from './score.js'
+import { attemptAttributes, tracedServe } from './trace-path.js'
 import type { Explain } from './lookup.js'
 import type { PublishStats } from './provide-queue.js'
 import type { CapabilityRecord } from './record.js'
 import type {
-  AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PubSubLike, RepublishOptions, ResultSource, ScoreWeights,
+  AnycastSpan, AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PubSubLike, RepublishOptions, ResultSource, ScoreWeights,
   SemanticAnycastComponents, SemanticAnycastInit
 } from './types.js'
 import type { Embedder } from '@aistack/embeddings'
@@ -164,7 +165,7 @@ export class SemanticAnycast implements Startable {
       sembatch: optional<SembatchLike>(this.components, 'sembatch'),
       log: this.log
     })
-    this.transport.serve(async req => this.respond(req), (this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + 4096)
+    this.transport.serve(async (req, peer) => this.respond(req, peer), (this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES) + 4096)
     await this.components.registrar.handle(this.protocol, this.handleStream, {
       maxInboundStreams: 256,
       maxOutboundStreams: 256
@@ -530,11 +531,14 @@ export class SemanticAnycast implements Startable {
         const left = Math.min(maxAttempts - roundAttempts + 1, candidates.length - roundAttempts + 1)
         // leave time for the next candidates unless this is the last one
         const budget = left > 1 ? Math.max(remaining / 2, Math.min(remaining, 1000)) : remaining
+        const span = options.trace?.child('anycast.attempt', attemptAttributes(c, { attempt: attempts, round, after: roundAttempts > 1 ? failures.at(-1) : undefined }), 'client')
         try {
-          const output = await this.invoke(c, inputBytes, Math.max(1, Math.floor(budget)), signal)
+          const output = await this.invoke(c, inputBytes, Math.max(1, Math.floor(budget)), signal, span)
+          span?.end()
           return { output, peerId: c.peerId, capability: c.name, similarity: c.similarity, attempts, latencyMs: performance.now() - started, failures }
         } catch (err: any) {
           failures.push({ peerId: c.peerId, capability: c.name, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` })
+          span?.end(failures[failures.length - 1].error)
         }
       }
       if (round > 0 || signal.aborted || deadline - performance.now() < 100) break
@@ -548,10 +552,14 @@ export class SemanticAnycast implements Startable {
     throw new AllCandidatesFailedError(`all ${attempts} candidates failed: ${failures.map(f => f.error).join('; ')}`, failures)
   }
 
-  /** Invoke one capability on one peer (this node included); records the owner's liveness */
-  private async invoke (c: Candidate, input: Uint8Array, timeoutMs: number, outer: AbortSignal): Promise<unknown> {
+  /**
+   * Invoke one capability on one peer (this node included); records the owner's liveness.
+   * With `span`, the request carries its traceparent and the answering node's spans are adopted.
+   */
+  private async invoke (c: Candidate, input: Uint8Array, timeoutMs: number, outer: AbortSignal, span?: AnycastSpan): Promise<unknown> {
     const signal = AbortSignal.any([outer, AbortSignal.timeout(timeoutMs)])
     if (c.peerId === this.components.peerId.toString()) {
+      span?.setAttributes({ 'aistack.local': true })
       const out = await this.invoker.run(c.name, input, timeoutMs, [signal, this.shutdown.signal])
       if (out.status !== Response.Status.OK) throw new RemoteError(Response.Status[out.status], out.error)
       return JSON.parse(u8ToString(out.output))
@@ -566,7 +574,8 @@ export class SemanticAnycast implements Startable {
         capability: c.name,
         input,
         model: '',
-        keys: []
+        keys: [],
+        traceparent: span?.traceparent
       }, signal, (this.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) + 4096)
     } catch (err) {
       if (!outer.aborted) this.liveness.failed(c.peerId)
@@ -577,6 +586,7 @@ export class SemanticAnycast implements Startable {
     const prev = this.rtt.get(c.peerId)
     this.rtt.set(c.peerId, prev == null ? rtt : prev * 0.8 + rtt * 0.2)
     if (res.capacity > 0) this.peerLoad.set(`${c.peerId}/${c.name}`, { inflight: res.inflight, capacity: res.capacity })
+    if (span != null) span.setAttributes({ 'aistack.status': Response.Status[res.status] ?? String(res.status), 'aistack.remote_spans': span.adopt(res.spans) })
     if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
     try {
       return JSON.parse(u8ToString(res.output))
@@ -597,7 +607,7 @@ export class SemanticAnycast implements Startable {
       stream.abort(err)
       return
     }
-    const res = await this.respond(req)
+    const res = await this.respond(req, connection.remotePeer)
     try {
       await pb.write(res, Response, { signal: AbortSignal.timeout(10_000) })
       await stream.close({ signal: AbortSignal.timeout(10_000) })
@@ -607,9 +617,9 @@ export class SemanticAnycast implements Startable {
   }
 
   /** The response to a request, whether it came on a stream or over sembatch */
-  private async respond (req: Request): Promise<Response> {
+  private async respond (req: Request, from: PeerId): Promise<Response> {
     let res: Response
-    const base = { id: req.id, output: new Uint8Array(0), error: '', records: [], inflight: 0, capacity: 0 }
+    const base = { id: req.id, output: new Uint8Array(0), error: '', records: [], inflight: 0, capacity: 0, spans: [] }
     if (req.kind === Request.Kind.GET_RECORDS) {
       const wanted = new Set(req.keys.map(k => { try { return CID.decode(k).toString() } catch { return '' } }))
       const records: Uint8Array[] = []
@@ -630,7 +640,8 @@ export class SemanticAnycast implements Startable {
       res = { ...base, status: Response.Status.OK, records }
     } else if (req.kind === Request.Kind.INVOKE) {
       const timeoutMs = req.deadlineMs > 0 ? req.deadlineMs : DEFAULT_TIMEOUT_MS
-      res = { ...base, ...await this.invoker.run(req.capability, req.input, timeoutMs, [this.shutdown.signal]) }
+      const info = { capability: req.capability, from: from.toString(), inputBytes: req.input.byteLength }
+      res = { ...base, ...await tracedServe(this.init.tracer, req.traceparent, info, async () => this.invoker.run(req.capability, req.input, timeoutMs, [this.shutdown.signal])) }
     } else {
       res = { ...base, status: Response.Status.BAD_REQUEST, error: 'unknown request kind' }
     }

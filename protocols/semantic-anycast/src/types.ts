@@ -152,6 +152,12 @@ export interface SemanticAnycastInit {
   liveness?: LivenessInit
   /** Rate limits on the capabilities topic */
   gossipLimits?: Partial<GossipLimits>
+  /**
+   * Traces served requests: an INVOKE carrying a `traceparent` gets a span
+   * of this node (a child of the asker's), returned with the response.
+   * None: requests are served untraced.
+   */
+  tracer?: AnycastTracer
   /** Re-ranking vectors kept (records), default 10,000 */
   rerankCacheSize?: number
   /** Subscribe to and publish on the caps topic, default true */
@@ -248,6 +254,50 @@ export interface AskOptions {
    */
   minRelativeSimilarity?: number
   signal?: AbortSignal
+  /**
+   * The asker's span of this ask: each attempt gets a child span with the
+   * semantic path (peer, capability, similarity, source, why), its
+   * `traceparent` travels with the request and the answering node's spans
+   * returned with the response are adopted into the trace
+   */
+  trace?: AnycastSpan
+}
+
+/** A span as it travels in an INVOKE response (the `Span` message); see docs/protocols/semantic-anycast.md */
+export interface WireSpan {
+  /** 16 lowercase hex digits */
+  spanId: string
+  parentId: string
+  peerId: string
+  name: string
+  /** unix ms */
+  startMs: number
+  durationMs: number
+  error: boolean
+  attributes: Array<{ key: string, value: string }>
+}
+
+/** A span the service records through its tracer (@aistack/telemetry's `TraceHandle` fits) */
+export interface AnycastSpan {
+  /** W3C trace-context `traceparent` of this span */
+  readonly traceparent: string
+  setAttributes(attributes: Record<string, string | number | boolean>): void
+  child(name: string, attributes?: Record<string, string | number | boolean>, kind?: 'client' | 'server'): AnycastSpan
+  /** ends the span, as an error when `error` is given */
+  end(error?: string): void
+  /** takes (checked and bounded) the spans another node returned for a request sent with this span's traceparent */
+  adopt(spans: readonly WireSpan[]): number
+  /** this node's spans below this one (it included), bounded, for a response */
+  wireSpans(): WireSpan[]
+}
+
+/** Continues a trace from another node */
+export interface AnycastTracer {
+  /**
+   * A span, child of the span `traceparent` names; undefined when the value
+   * is malformed (the request is then served untraced, never refused)
+   */
+  continue(traceparent: string, name: string, attributes?: Record<string, string | number | boolean>): AnycastSpan | undefined
 }
 
 export interface AskResult {

@@ -123,6 +123,11 @@ export const MAX_CODE_LENGTH = 64
 export const MAX_EVENT_DATA_LENGTH = 8192
 /** a peer id as multihash bytes */
 export const MAX_PEER_ID_BYTES = 64
+/** characters of a task's `traceparent`; a longer one is ignored (the task runs untraced) */
+export const MAX_TRACEPARENT_LENGTH = 256
+/** spans in one result, and attributes per span (protons decode limits) */
+export const MAX_RESULT_SPANS = 32
+export const MAX_SPAN_ATTRIBUTES = 16
 
 /** results a worker holds until acknowledged, per submitter: past it, the submitter's new assignments are refused */
 export const DEFAULT_MAX_HELD_RESULTS = 4096

@@ -33,6 +33,8 @@ export interface TaskRecord {
   /** earliest time of the next attempt after a failure */
   notBefore?: number
   round: number
+  /** the submitter's span of the task (W3C traceparent), when traced */
+  traceparent?: string
   progress?: number
   result?: unknown
   error?: string

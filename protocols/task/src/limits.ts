@@ -10,6 +10,16 @@ import type { Control, Event as EventPb, Result, TaskBody } from './pb/task.js'
 /** Decoder limits of the repeated and map fields inside a `Control` frame */
 export const CONTROL_DECODE_LIMITS = { task: { requirements: C.MAX_REQUIREMENTS } }
 
+/** Decoder limits of a `ResultBatch` of at most `results` results */
+export function resultDecodeLimits (results: number): { results: number, results$: { spans: number, spans$: { attributes: number } } } {
+  return { results, results$: { spans: C.MAX_RESULT_SPANS, spans$: { attributes: C.MAX_SPAN_ATTRIBUTES } } }
+}
+
+/** A task's traceparent if it is short enough to be looked at (the tracer checks its format) */
+export function wireTraceparent (value: string | undefined): string | undefined {
+  return value != null && value !== '' && value.length <= C.MAX_TRACEPARENT_LENGTH ? value : undefined
+}
+
 /** Decoder limits of an `Announce` batch */
 export const ANNOUNCE_DECODE_LIMITS = { tasks: C.ANNOUNCE_BATCH_COUNT, tasks$: { task: { requirements: C.MAX_REQUIREMENTS } } }
 

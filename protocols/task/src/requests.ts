@@ -121,7 +121,8 @@ export function taskInfo (record: TaskRecord): TaskInfo {
     result: record.result,
     error: record.error,
     deadline: record.deadline > 0 ? record.deadline : undefined,
-    progress: record.progress
+    progress: record.progress,
+    traceId: record.traceparent?.split('-')[1]
   }
   for (const [k, v] of Object.entries(optional)) {
     if (v !== undefined) {

@@ -1,6 +1,6 @@
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import * as C from './constants.js'
-import { resultWithinLimits } from './limits.js'
+import { resultDecodeLimits, resultWithinLimits } from './limits.js'
 import { Control, ResultBatch } from './pb/task.js'
 import { openRecord, readRecord } from './signing.js'
 import { decodeJson } from './spec.js'
@@ -9,6 +9,7 @@ import type { DropReason } from './counters.js'
 import type { Journal, TaskRecord } from './journal.js'
 import type { Result } from './pb/task.js'
 import type { ReadRecord } from './signing.js'
+import type { TaskTracer } from './types.js'
 import type { Logger, PeerId } from '@libp2p/interface'
 
 /** What the result intake asks of the submitter */
@@ -35,6 +36,8 @@ export interface ResultIntakeInit {
   journal: Pick<Journal, 'busy' | 'stageResult' | 'discardStaged' | 'stagedResults'>
   channels: { sendLazy(peer: PeerId, message: Control, delayMs: number): void }
   maxOutputBytes: number
+  /** takes the spans a worker returned for a traced task */
+  tracer?: Pick<TaskTracer, 'adopt'>
   isStarted(): boolean
   log: Logger
   drop(reason: DropReason): void
@@ -72,9 +75,10 @@ export class ResultIntake {
       const record = this.target.record(taskId)
       try {
         const opened = await openRecord(bytes, this.init.domain)
-        const result = ResultBatch.decode(opened.payload, { limits: { results: C.RESULT_BATCH_COUNT } }).results.find(r => r.taskId === taskId && r.attempt === attempt)
+        const result = ResultBatch.decode(opened.payload, { limits: resultDecodeLimits(C.RESULT_BATCH_COUNT) }).results.find(r => r.taskId === taskId && r.attempt === attempt)
         if (record != null && result?.ok === true && !isTerminal(record.state) && uint8ArrayEquals(result.submitter, this.init.ownId)) {
           const output = result.output == null ? null : decodeJson(result.output)
+          this.adoptSpans(record, result)
           writes.push(this.target.completeStaged(record, output, opened.signer.toString(), result.attempt))
           continue
         }
@@ -107,7 +111,7 @@ export class ResultIntake {
         this.init.drop('badSignature')
         return
       }
-      batch = ResultBatch.decode(opened.payload, { limits: { results: C.RESULT_BATCH_COUNT } })
+      batch = ResultBatch.decode(opened.payload, { limits: resultDecodeLimits(C.RESULT_BATCH_COUNT) })
     } catch (err: any) {
       this.init.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return
@@ -136,7 +140,7 @@ export class ResultIntake {
       if (signer == null || !signer.peerId.equals(worker) || this.badSigners.has(worker.toString())) {
         return undefined
       }
-      const batch = ResultBatch.decode(envelope.payload, { limits: { results: 1 } })
+      const batch = ResultBatch.decode(envelope.payload, { limits: resultDecodeLimits(1) })
       const result = batch.results[0]
       if (batch.results.length !== 1 || !result.ok || !uint8ArrayEquals(result.submitter, this.init.ownId) || !resultWithinLimits(result, this.init.maxOutputBytes)) {
         return undefined
@@ -213,6 +217,7 @@ export class ResultIntake {
       ack('not assigned to you')
       return false
     }
+    this.adoptSpans(record, result)
     if (!result.ok) {
       const code = result.code != null ? `${result.code}: ` : ''
       this.target.failAttempt(record, `${code}${result.error ?? 'failed'}`.slice(0, 2048))
@@ -229,5 +234,10 @@ export class ResultIntake {
     }
     await this.target.completeResult(record, output, worker, staged ? result.attempt : undefined, ack)
     return true
+  }
+
+  /** The worker's spans of a traced task go into its trace (the tracer takes them only under this node's own span) */
+  private adoptSpans (record: TaskRecord, result: Result): void {
+    if (record.traceparent != null && result.spans.length > 0) this.init.tracer?.adopt(record.traceparent, result.spans)
   }
 }

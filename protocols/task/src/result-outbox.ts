@@ -5,6 +5,7 @@ import { Control, ResultBatch } from './pb/task.js'
 import { sealRecord } from './signing.js'
 import type { HeldResultsLimits } from './held-results.js'
 import type { Result } from './pb/task.js'
+import type { WireSpan } from './types.js'
 import type { Logger, PeerId, PrivateKey } from '@libp2p/interface'
 
 /** Sends control messages to a peer (the task protocol's channels) */
@@ -25,7 +26,7 @@ export interface ResultOutboxInit {
 }
 
 /** A task's outcome as the worker reports it */
-export type Outcome = { ok: true, output: Uint8Array } | { ok: false, code: string, error: string }
+export type Outcome = ({ ok: true, output: Uint8Array } | { ok: false, code: string, error: string }) & { spans?: WireSpan[] }
 
 /**
  * The worker's way out to submitters: start reports and results queued in
@@ -91,7 +92,8 @@ export class ResultOutbox {
       ok: outcome.ok,
       output: outcome.ok ? outcome.output : undefined,
       code: outcome.ok ? undefined : outcome.code,
-      error: outcome.ok ? undefined : outcome.error
+      error: outcome.ok ? undefined : outcome.error,
+      spans: outcome.spans ?? []
     }
     if (hold) {
       const now = Date.now()

@@ -72,6 +72,9 @@ export function taskBody (record: TaskRecord, withPayload: boolean): TaskBody {
   if (record.to != null) {
     body.to = peerIdFromString(record.to).toMultihash().bytes
   }
+  if (record.traceparent != null) {
+    body.traceparent = record.traceparent
+  }
   return body
 }
 

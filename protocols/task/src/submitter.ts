@@ -4,6 +4,7 @@ import * as C from './constants.js'
 import { TaskNotFoundError } from './errors.js'
 import { Dispatcher } from './dispatcher.js'
 import { Control } from './pb/task.js'
+import { wireTraceparent } from './limits.js'
 import { taskInfo, validateRequest } from './requests.js'
 import { ResultIntake } from './result-intake.js'
 import { Retention, settleMap } from './retention.js'
@@ -17,7 +18,7 @@ import type { Journal, TaskRecord } from './journal.js'
 import type { TaskBody } from './pb/task.js'
 import type { ResolveQuery } from './requests.js'
 import type { ResultTarget } from './result-intake.js'
-import type { SubmitRequest, TaskInfo, TaskState, TaskStats } from './types.js'
+import type { SubmitRequest, TaskInfo, TaskState, TaskStats, TaskTracer } from './types.js'
 import type { Logger, PeerId, PrivateKey } from '@libp2p/interface'
 
 export interface SubmitterOptions {
@@ -36,6 +37,8 @@ export interface SubmitterOptions {
 
 export interface SubmitterInit {
   self: PeerId
+  /** takes the spans workers return for traced tasks */
+  tracer?: Pick<TaskTracer, 'adopt'>
   privateKey: PrivateKey
   domains: { task: string, result: string }
   journal: Journal
@@ -109,6 +112,7 @@ export class Submitter implements DispatchTarget, ResultTarget {
       journal: init.journal,
       channels: init.channels,
       maxOutputBytes: init.options.maxOutputBytes,
+      tracer: init.tracer,
       isStarted: init.isStarted,
       log: init.log,
       drop: init.drop
@@ -196,6 +200,7 @@ export class Submitter implements DispatchTarget, ResultTarget {
       updatedAt: now,
       attempts: 0,
       round: 0,
+      traceparent: wireTraceparent(req.traceparent),
       state: 'submitted' as TaskState
     }
     const id = randomUUID()

@@ -11,7 +11,7 @@ import { Submitter } from './submitter.js'
 import { Worker } from './worker.js'
 import type { DropReason } from './counters.js'
 import type { ResolveQuery } from './requests.js'
-import type { SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskState, TaskStats } from './types.js'
+import type { SubmitRequest, TaskEvent, TaskExecutor, TaskInfo, TaskState, TaskStats, TaskTracer } from './types.js'
 import type { ComponentLogger, EventHandler, Logger, Metrics, PeerId, PrivateKey, Stream, StreamHandler, StreamHandlerOptions, Connection } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
@@ -53,6 +53,8 @@ export interface TaskQueueInit {
   executor?: TaskExecutor
   /** resolves a query to a capability name and/or a peer (e.g. with semantic anycast) at submit time */
   resolveQuery?: ResolveQuery
+  /** traces tasks submitted with a traceparent, on the submitter and on the worker (docs/protocols/telemetry.md) */
+  tracer?: TaskTracer
   defaultLeaseMs?: number
   defaultMaxAttempts?: number
   /** first retry delay; doubles on every failed attempt */
@@ -118,7 +120,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
 
   private readonly components: TaskQueueComponents
   private readonly log: Logger
-  private readonly opts: Required<Omit<TaskQueueInit, 'network' | 'executor' | 'resolveQuery'>>
+  private readonly opts: Required<Omit<TaskQueueInit, 'network' | 'executor' | 'resolveQuery' | 'tracer'>>
   private readonly journal: Journal
   private readonly channels: Channels
   private readonly dropped: DropCounter
@@ -179,6 +181,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       self: components.peerId,
       privateKey: components.privateKey,
       executor: init.executor,
+      tracer: init.tracer,
       channels: this.channels,
       isConnected: (peer) => components.connectionManager.getConnections(peer).length > 0,
       domains: this.domains,
@@ -213,6 +216,7 @@ export class TaskService extends TypedEventEmitter<TaskQueueEvents> {
       reply: (peer, msg) => { this.reply(peer, msg) },
       emit: (event) => { this.bus.emit(event) },
       resolveQuery: init.resolveQuery,
+      tracer: init.tracer,
       isStarted,
       options: this.opts,
       log: this.log,

@@ -31,7 +31,48 @@ export interface TaskExecutor {
   run(spec: TaskSpec, input: unknown, context: RunContext): Promise<unknown>
 }
 
+/** A span the task service records through its tracer (@aistack/telemetry's `TraceHandle` fits) */
+export interface TaskSpan {
+  setAttributes(attributes: Record<string, string | number | boolean>): void
+  /** ends the span, as an error when `error` is given */
+  end(error?: string): void
+  /** this node's spans below this one (it included), bounded, for a result */
+  wireSpans(): WireSpan[]
+}
+
+/** A span as it travels in a result (the `Span` message, as in the anycast protocol) */
+export interface WireSpan {
+  spanId: string
+  parentId: string
+  peerId: string
+  name: string
+  startMs: number
+  durationMs: number
+  error: boolean
+  attributes: Array<{ key: string, value: string }>
+}
+
+/**
+ * Traces tasks across nodes: the worker continues the submitter's trace,
+ * the submitter takes the worker's spans into it
+ */
+export interface TaskTracer {
+  /** worker: a span, child of the span `traceparent` names; undefined when it is malformed (the task runs untraced) */
+  continue(traceparent: string, name: string, attributes?: Record<string, string | number | boolean>): TaskSpan | undefined
+  /**
+   * submitter: takes (checked and bounded) the spans a worker returned for a
+   * task sent with `traceparent`, only when that span is this node's own;
+   * returns how many were taken
+   */
+  adopt(traceparent: string, spans: readonly WireSpan[]): number
+}
+
 export interface SubmitRequest {
+  /**
+   * W3C trace-context `traceparent` of the caller's span: announced with the
+   * task, the worker's spans become its children and come back with the result
+   */
+  traceparent?: string
   capability?: string
   query?: string
   /** a single input (a plain task) */
@@ -76,6 +117,8 @@ export interface TaskInfo {
   updatedAt: number
   deadline?: number
   progress?: number
+  /** the trace of a traced task (`GET /v1/traces/:traceId`) */
+  traceId?: string
   history: HistoryEntry[]
 }
 

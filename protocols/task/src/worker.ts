@@ -1,7 +1,7 @@
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import * as C from './constants.js'
 import { OutputTooLargeError, PayloadTooLargeError, TaskTimeoutError } from './errors.js'
-import { ANNOUNCE_DECODE_LIMITS, attemptTimeout, bodyWithinLimits, wireLease } from './limits.js'
+import { ANNOUNCE_DECODE_LIMITS, attemptTimeout, bodyWithinLimits, wireLease, wireTraceparent } from './limits.js'
 import { Announce, Control } from './pb/task.js'
 import { ReplayWindow } from './replay-window.js'
 import { ResultOutbox } from './result-outbox.js'
@@ -10,7 +10,7 @@ import { bodyKey, decodeJson, encodeJson, specOf } from './spec.js'
 import type { DropReason } from './counters.js'
 import type { TaskBody } from './pb/task.js'
 import type { ControlSender, Outcome } from './result-outbox.js'
-import type { TaskExecutor } from './types.js'
+import type { TaskExecutor, TaskTracer } from './types.js'
 import type { Logger, PeerId, PrivateKey } from '@libp2p/interface'
 
 export interface WorkerOptions {
@@ -30,6 +30,8 @@ export interface WorkerInit {
   privateKey: PrivateKey
   /** runs the tasks; without one the worker refuses every assignment and offers nothing */
   executor?: TaskExecutor
+  /** continues the submitter's trace of a task that carries a traceparent */
+  tracer?: Pick<TaskTracer, 'continue'>
   channels: ControlSender
   /** whether a peer has a connection open now */
   isConnected(peer: PeerId): boolean
@@ -449,6 +451,15 @@ export class Worker {
     }
     // clamped: a timeout or deadline from the wire never overflows the timer
     const timeoutMs = attemptTimeout(body.timeoutMs, body.deadline, this.opts.taskTimeoutMs)
+    const traceparent = wireTraceparent(body.traceparent)
+    const span = traceparent == null
+      ? undefined
+      : this.init.tracer?.continue(traceparent, 'task.run', {
+        'aistack.task': taskId,
+        'aistack.attempt': attempt,
+        'aistack.capability': (body.capability ?? '').slice(0, 64),
+        'aistack.submitter': submitter.toString()
+      })
     let timer: ReturnType<typeof setTimeout> | undefined
     let outcome: Outcome
     try {
@@ -475,6 +486,11 @@ export class Worker {
     } finally {
       clearTimeout(timer)
       clearInterval(heartbeat)
+    }
+    if (span != null) {
+      span.setAttributes({ 'aistack.outcome': outcome.ok ? 'ok' : outcome.code })
+      span.end(outcome.ok ? undefined : `${outcome.code}: ${outcome.error}`)
+      outcome.spans = span.wireSpans()
     }
     if (run.canceled || this.running.get(`${submitter.toString()}/${taskId}`) !== run) {
       return

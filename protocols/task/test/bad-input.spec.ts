@@ -56,24 +56,24 @@ describe('bad input', function () {
     await waitFor(() => s.stats().dropped.unknownTask >= 1, 5000, 'unknown offer counted')
 
     // 4. a result from a peer the task is not assigned to
-    const forged = await sealRecord(attackerKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: submitter.peerId.toMultihash().bytes, ok: true, output: uint8ArrayFromString('"forged"') }] }))
+    const forged = await sealRecord(attackerKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: submitter.peerId.toMultihash().bytes, spans: [], ok: true, output: uint8ArrayFromString('"forged"') }] }))
     await send(attacker, submitter, { type: Control.Type.RESULT, taskId: id, attempt: 1, record: forged })
     await waitFor(() => s.stats().dropped.notAssigned >= 1, 5000, 'not-assigned result counted')
     assert.equal(s.get(id).state, 'running')
 
     // 5. a result signed by someone else than the sender
     const otherKey = await generateKeyPair('Ed25519')
-    const stolen = await sealRecord(otherKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: submitter.peerId.toMultihash().bytes, ok: true }] }))
+    const stolen = await sealRecord(otherKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: submitter.peerId.toMultihash().bytes, ok: true, spans: [] }] }))
     await send(attacker, submitter, { type: Control.Type.RESULT, taskId: id, attempt: 1, record: stolen })
     await waitFor(() => s.stats().dropped.badSignature >= 1, 5000, 'bad result signature counted')
     assert.equal(s.get(id).state, 'running')
 
     // 5b. a result batch for another submitter, and one with more results than a batch may hold
     const malformedBefore = s.stats().dropped.malformed
-    const elsewhere = await sealRecord(attackerKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: attacker.peerId.toMultihash().bytes, ok: true }] }))
+    const elsewhere = await sealRecord(attackerKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: attacker.peerId.toMultihash().bytes, ok: true, spans: [] }] }))
     await send(attacker, submitter, { type: Control.Type.RESULT, taskId: id, attempt: 1, record: elsewhere })
     await waitFor(() => s.stats().dropped.malformed >= malformedBefore + 1, 5000, 'result for another submitter counted')
-    const tooMany = Array.from({ length: RESULT_BATCH_COUNT + 1 }, () => ({ taskId: id, attempt: 1, submitter: submitter.peerId.toMultihash().bytes, ok: true }))
+    const tooMany = Array.from({ length: RESULT_BATCH_COUNT + 1 }, () => ({ taskId: id, attempt: 1, submitter: submitter.peerId.toMultihash().bytes, ok: true, spans: [] }))
     await send(attacker, submitter, { type: Control.Type.RESULT, taskId: id, attempt: 1, record: await sealRecord(attackerKey, DOMAIN_RESULT, ResultBatch.encode({ results: tooMany })) })
     await waitFor(() => s.stats().dropped.malformed >= malformedBefore + 2, 5000, 'oversize result batch counted')
     assert.equal(s.get(id).state, 'running')

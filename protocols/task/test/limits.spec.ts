@@ -36,7 +36,7 @@ describe('wire limits', () => {
     // a frame whose task has more requirements than allowed does not even decode
     const many = Control.encode(msg({ task: body({ requirements: new Map(Array.from({ length: 100 }, (_, i) => [`k${i}`, 'v'])) }) }))
     assert.throws(() => Control.decode(many, { limits: { task: { requirements: C.MAX_REQUIREMENTS } } }))
-    const result = { taskId: 't', attempt: 1, submitter: new Uint8Array(38), ok: false }
+    const result = { taskId: 't', attempt: 1, submitter: new Uint8Array(38), ok: false, spans: [] }
     assert.ok(resultWithinLimits(result, 10))
     assert.ok(!resultWithinLimits({ ...result, taskId: 'x'.repeat(200) }, 10))
     assert.ok(!resultWithinLimits({ ...result, code: 'x'.repeat(C.MAX_CODE_LENGTH + 1) }, 10))

@@ -53,7 +53,7 @@ describe('resilience', function () {
       history: [{ at: 1, state: 'submitted', attempt: 0 }, { at: 2, state: 'assigned', attempt: 1, worker: worker.toString() }]
     })
     const sealed = async (id: string, output: string): Promise<Uint8Array> =>
-      sealRecord(workerKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: self, ok: true, output: uint8ArrayFromString(JSON.stringify(output)) }] }))
+      sealRecord(workerKey, DOMAIN_RESULT, ResultBatch.encode({ results: [{ taskId: id, attempt: 1, submitter: self, spans: [], ok: true, output: uint8ArrayFromString(JSON.stringify(output)) }] }))
     await journal.save(assigned('good'))
     await journal.save(assigned('forged'))
     await journal.stageResult('good', 1, await sealed('good', 'done'))

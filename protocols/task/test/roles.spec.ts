@@ -283,7 +283,7 @@ describe('roles of the task service, each against fakes of the others', function
         completeStaged: async () => {}
       }
       const intake = new ResultIntake({ ownId: self.id.toMultihash().bytes, domain: domains.result, journal, channels, maxOutputBytes: 1024, isStarted: () => true, log, drop: drops.drop }, target)
-      const seal = async (key: PrivateKey, output: string): Promise<Uint8Array> => sealRecord(key, domains.result, ResultBatch.encode({ results: [{ taskId: 't', attempt: 1, submitter: self.id.toMultihash().bytes, ok: true, output: uint8ArrayFromString(JSON.stringify(output)) }] }))
+      const seal = async (key: PrivateKey, output: string): Promise<Uint8Array> => sealRecord(key, domains.result, ResultBatch.encode({ results: [{ taskId: 't', attempt: 1, submitter: self.id.toMultihash().bytes, spans: [], ok: true, output: uint8ArrayFromString(JSON.stringify(output)) }] }))
       await intake.onResult(stranger.id, { type: Control.Type.RESULT, taskId: 't', attempt: 1, leaseMs: 0, free: 0, record: await seal(stranger.key, 'forged') })
       assert.equal(drops.counts.notAssigned, 1)
       await intake.onResult(w.id, { type: Control.Type.RESULT, taskId: 't', attempt: 1, leaseMs: 0, free: 0, record: await seal(w.key, 'done') })

@@ -118,3 +118,24 @@ export const TRACE_LIMITS = {
   /** A trace is forgotten this long after its last span */
   ttlMs: 15 * 60_000
 } as const
+
+/**
+ * Trace context and spans from other nodes (a request's `traceparent`, the
+ * spans returned with an answer): what is over a limit is dropped, never an error
+ */
+export const WIRE_TRACE_LIMITS = {
+  /** characters of a `traceparent` value (version 00 has 55) */
+  maxTraceparentLength: 256,
+  /** spans returned with one answer */
+  maxSpans: 32,
+  /** characters of a span name */
+  maxNameLength: 64,
+  /** attributes of one span */
+  maxAttributes: 16,
+  maxAttributeKeyLength: 64,
+  maxAttributeValueLength: 256,
+  /** a returned span may last at most this long */
+  maxDurationMs: 24 * 60 * 60_000,
+  /** and start at most this far from the receiver's clock */
+  maxClockSkewMs: 24 * 60 * 60_000
+} as const

@@ -207,7 +207,25 @@ export function taskRoutes (api: ApiServer, { node, idempotency }: TaskRoutesIni
     return sse
   }
 
-  const submit = async (req: SubmitRequest): Promise<{ id: string, state: TaskState }> => {
+  /** Submits inside a root `task.submit` span: the worker's spans join its trace (docs/protocols/telemetry.md) */
+  const submit = async (req: SubmitRequest): Promise<{ id: string, state: TaskState, traceId: string }> => {
+    const span = node.libp2p.services.telemetry.tracing.root('task.submit', {
+      ...(req.capability != null ? { 'aistack.capability': req.capability } : {}),
+      ...(req.query != null ? { 'aistack.query': req.query.slice(0, 256) } : {}),
+      'aistack.inputs': req.inputs?.length ?? 1
+    })
+    try {
+      const { id, state } = await submitUntraced({ ...req, traceparent: span.traceparent })
+      span.setAttributes({ 'aistack.task': id, ...(req.capability != null ? { 'aistack.capability': req.capability } : {}) })
+      span.end()
+      return { id, state, traceId: span.traceId }
+    } catch (err: any) {
+      span.end(`${String(err?.name ?? 'Error')}: ${String(err?.message ?? err)}`)
+      throw err
+    }
+  }
+
+  const submitUntraced = async (req: SubmitRequest): Promise<{ id: string, state: TaskState }> => {
     if (req.query != null) {
       // resolved by meaning now; any peer serving the capability (or the one named by `to`) may then run it
       const to = typeof req.to === 'string' ? req.to : undefined
@@ -224,8 +242,8 @@ export function taskRoutes (api: ApiServer, { node, idempotency }: TaskRoutesIni
     const body = await json()
     const req = parseSubmitBody(body)
     if (key == null) {
-      const { id, state } = await submit(req)
-      return { status: 202, body: { id, state } }
+      const { id, state, traceId } = await submit(req)
+      return { status: 202, body: { id, state, traceId } }
     }
     if (idempotency == null) throw new HttpError(400, 'bad_request', 'this API does not take Idempotency-Key')
     const fingerprint = fingerprintOf(body)
@@ -234,10 +252,11 @@ export function taskRoutes (api: ApiServer, { node, idempotency }: TaskRoutesIni
       // a retry: the task of the first request, as it is now
       res.setHeader('idempotent-replayed', 'true')
       let state: TaskState | null = null
-      try { state = tasks().get(known.taskId).state } catch {}
-      return { status: 200, body: { id: known.taskId, state } }
+      let traceId: string | undefined
+      try { ({ state, traceId } = tasks().get(known.taskId)) } catch {}
+      return { status: 200, body: { id: known.taskId, state, traceId } }
     }
-    let created: { id: string, state: TaskState }
+    let created: { id: string, state: TaskState, traceId: string }
     try {
       created = await submit(req)
     } catch (err) {
@@ -245,7 +264,7 @@ export function taskRoutes (api: ApiServer, { node, idempotency }: TaskRoutesIni
       throw err
     }
     await idempotency.commit(key, fingerprint, created.id)
-    return { status: 202, body: { id: created.id, state: created.state } }
+    return { status: 202, body: { id: created.id, state: created.state, traceId: created.traceId } }
   }))
 
   api.route('GET', '/v1/tasks', mapped(({ query }) => {

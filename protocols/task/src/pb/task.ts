@@ -23,6 +23,7 @@ export interface TaskBody {
   to?: Uint8Array
   parent?: string
   index: number
+  traceparent?: string
 }
 
 export namespace TaskBody {
@@ -163,6 +164,11 @@ export namespace TaskBody {
           w.uint32(obj.index)
         }
 
+        if (obj.traceparent != null) {
+          w.uint32(98)
+          w.string(obj.traceparent)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -231,6 +237,10 @@ export namespace TaskBody {
               obj.index = reader.uint32()
               break
             }
+            case 12: {
+              obj.traceparent = reader.string()
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -251,6 +261,222 @@ export namespace TaskBody {
 
   export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<TaskBody>): TaskBody => {
     return decodeMessage(buf, TaskBody.codec(), opts)
+  }
+}
+
+export interface SpanAttribute {
+  key: string
+  value: string
+}
+
+export namespace SpanAttribute {
+  let _codec: Codec<SpanAttribute>
+
+  export const codec = (): Codec<SpanAttribute> => {
+    if (_codec == null) {
+      _codec = message<SpanAttribute>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.key != null && obj.key !== '')) {
+          w.uint32(10)
+          w.string(obj.key)
+        }
+
+        if ((obj.value != null && obj.value !== '')) {
+          w.uint32(18)
+          w.string(obj.value)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          key: '',
+          value: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.key = reader.string()
+              break
+            }
+            case 2: {
+              obj.value = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      })
+    }
+
+    return _codec
+  }
+
+  export const encode = (obj: Partial<SpanAttribute>): Uint8Array => {
+    return encodeMessage(obj, SpanAttribute.codec())
+  }
+
+  export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SpanAttribute>): SpanAttribute => {
+    return decodeMessage(buf, SpanAttribute.codec(), opts)
+  }
+}
+
+export interface Span {
+  spanId: string
+  parentId: string
+  peerId: string
+  name: string
+  startMs: number
+  durationMs: number
+  error: boolean
+  attributes: SpanAttribute[]
+}
+
+export namespace Span {
+  let _codec: Codec<Span>
+
+  export const codec = (): Codec<Span> => {
+    if (_codec == null) {
+      _codec = message<Span>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.spanId != null && obj.spanId !== '')) {
+          w.uint32(10)
+          w.string(obj.spanId)
+        }
+
+        if ((obj.parentId != null && obj.parentId !== '')) {
+          w.uint32(18)
+          w.string(obj.parentId)
+        }
+
+        if ((obj.peerId != null && obj.peerId !== '')) {
+          w.uint32(26)
+          w.string(obj.peerId)
+        }
+
+        if ((obj.name != null && obj.name !== '')) {
+          w.uint32(34)
+          w.string(obj.name)
+        }
+
+        if ((obj.startMs != null && obj.startMs !== 0)) {
+          w.uint32(41)
+          w.double(obj.startMs)
+        }
+
+        if ((obj.durationMs != null && obj.durationMs !== 0)) {
+          w.uint32(49)
+          w.double(obj.durationMs)
+        }
+
+        if ((obj.error != null && obj.error !== false)) {
+          w.uint32(56)
+          w.bool(obj.error)
+        }
+
+        if (obj.attributes != null) {
+          for (const value of obj.attributes) {
+            w.uint32(66)
+            SpanAttribute.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          spanId: '',
+          parentId: '',
+          peerId: '',
+          name: '',
+          startMs: 0,
+          durationMs: 0,
+          error: false,
+          attributes: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.spanId = reader.string()
+              break
+            }
+            case 2: {
+              obj.parentId = reader.string()
+              break
+            }
+            case 3: {
+              obj.peerId = reader.string()
+              break
+            }
+            case 4: {
+              obj.name = reader.string()
+              break
+            }
+            case 5: {
+              obj.startMs = reader.double()
+              break
+            }
+            case 6: {
+              obj.durationMs = reader.double()
+              break
+            }
+            case 7: {
+              obj.error = reader.bool()
+              break
+            }
+            case 8: {
+              if (opts.limits?.attributes != null && obj.attributes.length === opts.limits.attributes) {
+                throw new MaxLengthError('Decode error - map field "attributes" had too many elements')
+              }
+
+              obj.attributes.push(SpanAttribute.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.attributes$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      })
+    }
+
+    return _codec
+  }
+
+  export const encode = (obj: Partial<Span>): Uint8Array => {
+    return encodeMessage(obj, Span.codec())
+  }
+
+  export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Span>): Span => {
+    return decodeMessage(buf, Span.codec(), opts)
   }
 }
 
@@ -413,6 +639,7 @@ export interface Result {
   output?: Uint8Array
   error?: string
   code?: string
+  spans: Span[]
 }
 
 export namespace Result {
@@ -460,6 +687,13 @@ export namespace Result {
           w.string(obj.code)
         }
 
+        if (obj.spans != null) {
+          for (const value of obj.spans) {
+            w.uint32(66)
+            Span.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -468,7 +702,8 @@ export namespace Result {
           taskId: '',
           attempt: 0,
           submitter: uint8ArrayAlloc(0),
-          ok: false
+          ok: false,
+          spans: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -503,6 +738,16 @@ export namespace Result {
             }
             case 7: {
               obj.code = reader.string()
+              break
+            }
+            case 8: {
+              if (opts.limits?.spans != null && obj.spans.length === opts.limits.spans) {
+                throw new MaxLengthError('Decode error - map field "spans" had too many elements')
+              }
+
+              obj.spans.push(Span.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.spans$
+              }))
               break
             }
             default: {
