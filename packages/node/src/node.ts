@@ -20,6 +20,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
+import { anycastMetrics } from './anycast-metrics.js'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { describeRemoteCapabilities } from './capabilities/describe.js'
 import { anycastProvider, capabilityExecutor } from './capabilities/adapters.js'
@@ -223,6 +224,7 @@ export class AgentNode {
       limiter.attach(libp2pView(libp2p))
       capabilities.observe((name, ms, ok) => { libp2p.services.telemetry.recordRequest(name, ms, ok) })
       if (registry != null) telemetryMetrics(registry, () => libp2p.services.telemetry)
+      if (registry != null) anycastMetrics(registry, () => libp2p.services.anycast)
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, bootstrapList, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()

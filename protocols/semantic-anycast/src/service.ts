@@ -252,6 +252,11 @@ export class SemanticAnycast implements Startable {
     return out
   }
 
+  /** What the record cache holds: records, tombstones, estimated bytes of the records (docs/security.md) */
+  cacheStats (): { records: number, tombstones: number, bytes: number } {
+    return { records: this.cache.size, tombstones: this.cache.tombstoneCount, bytes: this.cache.bytes }
+  }
+
   private nextSeq (): bigint {
     const now = BigInt(Date.now()) * 1000n
     this.seq = now > this.seq ? now : this.seq + 1n

@@ -1,0 +1,146 @@
+import { readFile } from 'node:fs/promises'
+import { Worker } from 'node:worker_threads'
+import { api } from './helpers.js'
+import type { NodeProcess } from './helpers.js'
+
+/*
+ * Figures of a node process under a flood, read from outside as an operator would: resident
+ * memory (/proc/<pid>/status), CPU time (/proc/<pid>/stat), /healthz latency, and the node's own
+ * gauges on /metrics. Linux only (the test machines and CI are Linux).
+ */
+
+/** clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on every Linux architecture in use) */
+const USER_HZ = 100
+
+/** resident set size of a process in MiB */
+export async function rssMiB (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024
+}
+
+/** CPU time (user + system) a process has used, in seconds */
+export async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ
+}
+
+/** a gauge or counter of the node's /metrics without labels, or undefined when absent */
+export async function metric (node: NodeProcess, name: string): Promise<number | undefined> {
+  const { status, text } = await api(node.run, 'GET', '/metrics')
+  if (status !== 200) throw new Error(`GET /metrics answered ${status}`)
+  const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)
+  return m == null ? undefined : Number(m[1])
+}
+
+export interface Latency { n: number, p50: number, p99: number, max: number, failed: number }
+
+function summarise (times: number[], failed: number): Latency {
+  const s = [...times].sort((a, b) => a - b)
+  const at = (q: number): number => s.length === 0 ? NaN : Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))])
+  return { n: s.length, p50: at(0.5), p99: at(0.99), max: s.length === 0 ? NaN : Math.round(s[s.length - 1]), failed }
+}
+
+/*
+ * The sampler runs in a worker thread: the test's own thread may be busy driving the flood, and
+ * its delays must not count as the node's.
+ */
+const SAMPLER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { readFileSync } = require('node:fs')
+const times = []
+let failed = 0
+let peakRssKiB = 0
+let on = true
+parentPort.on('message', () => { on = false })
+;(async () => {
+  while (on) {
+    const t0 = performance.now()
+    try {
+      const res = await fetch(workerData.url, { signal: AbortSignal.timeout(30000) })
+      await res.text()
+      if (res.status === 200) times.push(performance.now() - t0)
+      else failed++
+    } catch {
+      failed++
+    }
+    try {
+      peakRssKiB = Math.max(peakRssKiB, Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/' + workerData.pid + '/status', 'utf8'))[1]))
+    } catch {}
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  parentPort.postMessage({ times, failed, peakRssKiB })
+})()
+`
+
+/**
+ * Sends GET /healthz one after another (each waits for the last) from a worker thread until
+ * `stop()`, timing each; a request that fails or answers other than 200 counts as failed.
+ * Samples the node's RSS meanwhile.
+ */
+export function sampleWhile (node: NodeProcess): { stop: () => Promise<{ healthz: Latency, peakRssMiB: number }> } {
+  const worker = new Worker(SAMPLER, { eval: true, workerData: { url: `${node.run.api.url}/healthz`, pid: node.child.pid } })
+  const done = new Promise<{ times: number[], failed: number, peakRssKiB: number }>((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  return {
+    stop: async () => {
+      worker.postMessage('stop')
+      const r = await done
+      await worker.terminate()
+      return { healthz: summarise(r.times, r.failed), peakRssMiB: r.peakRssKiB / 1024 }
+    }
+  }
+}
+
+/** `n` GET /healthz one after another */
+export async function healthzLatency (node: NodeProcess, n = 20): Promise<Latency> {
+  const times: number[] = []
+  let failed = 0
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    const { status } = await api(node.run, 'GET', '/healthz', { token: null }).catch(() => ({ status: 0 }))
+    if (status === 200) times.push(performance.now() - t0)
+    else failed++
+  }
+  return summarise(times, failed)
+}
+
+/** share of one core the process used over `ms` of wall time (no requests sent meanwhile) */
+export async function idleCpuShare (node: NodeProcess, ms: number): Promise<number> {
+  const pid = node.child.pid as number
+  const c0 = await cpuSeconds(pid)
+  const t0 = performance.now()
+  await new Promise(resolve => setTimeout(resolve, ms))
+  return (await cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)
+}
+
+/** Figures of one flood, printed in the test output and in docs/security.md */
+export interface FloodFigures {
+  name: string
+  rssBeforeMiB: number
+  rssPeakMiB: number
+  rssAfterMiB: number
+  cpuDuringS: number
+  floodS: number
+  cpuIdleAfter: number
+  healthzBefore: Latency
+  healthzDuring: Latency
+  healthzAfter: Latency
+  extra?: string
+}
+
+export function formatFigures (f: FloodFigures): string {
+  const l = (x: Latency): string => `p50 ${x.p50} / p99 ${x.p99} / max ${x.max} ms (${x.n} requests${x.failed > 0 ? `, ${x.failed} failed` : ''})`
+  return [
+    `${f.name}: ${f.floodS.toFixed(1)} s of flood, ${f.cpuDuringS.toFixed(1)} CPU-s used by the node meanwhile`,
+    `  RSS ${f.rssBeforeMiB.toFixed(0)} MiB before, ${f.rssPeakMiB.toFixed(0)} at the peak, ${f.rssAfterMiB.toFixed(0)} after`,
+    `  /healthz before ${l(f.healthzBefore)}`,
+    `  /healthz during ${l(f.healthzDuring)}`,
+    `  /healthz after  ${l(f.healthzAfter)}`,
+    `  CPU after the flood left: ${(f.cpuIdleAfter * 100).toFixed(1)} % of a core`,
+    ...(f.extra != null ? [`  ${f.extra}`] : [])
+  ].join('\n')
+}
