@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
-import { api } from './helpers.js'
+import { api, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 
 /*
@@ -26,12 +26,15 @@ export async function cpuSeconds (pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / USER_HZ
 }
 
-/** a gauge or counter of the node's /metrics without labels, or undefined when absent */
-export async function metric (node: NodeProcess, name: string): Promise<number | undefined> {
+/**
+ * A gauge or counter of the node's /metrics, or undefined when absent; `labels` as written in the
+ * exposition format, e.g. `reason="oversize"`
+ */
+export async function metric (node: NodeProcess, name: string, labels?: string): Promise<number | undefined> {
   const { status, text } = await api(node.run, 'GET', '/metrics')
   if (status !== 200) throw new Error(`GET /metrics answered ${status}`)
-  const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)
-  return m == null ? undefined : Number(m[1])
+  const line = text.split('\n').find(l => l.startsWith(labels == null ? `${name} ` : `${name}{${labels}} `))
+  return line == null ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
 
 export interface Latency { n: number, p50: number, p99: number, max: number, failed: number }
@@ -143,4 +146,43 @@ export function formatFigures (f: FloodFigures): string {
     `  CPU after the flood left: ${(f.cpuIdleAfter * 100).toFixed(1)} % of a core`,
     ...(f.extra != null ? [`  ${f.extra}`] : [])
   ].join('\n')
+}
+
+/**
+ * Measures a node process through a flood: /healthz latency and RSS before; CPU time, RSS peak
+ * and /healthz latency while `run` sends the flood and until `settled` holds (the node has taken
+ * in what it received); then `leave` (the hostile side goes), CPU share over 3 s of quiet, RSS and
+ * /healthz latency after.
+ */
+export async function measureFlood (node: NodeProcess, name: string, run: () => Promise<void>, settled: () => Promise<boolean>, leave: () => Promise<void>): Promise<FloodFigures> {
+  const pid = node.child.pid as number
+  const healthzBefore = await healthzLatency(node)
+  const rssBeforeMiB = await rssMiB(pid)
+  const cpu0 = await cpuSeconds(pid)
+  const t0 = performance.now()
+  const sampler = sampleWhile(node)
+  let during
+  try {
+    await run()
+    await waitFor(settled, { timeoutMs: 60_000, intervalMs: 250, what: `the node to take in the ${name}` })
+  } finally {
+    during = await sampler.stop()
+  }
+  const floodS = (performance.now() - t0) / 1000
+  const cpuDuringS = await cpuSeconds(pid) - cpu0
+  await leave()
+  const cpuIdleAfter = await idleCpuShare(node, 3000)
+  const healthzAfter = await healthzLatency(node)
+  return {
+    name,
+    rssBeforeMiB,
+    rssPeakMiB: Math.max(during.peakRssMiB, rssBeforeMiB),
+    rssAfterMiB: await rssMiB(pid),
+    cpuDuringS,
+    floodS,
+    cpuIdleAfter,
+    healthzBefore,
+    healthzDuring: during.healthz,
+    healthzAfter
+  }
 }

@@ -10,7 +10,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { cpuSeconds, formatFigures, healthzLatency, idleCpuShare, metric, rssMiB, sampleWhile } from './flood-probe.js'
+import { formatFigures, measureFlood, metric } from './flood-probe.js'
 import { api, removeTempDirs, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { FloodFigures } from './flood-probe.js'
 import type { NodeProcess } from './helpers.js'
@@ -43,6 +43,9 @@ const MAX_HEALTHZ_P99_AFTER_MS = 500
 const MAX_IDLE_CPU_AFTER = 0.15
 /** the record cache's estimated-bytes cap (`cache.maxBytes` of the anycast service) */
 const CACHE_MAX_BYTES = 64 * 1024 * 1024
+
+/** `AISTACK_FLOOD_FULL=1` (npm run bench:floods): larger floods */
+const FULL = process.env.AISTACK_FLOOD_FULL === '1'
 
 /** Deterministic PRNG (mulberry32) */
 function rng (seed: number): () => number {
@@ -115,35 +118,10 @@ async function publishAll (peers: Array<Libp2p<any>>, topic: string, perPeer: Ui
   }))
 }
 
-async function measure (f: Flood, name: string, run: () => Promise<void>, settled: () => Promise<boolean>): Promise<FloodFigures> {
-  const pid = f.node.child.pid as number
-  const healthzBefore = await healthzLatency(f.node)
-  const rssBeforeMiB = await rssMiB(pid)
-  const cpu0 = await cpuSeconds(pid)
-  const t0 = performance.now()
-  const sampler = sampleWhile(f.node)
-  await run()
-  // the node may still be working through what it received
-  await waitFor(settled, { timeoutMs: 60_000, intervalMs: 250, what: `the node to take in the ${name}` })
-  const during = await sampler.stop()
-  const floodS = (performance.now() - t0) / 1000
-  const cpuDuringS = await cpuSeconds(pid) - cpu0
+/** The hostile peers hang up; resolves once the node lists no connection */
+async function leave (f: Flood): Promise<void> {
   await Promise.all(f.peers.splice(0).map(async p => p.stop()))
   await waitFor(async () => (await api(f.node.run, 'GET', '/v1/peers')).json.peers.length === 0, { timeoutMs: 30_000, what: 'the hostile peers to be gone' })
-  const cpuIdleAfter = await idleCpuShare(f.node, 3000)
-  const healthzAfter = await healthzLatency(f.node)
-  return {
-    name,
-    rssBeforeMiB,
-    rssPeakMiB: Math.max(during.peakRssMiB, rssBeforeMiB),
-    rssAfterMiB: await rssMiB(pid),
-    cpuDuringS,
-    floodS,
-    cpuIdleAfter,
-    healthzBefore,
-    healthzDuring: during.healthz,
-    healthzAfter
-  }
 }
 
 function assertFigures (f: FloodFigures, maxRssGrowthMiB: number): void {
@@ -184,7 +162,7 @@ describe('gossip floods against an aistack node process', function () {
     const random = rng(0x70)
     const PEERS = 5
     const RECORDS = 100
-    const UNSEEN = 1000
+    const UNSEEN = FULL ? 14_800 : 1000
     const keys = await owners(10, 1000)
     // each owner's messages travel over one peer, in order: its records, the tombstones that
     // remove them, then tombstones of names never published
@@ -199,16 +177,17 @@ describe('gossip floods against an aistack node process', function () {
     const tombstonesSent = keys.length * (RECORDS + UNSEEN)
     const peers = await connectHostile(f, Array.from({ length: PEERS }, (_, i) => `127.0.0.${40 + i}`), topic)
     let last = -1
-    const figures = await measure(f, `tombstone flood (${sent} messages, ${tombstonesSent} of them tombstones, 10 keys, ${PEERS} peers)`,
+    const figures = await measureFlood(f.node, `tombstone flood (${sent} messages, ${tombstonesSent} of them tombstones, 10 keys, ${PEERS} peers)`,
       async () => { await publishAll(peers, topic, perPeer) },
       // settled when the tombstone count stops moving between two reads
-      async () => { const n = await metric(f.node, 'aistack_anycast_cache_tombstones') ?? -1; const same = n === last; last = n; return same })
+      async () => { const n = await metric(f.node, 'aistack_anycast_cache_tombstones') ?? -1; const same = n === last; last = n; return same },
+      async () => { await leave(f) })
     const tombstones = await metric(f.node, 'aistack_anycast_cache_tombstones') ?? NaN
     const records = await metric(f.node, 'aistack_anycast_cache_records') ?? NaN
     figures.extra = `stored: ${tombstones} tombstones, ${records} records (at most ${keys.length * RECORDS} tombstones can remove something)`
     console.log(formatFigures(figures))
     assertFigures(figures, LIMITS_OF.tombstones.rssGrowthMiB)
-    // a tombstone is stored only when it removed a record: never one of the 10,000 for unseen names
+    // a tombstone is stored only when it removed a record: never one for a name never published
     assert.ok(tombstones <= keys.length * RECORDS, `${tombstones} tombstones stored`)
     assert.ok(tombstones <= keys.length * 256, 'over the per-owner cap')
     assert.ok(records <= keys.length * RECORDS, `${records} records stored`)
@@ -223,7 +202,7 @@ describe('gossip floods against an aistack node process', function () {
     const OWNERS_PER_PEER = 2
     const RECORDS_PER_OWNER = 200
     /** after those: records of fresh owners, far past the peer's rate */
-    const EXTRA_PER_PEER = 600
+    const EXTRA_PER_PEER = FULL ? 4000 : 600
     const keys = await owners(PEERS * (OWNERS_PER_PEER + 3), 2000)
     const perPeer: Uint8Array[][] = Array.from({ length: PEERS }, () => [])
     let size = 0
@@ -237,9 +216,10 @@ describe('gossip floods against an aistack node process', function () {
     const sent = perPeer.reduce((n, m) => n + m.length, 0)
     const peers = await connectHostile(f, Array.from({ length: PEERS }, (_, i) => `127.0.0.${60 + i}`), topic)
     let last = -1
-    const figures = await measure(f, `record flood (${sent} records of ${size} bytes from ${keys.length} keys, ${PEERS} peers)`,
+    const figures = await measureFlood(f.node, `record flood (${sent} records of ${size} bytes from ${keys.length} keys, ${PEERS} peers)`,
       async () => { await publishAll(peers, topic, perPeer) },
-      async () => { const n = await metric(f.node, 'aistack_anycast_cache_records') ?? -1; const same = n === last; last = n; return same })
+      async () => { const n = await metric(f.node, 'aistack_anycast_cache_records') ?? -1; const same = n === last; last = n; return same },
+      async () => { await leave(f) })
     const records = await metric(f.node, 'aistack_anycast_cache_records') ?? NaN
     const bytes = await metric(f.node, 'aistack_anycast_cache_bytes') ?? NaN
     figures.extra = `stored: ${records} records, ${(bytes / 1024 / 1024).toFixed(1)} MiB estimated (cap ${CACHE_MAX_BYTES / 1024 / 1024} MiB); ${(bytes / Math.max(1, records) / 1024).toFixed(1)} KiB per record`
