@@ -37,7 +37,15 @@ export async function metric (node: NodeProcess, name: string, labels?: string):
   return line == null ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
 
-export interface Latency { n: number, p50: number, p99: number, max: number, failed: number }
+export interface Latency {
+  n: number
+  p50: number
+  p99: number
+  max: number
+  failed: number
+  /** why requests failed (distinct messages, at most 5) */
+  errors?: string[]
+}
 
 function summarise (times: number[], failed: number): Latency {
   const s = [...times].sort((a, b) => a - b)
@@ -52,28 +60,39 @@ function summarise (times: number[], failed: number): Latency {
 const SAMPLER = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { readFileSync } = require('node:fs')
+const http = require('node:http')
 const times = []
-let failed = 0
+const errors = []
 let peakRssKiB = 0
 let on = true
 parentPort.on('message', () => { on = false })
+// a new connection per request (agent: false): a kept-alive socket the server closes as idle
+// while a request is sent on it would count as the node failing
+const healthz = () => new Promise((resolve, reject) => {
+  const req = http.get(workerData.url, { agent: false, timeout: 30000 }, res => {
+    res.resume()
+    res.on('end', () => { resolve(res.statusCode) })
+    res.on('error', reject)
+  })
+  req.on('timeout', () => { req.destroy(new Error('no answer in 30 s')) })
+  req.on('error', reject)
+})
 ;(async () => {
   while (on) {
     const t0 = performance.now()
     try {
-      const res = await fetch(workerData.url, { signal: AbortSignal.timeout(30000) })
-      await res.text()
-      if (res.status === 200) times.push(performance.now() - t0)
-      else failed++
-    } catch {
-      failed++
+      const status = await healthz()
+      if (status === 200) times.push(performance.now() - t0)
+      else errors.push('status ' + status)
+    } catch (err) {
+      errors.push(String(err))
     }
     try {
       peakRssKiB = Math.max(peakRssKiB, Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/' + workerData.pid + '/status', 'utf8'))[1]))
     } catch {}
     await new Promise(resolve => setTimeout(resolve, 20))
   }
-  parentPort.postMessage({ times, failed, peakRssKiB })
+  parentPort.postMessage({ times, errors, peakRssKiB })
 })()
 `
 
@@ -84,7 +103,7 @@ parentPort.on('message', () => { on = false })
  */
 export function sampleWhile (node: NodeProcess): { stop: () => Promise<{ healthz: Latency, peakRssMiB: number }> } {
   const worker = new Worker(SAMPLER, { eval: true, workerData: { url: `${node.run.api.url}/healthz`, pid: node.child.pid } })
-  const done = new Promise<{ times: number[], failed: number, peakRssKiB: number }>((resolve, reject) => {
+  const done = new Promise<{ times: number[], errors: string[], peakRssKiB: number }>((resolve, reject) => {
     worker.once('message', resolve)
     worker.once('error', reject)
   })
@@ -93,7 +112,9 @@ export function sampleWhile (node: NodeProcess): { stop: () => Promise<{ healthz
       worker.postMessage('stop')
       const r = await done
       await worker.terminate()
-      return { healthz: summarise(r.times, r.failed), peakRssMiB: r.peakRssKiB / 1024 }
+      const healthz = summarise(r.times, r.errors.length)
+      if (r.errors.length > 0) healthz.errors = [...new Set(r.errors)].slice(0, 5)
+      return { healthz, peakRssMiB: r.peakRssKiB / 1024 }
     }
   }
 }
@@ -136,7 +157,7 @@ export interface FloodFigures {
 }
 
 export function formatFigures (f: FloodFigures): string {
-  const l = (x: Latency): string => `p50 ${x.p50} / p99 ${x.p99} / max ${x.max} ms (${x.n} requests${x.failed > 0 ? `, ${x.failed} failed` : ''})`
+  const l = (x: Latency): string => `p50 ${x.p50} / p99 ${x.p99} / max ${x.max} ms (${x.n} requests${x.failed > 0 ? `, ${x.failed} failed: ${(x.errors ?? []).join('; ')}` : ''})`
   return [
     `${f.name}: ${f.floodS.toFixed(1)} s of flood, ${f.cpuDuringS.toFixed(1)} CPU-s used by the node meanwhile`,
     `  RSS ${f.rssBeforeMiB.toFixed(0)} MiB before, ${f.rssPeakMiB.toFixed(0)} at the peak, ${f.rssAfterMiB.toFixed(0)} after`,
