@@ -11,7 +11,6 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
-import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -20,6 +19,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
+import { anycastMetrics } from './anycast-metrics.js'
 import { CapabilityRegistry } from './capabilities/index.js'
 import { describeRemoteCapabilities } from './capabilities/describe.js'
 import { anycastProvider, capabilityExecutor } from './capabilities/adapters.js'
@@ -30,6 +30,7 @@ import { usableListenAddrs } from './listen.js'
 import { ConfigError } from './errors.js'
 import { shortMessageId } from './gossip-id.js'
 import { muxer } from './muxer.js'
+import { ping } from './ping.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
 import { lateTaskTracer, lateTracer, nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
@@ -229,6 +230,7 @@ export class AgentNode {
       limiter.attach(libp2pView(libp2p))
       capabilities.observe((name, ms, ok) => { libp2p.services.telemetry.recordRequest(name, ms, ok) })
       if (registry != null) telemetryMetrics(registry, () => libp2p.services.telemetry)
+      if (registry != null) anycastMetrics(registry, () => libp2p.services.anycast)
       return new AgentNode(libp2p, config, network, datastore, capabilities, embedder, bootstrapList, registry)
     } catch (err) {
       if (datastore instanceof LevelDatastore) await datastore.close()

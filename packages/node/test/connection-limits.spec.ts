@@ -9,6 +9,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { DEFAULT_CONNECTION_LIMITS } from '../src/gater.js'
+import { cpuSeconds, idleCpuShare } from './flood-probe.js'
 import { api, removeTempDirs, startNodeProcess, tempDir, waitFor } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -20,6 +21,14 @@ const RAW_SOURCE = '127.0.0.21'
 const PEER_SOURCE = '127.0.0.22'
 const FLOOD_PEERS = 60
 const RAW_SOCKETS = 300
+/**
+ * Limits of the connection flood's cost (docs/security.md): RSS growth while it lasts (MiB),
+ * /healthz p99 during and after it (ms), the share of a core the node uses once it has gone
+ */
+const MAX_RSS_GROWTH_MIB = 128
+const MAX_HEALTHZ_DURING_MS = 5000
+const MAX_HEALTHZ_AFTER_MS = 500
+const MAX_IDLE_CPU_AFTER = 0.15
 
 async function stockNode (localAddress?: string): Promise<Libp2p<{ ping: Ping }>> {
   return createLibp2p({
@@ -79,6 +88,8 @@ describe('connection limits of an aistack node process', function () {
     const port = Number(/\/tcp\/(\d+)/.exec(node.run.multiaddrs[0])?.[1])
     const rssBefore = await rssMiB(pid)
     const before = await healthzLatency(node)
+    const cpu0 = await cpuSeconds(pid)
+    const t0 = performance.now()
 
     // 300 raw sockets from one address, held idle
     for (let i = 0; i < RAW_SOCKETS; i++) {
@@ -98,6 +109,8 @@ describe('connection limits of an aistack node process', function () {
 
     const during = await healthzLatency(node)
     const rssDuring = await rssMiB(pid)
+    const cpuDuring = await cpuSeconds(pid) - cpu0
+    const floodS = (performance.now() - t0) / 1000
     // every address but the flooding ones still gets in, several times over
     for (let i = 0; i < 3; i++) {
       const good = await stockNode()
@@ -123,13 +136,17 @@ describe('connection limits of an aistack node process', function () {
     sockets.forEach(s => s.destroy())
     await Promise.all(flood.map(async p => p.stop()))
     await waitFor(async () => await inboundFrom(node as NodeProcess, FLOOD_SOURCE) === 0, { what: 'the flood to be gone' })
+    const cpuIdleAfter = await idleCpuShare(node, 3000)
     const afterwards = await healthzLatency(node)
     const rssAfter = await rssMiB(pid)
     assert.equal(node.child.exitCode, null)
-    if (process.env.AISTACK_TEST_VERBOSE != null) {
-      console.log(`  ${RAW_SOCKETS} raw sockets + ${FLOOD_PEERS} peers from one address: ${accepted} accepted, ${fromFlood} listed; ` +
-        `RSS ${rssBefore} -> ${rssDuring} -> ${rssAfter} MiB; healthz p50/max ms before ${before.p50}/${before.max}, ` +
-        `during ${during.p50}/${during.max}, after ${afterwards.p50}/${afterwards.max}`)
-    }
+    console.log(`  connection flood: ${RAW_SOCKETS} raw sockets + ${FLOOD_PEERS} peers from one address: ${accepted} accepted, ${fromFlood} listed; ` +
+      `RSS ${rssBefore} -> ${rssDuring} -> ${rssAfter} MiB; healthz p50/max ms before ${before.p50}/${before.max}, ` +
+      `during ${during.p50}/${during.max}, after ${afterwards.p50}/${afterwards.max}; ${cpuDuring.toFixed(1)} CPU-s in ${floodS.toFixed(1)} s of flood, ` +
+      `${(cpuIdleAfter * 100).toFixed(1)} % of a core after it left`)
+    assert.ok(rssDuring - rssBefore < MAX_RSS_GROWTH_MIB, `RSS grew by ${rssDuring - rssBefore} MiB`)
+    assert.ok(during.max < MAX_HEALTHZ_DURING_MS, `/healthz took ${during.max} ms during the flood`)
+    assert.ok(afterwards.max < MAX_HEALTHZ_AFTER_MS, `/healthz took ${afterwards.max} ms after the flood`)
+    assert.ok(cpuIdleAfter < MAX_IDLE_CPU_AFTER, `${(cpuIdleAfter * 100).toFixed(1)} % of a core after the flood`)
   })
 })

@@ -51,6 +51,25 @@ describe('a stock js-libp2p node', function () {
     }
   })
 
+  it('keeps answering a stock peer that pings once a second over one connection', async () => {
+    node = await startNodeProcess(await tempDir())
+    const stock = await stockNode()
+    try {
+      const target = multiaddr(node.run.multiaddrs[0])
+      const rtts: number[] = []
+      for (let i = 0; i < 8; i++) {
+        if (i > 0) await new Promise(resolve => setTimeout(resolve, 1000))
+        rtts.push(await stock.services.ping.ping(target, { signal: AbortSignal.timeout(20_000) }))
+      }
+      assert.equal(rtts.length, 8)
+      assert.ok(rtts.every(rtt => rtt >= 0))
+      // all over the one connection the first ping opened
+      assert.equal(stock.getConnections().length, 1)
+    } finally {
+      await stock.stop()
+    }
+  })
+
   it('is refused by a node started with --pq required', async () => {
     node = await startNodeProcess(await tempDir(), ['--pq', 'required'])
     const stock = await stockNode()

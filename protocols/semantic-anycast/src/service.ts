@@ -222,6 +222,11 @@ export class SemanticAnycast implements Startable {
     return out
   }
 
+  /** What the record cache holds: records, tombstones, estimated bytes of the records (docs/security.md) */
+  cacheStats (): { records: number, tombstones: number, bytes: number } {
+    return { records: this.cache.size, tombstones: this.cache.tombstoneCount, bytes: this.cache.bytes }
+  }
+
   /**
    * Bring published records in line with the provider: sign and publish new or
    * changed capabilities, withdraw removed ones. Serialised.

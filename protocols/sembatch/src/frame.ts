@@ -62,7 +62,9 @@ export function decodeFrame (bytes: Uint8Array, from: FrameSender, limits: Frame
   if (bytes.byteLength > limits.maxFrameBytes) throw new OversizeError(`frame of ${bytes.byteLength} bytes exceeds ${limits.maxFrameBytes}`)
   let frame: Frame
   try {
-    frame = Frame.decode(bytes, { limits: { batches: limits.maxBatchesPerFrame } })
+    // the nested limit stops decoding at the batch limit, before a frame of empty messages
+    // (2 bytes each) becomes millions of objects
+    frame = Frame.decode(bytes, { limits: { batches: limits.maxBatchesPerFrame, batches$: { messages: limits.maxMessagesPerBatch } } })
   } catch (err: any) {
     throw new MalformedFrameError(`undecodable frame: ${String(err?.message ?? err)}`)
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {
-  Compression, FrameSplitter, Kind, MalformedFrameError, OversizeError, QoS, decodeFrame, encodeFrame, withPrefix
+  Compression, FrameSplitter, Kind, LIMITS, MalformedFrameError, OversizeError, QoS, decodeFrame, encodeFrame, withPrefix
 } from '../src/index.js'
 import { pair, prng, str, text, waitFor } from './helpers.js'
 import type { Frame } from '../src/index.js'
@@ -92,6 +92,30 @@ describe('sembatch frame fuzzing', () => {
     const bytes = encodeFrame({ batches: [big] }, 1)
     assert.ok(bytes.byteLength < 10_000, `${bytes.byteLength}`)
     assert.throws(() => decodeFrame(bytes, 'opener'), OversizeError)
+  })
+
+  it('refuses a frame of more empty messages in one batch than a batch holds, while decoding', () => {
+    // a batch (field 1 of Frame) of key "k" and N empty messages (field 3, length 0: two bytes
+    // each): 4 MiB of them would be two million objects if the decoder did not stop at the limit
+    const batchOf = (n: number): Uint8Array => {
+      const inner = new Uint8Array(3 + 2 * n)
+      inner.set([0x0a, 0x01, 0x6b])
+      for (let i = 0; i < n; i++) inner.set([0x1a, 0x00], 3 + 2 * i)
+      return Uint8Array.from([...withLength(0x0a, inner)])
+    }
+    const withLength = (tag: number, bytes: Uint8Array): Uint8Array => {
+      const len: number[] = []
+      let n = bytes.byteLength
+      while (n >= 0x80) { len.push((n & 0x7f) | 0x80); n = Math.floor(n / 128) }
+      len.push(n)
+      return Uint8Array.from([tag, ...len, ...bytes])
+    }
+    const err = (() => { try { decodeFrame(batchOf(LIMITS.maxMessagesPerBatch + 1), 'opener') } catch (e) { return e } })()
+    assert.ok(err instanceof MalformedFrameError, String(err))
+    assert.match(String(err), /undecodable frame/)
+    // at the limit the frame decodes (and is refused for its empty key-less messages only later, if at all)
+    const atLimit = (() => { try { return decodeFrame(batchOf(LIMITS.maxMessagesPerBatch), 'opener') } catch (e) { return e } })()
+    assert.ok(!(atLimit instanceof MalformedFrameError && /undecodable/.test(String(atLimit))), String(atLimit))
   })
 
   it('a node fed 200 mutated frames on fresh streams keeps serving', async function () {

@@ -1,5 +1,5 @@
 import * as C from './constants.js'
-import { eventWithinLimits } from './limits.js'
+import { EVENT_DECODE_LIMITS, eventWithinLimits } from './limits.js'
 import { EventBatch } from './pb/task.js'
 import { ReplayWindow } from './replay-window.js'
 import { openRecord, sealRecord } from './signing.js'
@@ -171,7 +171,7 @@ export class EventBus {
     try {
       const opened = await openRecord(bytes, this.init.domain)
       origin = opened.signer
-      batch = EventBatch.decode(opened.payload, { limits: { events: 1024 } })
+      batch = EventBatch.decode(opened.payload, { limits: EVENT_DECODE_LIMITS })
     } catch (err: any) {
       this.init.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return

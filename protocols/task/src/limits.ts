@@ -23,6 +23,15 @@ export function wireTraceparent (value: string | undefined): string | undefined 
 /** Decoder limits of an `Announce` batch */
 export const ANNOUNCE_DECODE_LIMITS = { tasks: C.ANNOUNCE_BATCH_COUNT, tasks$: { task: { requirements: C.MAX_REQUIREMENTS } } }
 
+/** Decoder limits of a `ResultBatch` */
+export const RESULT_DECODE_LIMITS = resultDecodeLimits(C.RESULT_BATCH_COUNT)
+
+/** Events in one signed `EventBatch` at most */
+export const MAX_EVENTS_PER_BATCH = 1024
+
+/** Decoder limits of an `EventBatch` */
+export const EVENT_DECODE_LIMITS = { events: MAX_EVENTS_PER_BATCH }
+
 function within (s: string | undefined, max: number): boolean {
   return s == null || s.length <= max
 }

@@ -1,6 +1,6 @@
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import * as C from './constants.js'
-import { resultDecodeLimits, resultWithinLimits } from './limits.js'
+import { RESULT_DECODE_LIMITS, resultDecodeLimits, resultWithinLimits } from './limits.js'
 import { Control, ResultBatch } from './pb/task.js'
 import { openRecord, readRecord } from './signing.js'
 import { decodeJson } from './spec.js'
@@ -75,7 +75,7 @@ export class ResultIntake {
       const record = this.target.record(taskId)
       try {
         const opened = await openRecord(bytes, this.init.domain)
-        const result = ResultBatch.decode(opened.payload, { limits: resultDecodeLimits(C.RESULT_BATCH_COUNT) }).results.find(r => r.taskId === taskId && r.attempt === attempt)
+        const result = ResultBatch.decode(opened.payload, { limits: RESULT_DECODE_LIMITS }).results.find(r => r.taskId === taskId && r.attempt === attempt)
         if (record != null && result?.ok === true && !isTerminal(record.state) && uint8ArrayEquals(result.submitter, this.init.ownId)) {
           const output = result.output == null ? null : decodeJson(result.output)
           this.adoptSpans(record, result)
@@ -111,7 +111,7 @@ export class ResultIntake {
         this.init.drop('badSignature')
         return
       }
-      batch = ResultBatch.decode(opened.payload, { limits: resultDecodeLimits(C.RESULT_BATCH_COUNT) })
+      batch = ResultBatch.decode(opened.payload, { limits: RESULT_DECODE_LIMITS })
     } catch (err: any) {
       this.init.drop(err?.name === 'InvalidSignatureError' ? 'badSignature' : 'malformed')
       return
