@@ -1,10 +1,11 @@
-import { link, readFile, unlink, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { createEmbedder } from '@aistack/embeddings'
 import { DEFAULT_PQ_MODE, PQ_MODES } from '@aistack/handshake'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { validateCapabilitySpecs } from './capabilities/spec.js'
 import { checkTelemetryConfig } from './telemetry-config.js'
+import { writeWhole } from './write-whole.js'
 import type { CapabilitySpec } from './capabilities/spec.js'
 import type { TelemetryConfig } from './telemetry-config.js'
 import type { EmbedderConfig } from '@aistack/embeddings'
@@ -285,15 +286,7 @@ export async function writeDefaultConfig (file: string): Promise<void> {
     $comment: 'aistack node configuration; every field is described in docs/configuration.md. Command-line flags override these values.',
     ...defaultConfig()
   }
-  // written whole beside it and linked into place: a process starting on the same home at the
-  // same moment reads either no file or a complete one, and an existing file is never replaced
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
-  await writeFile(tmp, JSON.stringify(body, null, 2) + '\n', { mode: 0o644 })
-  try {
-    await link(tmp, file)
-  } catch (err: any) {
-    if (err.code !== 'EEXIST') throw err
-  } finally {
-    await unlink(tmp).catch(() => {})
-  }
+  // a process starting on the same home at the same moment reads either no file or a complete
+  // one, and an existing file is never replaced
+  await writeWhole(file, JSON.stringify(body, null, 2) + '\n', { mode: 0o644, replace: false })
 }

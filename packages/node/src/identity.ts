@@ -1,6 +1,7 @@
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { IdentityError } from './errors.js'
+import { writeWhole } from './write-whole.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 export const IDENTITY_FILE = 'identity.key'
@@ -26,14 +27,10 @@ export async function readIdentity (file: string): Promise<PrivateKey> {
 /** Creates a new Ed25519 identity in `file` with mode 0600; `replace: false` keeps an existing one. */
 export async function writeIdentity (file: string, key?: PrivateKey, { replace = true } = {}): Promise<PrivateKey> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
-  // without `replace`, a key written meanwhile by another process starting on the same home wins
-  try {
-    await writeFile(file, privateKeyToProtobuf(privateKey), { mode: 0o600, flag: replace ? 'w' : 'wx' })
-  } catch (err: any) {
-    if (err.code === 'EEXIST' && !replace) return readIdentity(file)
-    throw err
-  }
-  await chmod(file, 0o600) // an existing file keeps its mode on overwrite
+  // written whole and linked into place: a process starting on the same home at the same moment
+  // reads no key or a complete one; without `replace`, a key written meanwhile by the other wins
+  const written = await writeWhole(file, privateKeyToProtobuf(privateKey), { mode: 0o600, replace })
+  if (!written) return readIdentity(file)
   return privateKey
 }
 
