@@ -46,19 +46,26 @@ try {
   // phase 1: searchers at once, fresh queries
   const searchers = nodes.slice(1, 1 + args.searchers)
   const latencies = []
+  const slow = []
   let q = 0
   await Promise.all(searchers.map(async (n, s) => {
     for (let i = 0; i < args.queries; i++) {
       const text = queries[s * args.queries + i].text
       const t = performance.now()
-      const res = await api(n.run, 'GET', `/v1/capabilities/search?q=${encodeURIComponent(text)}&k=5`)
-      latencies.push(performance.now() - t)
+      const res = await api(n.run, 'GET', `/v1/capabilities/search?q=${encodeURIComponent(text)}&k=5&explain=1`)
+      const ms = performance.now() - t
+      latencies.push(ms)
       if (res.status !== 200) console.log(`search answered ${res.status}`)
+      else if (ms > 2000) slow.push({ ms: Math.round(ms), node: s, explain: res.json.explain })
       q++
     }
   }))
   const p50 = pct(latencies, 0.5)
   const p99 = pct(latencies, 0.99)
+  // where the time of the slowest lookups went (reason, per-phase ms, failed fetches)
+  for (const { ms, node, explain: e } of slow.sort((a, b) => b.ms - a.ms).slice(0, 3)) {
+    console.log(`  slow: ${ms} ms on searcher ${node}: ${e.path} (${e.reason}); phases ${JSON.stringify(e.phases)}; ${e.dhtMessages} DHT messages, ${e.providers.length} providers, fetches ${JSON.stringify(e.fetches.filter(f => f.ms > 1000 || f.error != null).slice(0, 4))}`)
+  }
   console.log(`phase 1: ${q} searches from ${searchers.length} nodes at once: p50 ${Math.round(p50)} ms (bar 500, ratio ${(p50 / 500).toFixed(2)}), p99 ${Math.round(p99)} ms (bar 2000, ratio ${(p99 / 2000).toFixed(2)})`)
 
   // phase 2: a burst on one node

@@ -68,6 +68,18 @@ export class OwnerLiveness {
     s.retryAt = now + Math.min(this.maxBackoffMs, this.backoffMs * 2 ** Math.min(16, s.failures - 1))
   }
 
+  /**
+   * A connection to the owner closed. One that closed with an error (reset,
+   * muxer or transport failure, a failed keep-alive) demotes the owner at once,
+   * like a failed request, unless another connection to it is still open; a
+   * clean close says nothing of the owner.
+   */
+  connectionClosed (owner: string, error: Error | undefined, stillConnected = false, now = Date.now()): boolean {
+    if (error == null || stillConnected) return false
+    this.failed(owner, now)
+    return true
+  }
+
   /** The owner answered, or sent a record itself */
   succeeded (owner: string, now = Date.now()): void {
     const s = this.entry(owner)

@@ -158,6 +158,7 @@ export class SemanticAnycast implements Startable {
     this.onSubscriptionChange = this.onSubscriptionChange.bind(this)
     this.validate = this.validate.bind(this)
     this.handleStream = this.handleStream.bind(this)
+    this.onConnectionOpen = this.onConnectionOpen.bind(this)
   }
 
   readonly [Symbol.toStringTag] = '@aistack/semantic-anycast'
@@ -189,6 +190,7 @@ export class SemanticAnycast implements Startable {
       this.republish({ provide: false }).catch(err => { this.log.error('republish failed - %e', err) })
     }, interval)
     this.timer.unref?.()
+    optional<EventTarget>(this.components, 'events')?.addEventListener('connection:open', this.onConnectionOpen)
     this.livenessTimer = setInterval(() => { this.evictDead() }, 1000)
     this.livenessTimer.unref?.()
     this.started = true
@@ -221,6 +223,7 @@ export class SemanticAnycast implements Startable {
     this.provideQueue.stop()
     clearInterval(this.timer)
     clearInterval(this.livenessTimer)
+    optional<EventTarget>(this.components, 'events')?.removeEventListener('connection:open', this.onConnectionOpen)
     clearTimeout(this.regossipTimer)
     this.unsubscribeProvider?.()
     if (this.pubsub != null) {
@@ -463,6 +466,18 @@ export class SemanticAnycast implements Startable {
     if (record.owner === this.components.peerId.toString()) return record
     if (record.tombstone || record.model === this.embedder.id) this.cacheRecord(record)
     return record
+  }
+
+  /** Watches a new connection: if it closes with an error, its peer (when it owns records) is demoted at once */
+  private onConnectionOpen (evt: Event): void {
+    const conn = (evt as CustomEvent<Connection>).detail
+    conn.addEventListener('close', (e: Event) => {
+      const owner = conn.remotePeer.toString()
+      if (!this.started || !this.cache.hasOwner(owner)) return
+      const open = this.components.connectionManager.getConnections(conn.remotePeer).some(c => c !== conn && c.status === 'open')
+      const error = (e as Event & { error?: Error }).error
+      if (this.liveness.connectionClosed(owner, error, open)) this.log('demoted %s: its connection closed with an error - %s', owner, error?.message)
+    }, { once: true })
   }
 
   /** Records of owners failing for `liveness.evictAfterMs` leave the cache */

@@ -49,6 +49,8 @@ export interface SemanticAnycastComponents {
   contentRouting?: ContentRoutingLike
   dht?: DhtLike
   pubsub?: PubSubLike
+  /** node events: a connection to an owner that closes with an error demotes it */
+  events?: EventTarget
 }
 
 export interface ScoreWeights {

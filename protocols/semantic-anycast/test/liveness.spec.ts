@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict'
+import { HashEmbedder } from '@aistack/embeddings'
+import { multiaddr } from '@multiformats/multiaddr'
+import { OwnerLiveness } from '../src/liveness.js'
+import { createNode, waitFor } from './helpers.js'
+import type { TestNode } from './helpers.js'
+
+describe('owner liveness: closed connections', () => {
+  it('a connection closed with an error demotes the owner at once; a clean close or another open connection does not', () => {
+    const l = new OwnerLiveness({ backoffMs: 1000 })
+    const t = 1_000_000
+    l.succeeded('p', t)
+    assert.equal(l.connectionClosed('p', undefined, false, t), false)
+    assert.equal(l.state('p', t), 'live')
+    assert.equal(l.connectionClosed('p', new Error('reset'), true, t), false, 'another connection is still open')
+    assert.equal(l.state('p', t), 'live')
+    assert.equal(l.connectionClosed('p', new Error('reset'), false, t), true)
+    assert.equal(l.state('p', t), 'failing')
+    assert.ok(l.backingOff('p', t + 999))
+    l.succeeded('p', t + 2000)
+    assert.equal(l.state('p', t + 2000), 'live', 'a back-off, not a ban')
+  })
+
+  describe('on two nodes', function () {
+    this.timeout(60_000)
+    const embedder = new HashEmbedder()
+    let a: TestNode
+    let b: TestNode
+
+    before(async () => {
+      a = await createNode(embedder, { gossip: false })
+      b = await createNode(embedder, { gossip: false })
+      b.provider.add({ name: 'weather', description: 'Weather forecast for a city', tags: ['weather'], examples: [] }, async () => 'sunny')
+      await b.services.anycast.whenPublished()
+    })
+
+    after(async () => {
+      await Promise.all([a?.stop(), b?.stop()])
+    })
+
+    it('the owner of a cached record whose connection closes with an error is demoted; a clean close leaves it live', async () => {
+      const owner = b.peerId.toString()
+      await a.dial(multiaddr(b.addr))
+      const records = await a.services.anycast.fetchRecords(b.peerId)
+      assert.equal(records.length, 1)
+      assert.equal(a.services.anycast.liveness.state(owner), 'live')
+
+      await a.hangUp(b.peerId)
+      await waitFor(() => a.getConnections(b.peerId).length === 0, 20_000, 'the clean close')
+      assert.equal(a.services.anycast.liveness.state(owner), 'live', 'a clean close says nothing of the owner')
+
+      const conn = await a.dial(multiaddr(b.addr))
+      conn.abort(new Error('transport failure'))
+      await waitFor(() => a.services.anycast.liveness.state(owner) === 'failing', 20_000, 'the owner demoted')
+      assert.ok(a.services.anycast.liveness.backingOff(owner))
+      const [top] = await a.services.anycast.find('weather forecast', { source: 'cache' })
+      assert.equal(top?.liveness, 'failing', 'results show the demotion')
+    })
+  })
+})
