@@ -12,6 +12,8 @@ export interface LivenessInit {
   liveForMs?: number
   /** owners tracked at most (oldest forgotten first), default 10,000 */
   maxOwners?: number
+  /** an owner demoted by a connection that failed is asked for its records this much later (ms), default 1 s */
+  probeAfterMs?: number
 }
 
 interface OwnerState {
@@ -38,6 +40,7 @@ export class OwnerLiveness {
   private readonly maxBackoffMs: number
   private readonly liveForMs: number
   private readonly maxOwners: number
+  readonly probeAfterMs: number
 
   constructor (init: LivenessInit = {}) {
     this.evictAfterMs = init.evictAfterMs ?? 30_000
@@ -45,6 +48,7 @@ export class OwnerLiveness {
     this.maxBackoffMs = init.maxBackoffMs ?? 30_000
     this.liveForMs = init.liveForMs ?? 5 * 60_000
     this.maxOwners = init.maxOwners ?? 10_000
+    this.probeAfterMs = init.probeAfterMs ?? 1000
   }
 
   private entry (owner: string): OwnerState {

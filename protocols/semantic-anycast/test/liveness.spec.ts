@@ -28,7 +28,8 @@ describe('owner liveness: closed connections', () => {
     let b: TestNode
 
     before(async () => {
-      a = await createNode(embedder, { gossip: false })
+      // the probe that would restore the owner is far off here (see the test below)
+      a = await createNode(embedder, { gossip: false, liveness: { probeAfterMs: 600_000 } })
       b = await createNode(embedder, { gossip: false })
       b.provider.add({ name: 'weather', description: 'Weather forecast for a city', tags: ['weather'], examples: [] }, async () => 'sunny')
       await b.services.anycast.whenPublished()
@@ -55,6 +56,27 @@ describe('owner liveness: closed connections', () => {
       assert.ok(a.services.anycast.liveness.backingOff(owner))
       const [top] = await a.services.anycast.find('weather forecast', { source: 'cache' })
       assert.equal(top?.liveness, 'failing', 'results show the demotion')
+    })
+
+    it('an owner demoted by a failed connection is asked again and restored when it answers', async () => {
+      const c = await createNode(embedder, { gossip: false, liveness: { probeAfterMs: 0 } })
+      try {
+        const owner = b.peerId.toString()
+        await c.dial(multiaddr(b.addr))
+        await c.services.anycast.fetchRecords(b.peerId)
+        let demoted = 0
+        const liveness = c.services.anycast.liveness
+        const closed = liveness.connectionClosed.bind(liveness)
+        liveness.connectionClosed = (...args) => {
+          const out = closed(...args)
+          if (out) demoted++
+          return out
+        }
+        c.getConnections(b.peerId)[0].abort(new Error('transport failure'))
+        await waitFor(() => demoted === 1 && liveness.state(owner) === 'live', 20_000, 'the owner demoted, then restored by its answer')
+      } finally {
+        await c.stop()
+      }
     })
   })
 })
