@@ -74,13 +74,15 @@ export class OwnerLiveness {
 
   /**
    * A connection to the owner closed. One that closed with an error (reset,
-   * muxer or transport failure, a failed keep-alive) demotes the owner at once,
-   * like a failed request, unless another connection to it is still open; a
-   * clean close says nothing of the owner.
+   * muxer or transport failure, a failed keep-alive) demotes the owner at once
+   * unless another connection to it is still open; a clean close says nothing
+   * of the owner. Weaker evidence than a failed request (a busy peer's
+   * keep-alive fails too): no back-off, so the next request to it decides.
    */
   connectionClosed (owner: string, error: Error | undefined, stillConnected = false, now = Date.now()): boolean {
     if (error == null || stillConnected) return false
-    this.failed(owner, now)
+    const s = this.entry(owner)
+    s.failingSince ??= now
     return true
   }
 

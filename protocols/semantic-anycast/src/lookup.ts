@@ -40,10 +40,7 @@ export interface Explain {
   dhtMessages: number
   /** keys answered from the short-lived provider cache, or by a query another lookup was running */
   keysShared: number
-  /**
-   * keys given up at the soft budget: neighbouring buckets, and any key whose query had not
-   * sent a message yet (the DHT was not ready); the query's own buckets are otherwise waited for
-   */
+  /** keys given up at the soft budget (neighbouring buckets; the query's own buckets are always waited for) */
   keysAbandoned: number
   /** record fetches still running when the lookup answered (they go on filling the cache) */
   fetchesPending: number
@@ -239,6 +236,12 @@ export interface DhtLookupInit {
    * longer than `softMs / 2` more; 0 turns it off
    */
   softMs?: number
+  /**
+   * whether the records found so far answer the query well enough (say, k of
+   * them above the confidence threshold): the soft budget cuts a lookup only
+   * then (always when absent)
+   */
+  enough?: (records: CapabilityRecord[]) => boolean
   /** the first `primaryKeys` keys are the query's own buckets (always waited for, within the hard budget) */
   primaryKeys?: number
   /** shared provider answers of recent and running key queries */
@@ -285,6 +288,7 @@ export async function dhtLookup (init: DhtLookupInit, keys: CID[], explain: Expl
         entry.ms = Math.round(performance.now() - started)
         lastFetchEnd = performance.now()
         fetchers--
+        maybeCut()
         runFetches()
         if (fetchers === 0 && fetchQueue.length === 0) fetchWaiters.splice(0).forEach(w => { w() })
       })
@@ -313,20 +317,19 @@ export async function dhtLookup (init: DhtLookupInit, keys: CID[], explain: Expl
   const softMs = init.softMs ?? 0
   // the soft budget cuts the queries of neighbouring buckets
   const soft = new AbortController()
-  const softTimer = softMs > 0 ? setTimeout(() => { soft.abort(new Error('soft budget')) }, softMs) : undefined
+  const late = new AbortController()
+  const enough = (): boolean => init.enough == null || init.enough(records)
+  const maybeCut = (): void => {
+    if (late.signal.aborted && !soft.signal.aborted && enough()) soft.abort(new Error('soft budget'))
+  }
+  const softTimer = softMs > 0 ? setTimeout(() => { late.abort(new Error('soft budget')); maybeCut() }, softMs) : undefined
   const secondarySignal = AbortSignal.any([providersSignal, soft.signal])
 
   /** One key's provider query: the providers it named, or undefined when cut short */
   const query = async (key: CID, outer: AbortSignal): Promise<PeerInfo[] | undefined> => {
     const found: PeerInfo[] = []
     let complete = false
-    // a query that has sent nothing by the soft budget waits on the DHT itself (kad-dht holds
-    // queries until its routing table has a peer and its first self-query ran): given up too
-    let sent = false
-    const idle = new AbortController()
-    const onSoft = (): void => { if (!sent) idle.abort(new Error('no query sent within the soft budget')) }
-    soft.signal.addEventListener('abort', onSoft, { once: true })
-    const keySignal = AbortSignal.any([outer, idle.signal])
+    const keySignal = outer
     try {
       if (init.dht != null) {
         // providers of a key are stored on the peers closest to it, which
@@ -337,10 +340,7 @@ export async function dhtLookup (init: DhtLookupInit, keys: CID[], explain: Expl
         let responses = 0
         let providerAnswers = 0
         for await (const ev of init.dht.findProviders(key, { signal: keySignal })) {
-          if (ev.name === 'SEND_QUERY') {
-            explain.dhtMessages++
-            sent = true
-          }
+          if (ev.name === 'SEND_QUERY') explain.dhtMessages++
           if (ev.name === 'PROVIDER') {
             for (const p of ev.providers as PeerInfo[]) {
               found.push(p)
@@ -353,7 +353,6 @@ export async function dhtLookup (init: DhtLookupInit, keys: CID[], explain: Expl
         complete = !keySignal.aborted
       } else if (init.contentRouting != null) {
         for await (const p of init.contentRouting.findProviders(key, { signal: keySignal })) {
-          sent = true
           found.push(p)
           addProvider(p)
         }
@@ -361,8 +360,6 @@ export async function dhtLookup (init: DhtLookupInit, keys: CID[], explain: Expl
       }
     } catch (err: any) {
       if (!keySignal.aborted) init.log('findProviders %s failed - %s', key, err?.message)
-    } finally {
-      soft.signal.removeEventListener('abort', onSoft)
     }
     return complete ? found : undefined
   }
@@ -414,8 +411,8 @@ export async function dhtLookup (init: DhtLookupInit, keys: CID[], explain: Expl
   explain.phases.providersMs = Math.round(t1 - t0)
   if (fetchers > 0 || fetchQueue.length > 0) {
     fetchDone = new Promise<void>(resolve => { fetchWaiters.push(resolve) })
-    // past the soft budget, fetches get half of it again; later ones go on filling the cache
-    const graceMs = softMs > 0 ? Math.max(softMs / 2, softMs - (t1 - t0)) : 0
+    // once the soft budget cut the lookup, fetches get half of it again; later ones go on filling the cache
+    const graceMs = softMs > 0 && soft.signal.aborted ? Math.max(softMs / 2, softMs - (t1 - t0)) : 0
     if (graceMs > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([fetchDone, new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })])

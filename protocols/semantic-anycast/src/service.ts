@@ -668,6 +668,7 @@ export class SemanticAnycast implements Startable {
       return records
     }
     const queued = performance.now()
+    const k = Math.max(1, Math.min(options.k ?? 5, 100))
     explain.load = this.lookups.load
     const signal = AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])])
     const run = this.lookups.run(async () => {
@@ -689,6 +690,19 @@ export class SemanticAnycast implements Startable {
         providersTimeoutMs: this.init.dhtTimeoutMs ?? 10_000,
         fetchTimeoutMs: this.init.fetchTimeoutMs ?? 5000,
         softMs: this.init.lookupSoftMs ?? 1500,
+        // cut at the soft budget only once k records of other nodes clear the confidence threshold
+        enough: records => {
+          const confidence = this.init.cacheConfidence ?? 0.35
+          const self = this.components.peerId.toString()
+          const good = new Set<string>()
+          // an explicit DHT search counts only what the network answered
+          const cached = options.source === 'dht' ? [] : this.cache.search(this.embedder.id, vector, k, Date.now(), r => r.owner === self)
+          for (const s of cached) {
+            if (s.similarity >= confidence && this.liveness.state(s.record.owner) !== 'failing') good.add(`${s.record.owner}/${s.record.name}`)
+          }
+          for (const r of records) if (dot(r.vector, vector) >= confidence) good.add(`${r.owner}/${r.name}`)
+          return good.size >= k
+        },
         primaryKeys,
         // an explicit DHT search asks the network again
         keyCache: options.source === 'dht' ? undefined : this.keyProviders

@@ -82,6 +82,18 @@ describe('DHT lookup', () => {
     assert.deepEqual(explain.providers, [owner.toString()])
   })
 
+  it('the soft budget cuts nothing while the records found do not answer the query well enough', async () => {
+    const keys = await Promise.all([4, 5, 6].map(key))
+    const answers = new Map<string, PeerInfo[] | 'never'>([
+      [keys[0].toString(), [{ id: owner, multiaddrs: [] }]],
+      [keys[2].toString(), 'never']
+    ])
+    const explain = emptyExplain()
+    const { records } = await dhtLookup(init(fakeDht(answers, new Map(), self, other), { softMs: 20, primaryKeys: 1, providersTimeoutMs: 300, enough: () => false }), keys, explain)
+    assert.deepEqual(records.map(r => r.owner), [owner.toString()])
+    assert.equal(explain.keysAbandoned, 0, 'the silent key ran until the hard budget')
+  })
+
   it('lookups at once share the query of a key, and a key asked lately is answered without a message', async () => {
     const keys = await Promise.all([10, 11, 12].map(key))
     const answers = new Map<string, PeerInfo[] | 'never'>([[keys[0].toString(), [{ id: owner, multiaddrs: [] }]]])
