@@ -109,11 +109,14 @@ export class OwnerLiveness {
     return s != null && s.failingSince != null && now < s.retryAt
   }
 
-  /** Owners failing for at least `evictAfterMs`: their records leave the results */
+  /**
+   * Owners failing for at least `evictAfterMs` with at least one failed
+   * request (a closed connection alone never evicts): their records leave the results
+   */
   expired (now = Date.now()): string[] {
     const out: string[] = []
     for (const [owner, s] of this.owners) {
-      if (s.failingSince != null && now - s.failingSince >= this.evictAfterMs) out.push(owner)
+      if (s.failingSince != null && s.failures > 0 && now - s.failingSince >= this.evictAfterMs) out.push(owner)
     }
     return out
   }
