@@ -46,16 +46,21 @@ try {
   // the network is up once every node sees every capability (as a user would wait for a
   // started network, not search during its start-up storm); bounded wait
   const deadline = performance.now() + 180_000
+  let short = 0
   for (const n of nodes) {
     while (true) {
       const res = await api(n.run, 'GET', '/v1/capabilities/network')
       const seen = new Set((res.json?.capabilities ?? []).map(c => c.name))
       if ([...names].every(name => seen.has(name))) break
-      if (performance.now() > deadline) throw new Error(`a node sees ${seen.size} of ${names.size} capabilities after 3 min`)
+      if (performance.now() > deadline) {
+        console.log(`a node sees ${seen.size} of ${names.size} capabilities after 3 min; searching anyway`)
+        short++
+        break
+      }
       await new Promise(resolve => setTimeout(resolve, 500))
     }
   }
-  console.log(`every node sees every capability ${Math.round(performance.now() - lastStart)} ms after the last start`)
+  console.log(`${nodes.length - short} of ${nodes.length} nodes see every capability ${Math.round(performance.now() - lastStart)} ms after the last start`)
 
   // phase 1: searchers at once, fresh queries
   const searchers = nodes.slice(1, 1 + args.searchers)
