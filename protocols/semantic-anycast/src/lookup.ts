@@ -79,8 +79,8 @@ export function emptyExplain (): Explain {
  * node: a key asked within `ttlMs` is answered from here at no message, and a
  * key being asked by one lookup is joined by the others instead of asked
  * again. Bounded to `maxKeys` entries (the oldest go first) of at most
- * `maxProviders` providers each. Only complete answers are kept (a query cut
- * by a budget is not).
+ * `maxProviders` providers each. Only complete answers naming providers are
+ * kept (not a query cut by a budget, nor an empty answer).
  */
 export class KeyProviders {
   readonly ttlMs: number
@@ -114,7 +114,9 @@ export class KeyProviders {
   /** Runs the query of a key, shared with lookups asking for it meanwhile */
   async run (key: string, query: () => Promise<PeerInfo[] | undefined>): Promise<PeerInfo[] | undefined> {
     const run = query().then(providers => {
-      if (providers != null && this.ttlMs > 0) {
+      // only answers naming providers are kept: an empty one may come from a routing table
+      // still filling (a node that just joined asks peers that are not the closest)
+      if (providers != null && providers.length > 0 && this.ttlMs > 0) {
         this.done.delete(key)
         while (this.done.size >= this.maxKeys) {
           const oldest = this.done.keys().next().value

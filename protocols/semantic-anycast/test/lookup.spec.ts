@@ -107,22 +107,23 @@ describe('DHT lookup', () => {
     assert.equal(explains[0].keysShared + explains[1].keysShared, 3)
     const later = await dhtLookup(init(dht, { keyCache }), keys, explains[2])
     assert.deepEqual(later.records.map(x => x.owner), [owner.toString()])
-    assert.equal(explains[2].dhtMessages, 0)
-    assert.equal(explains[2].keysShared, 3)
-    assert.deepEqual([...calls.values()], [1, 1, 1])
+    assert.equal(explains[2].keysShared, 1, 'the key naming a provider is answered from the cache')
+    assert.deepEqual([...calls.values()], [1, 2, 2], 'empty answers are asked again')
   })
 
   it('the provider cache is bounded, forgets after its time, and keeps no answer that was cut short', async () => {
     const c = new KeyProviders({ ttlMs: 1000, maxKeys: 2 })
     const p: PeerInfo = { id: owner, multiaddrs: [] }
     await c.run('a', async () => [p])
-    await c.run('b', async () => [])
+    await c.run('b', async () => [p])
     await c.run('c', async () => undefined)
     assert.equal(c.fresh('c'), undefined, 'a cut query is not kept')
+    await c.run('e', async () => [])
+    assert.equal(c.fresh('e'), undefined, 'an empty answer is not kept')
     await c.run('d', async () => [p])
     assert.equal(c.size, 2)
     assert.equal(c.fresh('a'), undefined, 'the oldest went first')
-    assert.deepEqual(c.fresh('b'), [])
+    assert.deepEqual(c.fresh('b'), [p])
     assert.equal(c.fresh('d', Date.now() + 2000), undefined, 'expired')
   })
 
