@@ -43,22 +43,54 @@ try {
   const lastStart = performance.now()
   console.log(`${nodes.length} nodes started in ${Math.round(lastStart - t0)} ms, ${names.size} capabilities`)
 
+  // the network is up once every node sees every capability (as a user would wait for a
+  // started network, not search during its start-up storm); bounded wait
+  const deadline = performance.now() + 180_000
+  let short = 0
+  for (const n of nodes) {
+    while (true) {
+      const res = await api(n.run, 'GET', '/v1/capabilities/network')
+      const seen = new Set((res.json?.capabilities ?? []).map(c => c.name))
+      if ([...names].every(name => seen.has(name))) break
+      if (performance.now() > deadline) {
+        console.log(`a node sees ${seen.size} of ${names.size} capabilities after 3 min; searching anyway`)
+        short++
+        break
+      }
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+  }
+  console.log(`${nodes.length - short} of ${nodes.length} nodes see every capability ${Math.round(performance.now() - lastStart)} ms after the last start`)
+
   // phase 1: searchers at once, fresh queries
   const searchers = nodes.slice(1, 1 + args.searchers)
   const latencies = []
+  const slow = []
   let q = 0
   await Promise.all(searchers.map(async (n, s) => {
     for (let i = 0; i < args.queries; i++) {
       const text = queries[s * args.queries + i].text
       const t = performance.now()
-      const res = await api(n.run, 'GET', `/v1/capabilities/search?q=${encodeURIComponent(text)}&k=5`)
-      latencies.push(performance.now() - t)
+      const path = `/v1/capabilities/search?q=${encodeURIComponent(text)}&k=5&explain=1`
+      // a kept-alive socket the server closes as it is reused resets the request: it is sent again once
+      const res = await api(n.run, 'GET', path).catch(async err => {
+        if (err.cause?.code !== 'ECONNRESET') throw err
+        console.log('search reset on a reused connection: sent again')
+        return api(n.run, 'GET', path)
+      })
+      const ms = performance.now() - t
+      latencies.push(ms)
       if (res.status !== 200) console.log(`search answered ${res.status}`)
+      else if (ms > 2000) slow.push({ ms: Math.round(ms), node: s, explain: res.json.explain })
       q++
     }
   }))
   const p50 = pct(latencies, 0.5)
   const p99 = pct(latencies, 0.99)
+  // where the time of the slowest lookups went (reason, per-phase ms, failed fetches)
+  for (const { ms, node, explain: e } of slow.sort((a, b) => b.ms - a.ms).slice(0, 3)) {
+    console.log(`  slow: ${ms} ms on searcher ${node}: ${e.path} (${e.reason}); phases ${JSON.stringify(e.phases)}; ${e.dhtMessages} DHT messages, ${e.providers.length} providers, fetches ${JSON.stringify(e.fetches.filter(f => f.ms > 1000 || f.error != null).slice(0, 4))}`)
+  }
   console.log(`phase 1: ${q} searches from ${searchers.length} nodes at once: p50 ${Math.round(p50)} ms (bar 500, ratio ${(p50 / 500).toFixed(2)}), p99 ${Math.round(p99)} ms (bar 2000, ratio ${(p99 / 2000).toFixed(2)})`)
 
   // phase 2: a burst on one node

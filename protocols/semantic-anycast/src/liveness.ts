@@ -12,6 +12,8 @@ export interface LivenessInit {
   liveForMs?: number
   /** owners tracked at most (oldest forgotten first), default 10,000 */
   maxOwners?: number
+  /** an owner demoted by a connection that failed is asked for its records this much later (ms), default 1 s */
+  probeAfterMs?: number
 }
 
 interface OwnerState {
@@ -38,6 +40,7 @@ export class OwnerLiveness {
   private readonly maxBackoffMs: number
   private readonly liveForMs: number
   private readonly maxOwners: number
+  readonly probeAfterMs: number
 
   constructor (init: LivenessInit = {}) {
     this.evictAfterMs = init.evictAfterMs ?? 30_000
@@ -45,6 +48,7 @@ export class OwnerLiveness {
     this.maxBackoffMs = init.maxBackoffMs ?? 30_000
     this.liveForMs = init.liveForMs ?? 5 * 60_000
     this.maxOwners = init.maxOwners ?? 10_000
+    this.probeAfterMs = init.probeAfterMs ?? 1000
   }
 
   private entry (owner: string): OwnerState {
@@ -66,6 +70,20 @@ export class OwnerLiveness {
     s.failures++
     s.failingSince ??= now
     s.retryAt = now + Math.min(this.maxBackoffMs, this.backoffMs * 2 ** Math.min(16, s.failures - 1))
+  }
+
+  /**
+   * A connection to the owner closed. One that closed with an error (reset,
+   * muxer or transport failure, a failed keep-alive) demotes the owner at once
+   * unless another connection to it is still open; a clean close says nothing
+   * of the owner. Weaker evidence than a failed request (a busy peer's
+   * keep-alive fails too): no back-off, so the next request to it decides.
+   */
+  connectionClosed (owner: string, error: Error | undefined, stillConnected = false, now = Date.now()): boolean {
+    if (error == null || stillConnected) return false
+    const s = this.entry(owner)
+    s.failingSince ??= now
+    return true
   }
 
   /** The owner answered, or sent a record itself */
@@ -91,11 +109,14 @@ export class OwnerLiveness {
     return s != null && s.failingSince != null && now < s.retryAt
   }
 
-  /** Owners failing for at least `evictAfterMs`: their records leave the results */
+  /**
+   * Owners failing for at least `evictAfterMs` with at least one failed
+   * request (a closed connection alone never evicts): their records leave the results
+   */
   expired (now = Date.now()): string[] {
     const out: string[] = []
     for (const [owner, s] of this.owners) {
-      if (s.failingSince != null && now - s.failingSince >= this.evictAfterMs) out.push(owner)
+      if (s.failingSince != null && s.failures > 0 && now - s.failingSince >= this.evictAfterMs) out.push(owner)
     }
     return out
   }

@@ -19,7 +19,7 @@ import type { AskManyOptions, AskManyResult } from './ask-many.js'
 import { LookupLimiter } from './limiter.js'
 import { OwnerLiveness } from './liveness.js'
 import type { Liveness } from './liveness.js'
-import { dhtLookup, emptyExplain } from './lookup.js'
+import { KeyProviders, PeerFetches, dhtLookup, emptyExplain } from './lookup.js'
 import { SimHashLsh } from './lsh.js'
 import { Request, Response } from './pb/anycast.js'
 import { capabilityDomain } from './record-signing.js'
@@ -73,6 +73,10 @@ export class SemanticAnycast implements Startable {
   readonly publishProbes: number
   readonly liveness: OwnerLiveness
   readonly lookups: LookupLimiter
+  /** providers of bucket keys found lately, shared by this node's lookups */
+  readonly keyProviders: KeyProviders
+  /** records fetched lately per provider, shared by this node's lookups */
+  readonly peerFetches: PeerFetches
   private readonly components: SemanticAnycastComponents
   private readonly init: SemanticAnycastInit
   private readonly log: Logger
@@ -89,6 +93,8 @@ export class SemanticAnycast implements Startable {
   private transport: InvokeTransport
   /** own records: announcement, anti-entropy, gossip intake */
   private readonly announcer: Announcer
+  /** owners demoted by a failed connection and about to be asked whether they are alive */
+  private readonly probing = new Set<string>()
   private readonly pendingLookups = new Map<string, { run: Promise<{ records: CapabilityRecord[], self: boolean }>, explain: Explain }>()
   private dht?: DhtLike
   private started = false
@@ -110,6 +116,8 @@ export class SemanticAnycast implements Startable {
     this.cache = new RecordCache(init.cache)
     this.liveness = new OwnerLiveness(init.liveness)
     this.lookups = new LookupLimiter(init.lookups)
+    this.keyProviders = new KeyProviders({ ttlMs: init.providerCacheMs })
+    this.peerFetches = new PeerFetches({ ttlMs: init.providerCacheMs })
     this.lsh = new SimHashLsh(this.network, this.embedder.id, this.embedder.dim, {
       tables: init.lsh?.tables ?? DEFAULT_LSH_TABLES,
       bits: init.lsh?.bits ?? DEFAULT_LSH_BITS
@@ -142,6 +150,7 @@ export class SemanticAnycast implements Startable {
     })
     this.transport = new InvokeTransport({ connectionManager: components.connectionManager, protocol: this.protocol, log: this.log })
     this.handleStream = this.handleStream.bind(this)
+    this.onConnectionOpen = this.onConnectionOpen.bind(this)
   }
 
   readonly [Symbol.toStringTag] = '@aistack/semantic-anycast'
@@ -177,6 +186,7 @@ export class SemanticAnycast implements Startable {
       this.republish({ provide: false }).catch(err => { this.log.error('republish failed - %e', err) })
     }, interval)
     this.timer.unref?.()
+    optional<EventTarget>(this.components, 'events')?.addEventListener('connection:open', this.onConnectionOpen)
     this.livenessTimer = setInterval(() => { this.evictDead() }, 1000)
     this.livenessTimer.unref?.()
     this.started = true
@@ -199,6 +209,7 @@ export class SemanticAnycast implements Startable {
     this.transport.stop()
     clearInterval(this.timer)
     clearInterval(this.livenessTimer)
+    optional<EventTarget>(this.components, 'events')?.removeEventListener('connection:open', this.onConnectionOpen)
     await this.components.registrar.unhandle(this.protocol)
   }
 
@@ -261,6 +272,33 @@ export class SemanticAnycast implements Startable {
   /** Verify a signed record and cache it; throws InvalidRecordError */
   async accept (bytes: Uint8Array): Promise<CapabilityRecord> {
     return this.announcer.accept(bytes)
+  }
+
+  /** Watches a new connection: if it closes with an error, its peer (when it owns records) is demoted at once */
+  private onConnectionOpen (evt: Event): void {
+    const conn = (evt as CustomEvent<Connection>).detail
+    conn.addEventListener('close', (e: Event) => {
+      const owner = conn.remotePeer.toString()
+      if (!this.started || !this.cache.hasOwner(owner)) return
+      const open = this.components.connectionManager.getConnections(conn.remotePeer).some(c => c !== conn && c.status === 'open')
+      const error = (e as Event & { error?: Error }).error
+      if (!this.liveness.connectionClosed(owner, error, open)) return
+      this.log('demoted %s: its connection closed with an error - %s', owner, error?.message)
+      // a busy peer's connection may fail too (a missed keep-alive): it is asked for its records
+      // once, and an answer restores it before its records would leave the results
+      if (this.probing.has(owner)) return
+      this.probing.add(owner)
+      const timer = setTimeout(() => {
+        if (!this.started) {
+          this.probing.delete(owner)
+          return
+        }
+        this.fetchRecords(conn.remotePeer, [], AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(10_000)])).then(() => {
+          this.log('%s answered again after its connection failed', owner)
+        }, () => {}).finally(() => { this.probing.delete(owner) })
+      }, this.liveness.probeAfterMs)
+      timer.unref?.()
+    }, { once: true })
   }
 
   /** Records of owners failing for `liveness.evictAfterMs` leave the cache */
@@ -409,19 +447,26 @@ export class SemanticAnycast implements Startable {
   private async lookupDht (vector: Float32Array, explain: Explain, options: FindOptions): Promise<CapabilityRecord[]> {
     const probes = Math.max(1, options.probes ?? this.probes)
     const tables = options.tables ?? this.lsh.tables
-    const buckets = this.lsh.probes(vector, probes).filter(b => b.table < tables)
+    // the query's own bucket in every table first, then the neighbours by rank
+    const buckets = this.lsh.probes(vector, probes)
+      .map((b, i) => ({ b, rank: i % probes }))
+      .filter(({ b }) => b.table < tables)
+      .sort((x, y) => x.rank - y.rank)
+      .map(({ b }) => b)
+    const primaryKeys = Math.min(tables, buckets.length)
     const keys = [...new Map(buckets.map(b => this.lsh.key(b)).map(k => [k.toString(), k])).values()]
-    const id = `${keys.map(k => k.toString()).join(',')}|${options.providerAnswers ?? ''}`
+    const id = `${keys.map(k => k.toString()).join(',')}|${options.providerAnswers ?? ''}|${options.source === 'dht' ? 'dht' : ''}`
     const shared = this.pendingLookups.get(id)
     if (shared != null) {
       explain.reason += '; joined an identical lookup already running'
       const { records } = await shared.run
       const e = shared.explain
-      Object.assign(explain, { keys: e.keys, keyCount: e.keyCount, dhtMessages: e.dhtMessages, providers: e.providers, fetches: e.fetches, recordsFetched: e.recordsFetched })
+      Object.assign(explain, { keys: e.keys, keyCount: e.keyCount, dhtMessages: e.dhtMessages, keysShared: e.keysShared, keysAbandoned: e.keysAbandoned, fetchesPending: e.fetchesPending, providers: e.providers, fetches: e.fetches, recordsFetched: e.recordsFetched })
       Object.assign(explain.phases, { queueMs: e.phases.queueMs, providersMs: e.phases.providersMs, fetchMs: e.phases.fetchMs })
       return records
     }
     const queued = performance.now()
+    const k = Math.max(1, Math.min(options.k ?? 5, 100))
     explain.load = this.lookups.load
     const signal = AbortSignal.any([this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])])
     const run = this.lookups.run(async () => {
@@ -431,13 +476,34 @@ export class SemanticAnycast implements Startable {
         dht: this.dht,
         contentRouting: this.dht == null ? this.components.contentRouting : undefined,
         log: this.log,
-        fetch: async (peer, keys, sig) => this.fetchRecords(peer, keys, sig),
+        // an explicit DHT search asks the providers again; others share what was fetched lately
+        fetch: async (peer, keys, sig) => options.source === 'dht'
+          ? this.fetchRecords(peer, keys, sig)
+          : (await this.peerFetches.get(peer.id.toString(), keys, async missing => this.fetchRecords(peer, missing, sig)))
+              .map(r => this.cache.get(r.owner, r.name)).filter((r): r is CapabilityRecord => r != null && !r.tombstone),
         skip: peer => this.liveness.backingOff(peer),
         concurrency: this.init.dhtConcurrency ?? 16,
         responsesPerKey: this.init.dhtResponsesPerKey ?? 3,
         providerAnswersPerKey: options.providerAnswers ?? this.init.dhtProviderAnswersPerKey ?? 1,
         providersTimeoutMs: this.init.dhtTimeoutMs ?? 10_000,
-        fetchTimeoutMs: this.init.fetchTimeoutMs ?? 5000
+        fetchTimeoutMs: this.init.fetchTimeoutMs ?? 5000,
+        softMs: this.init.lookupSoftMs ?? 1500,
+        // cut at the soft budget only once k records of other nodes clear the confidence threshold
+        enough: records => {
+          const confidence = this.init.cacheConfidence ?? 0.35
+          const self = this.components.peerId.toString()
+          const good = new Set<string>()
+          // an explicit DHT search counts only what the network answered
+          const cached = options.source === 'dht' ? [] : this.cache.search(this.embedder.id, vector, k, Date.now(), r => r.owner === self)
+          for (const s of cached) {
+            if (s.similarity >= confidence && this.liveness.state(s.record.owner) !== 'failing') good.add(`${s.record.owner}/${s.record.name}`)
+          }
+          for (const r of records) if (dot(r.vector, vector) >= confidence) good.add(`${r.owner}/${r.name}`)
+          return good.size >= k
+        },
+        primaryKeys,
+        // an explicit DHT search asks the network again
+        keyCache: options.source === 'dht' ? undefined : this.keyProviders
       }, keys, explain, signal)
     }, signal)
     this.pendingLookups.set(id, { run, explain })

@@ -49,6 +49,8 @@ export interface SemanticAnycastComponents {
   contentRouting?: ContentRoutingLike
   dht?: DhtLike
   pubsub?: PubSubLike
+  /** node events: a connection to an owner that closes with an error demotes it */
+  events?: EventTarget
 }
 
 export interface ScoreWeights {
@@ -141,6 +143,13 @@ export interface SemanticAnycastInit {
   dhtTimeoutMs?: number
   /** Budget of each record fetch in a lookup, default 5 s */
   fetchTimeoutMs?: number
+  /**
+   * soft budget of a DHT lookup (ms), default 1500: past it, queries of neighbouring
+   * buckets are given up and the lookup answers with what it has (see lookup.ts); 0 turns it off
+   */
+  lookupSoftMs?: number
+  /** how long the providers found for a bucket key answer further lookups (ms), default 15 s; 0 turns it off */
+  providerCacheMs?: number
   /**
    * Lookups on the network run at once (default 8) and waiting (default 64,
    * each at most `maxWaitMs`, default 10 s); more are refused

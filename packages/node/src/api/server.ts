@@ -82,6 +82,8 @@ export interface ApiLimits {
   maxHeadersCount: number
   /** Most open connections; more are closed at once */
   maxConnections: number
+  /** Connections waiting to be accepted (the listen backlog, capped by the kernel's somaxconn) */
+  listenBacklog: number
   /** Most requests being answered at once (server-sent event streams not counted); more get 503 */
   maxConcurrentRequests: number
   /** Most requests on one kept-alive connection */
@@ -95,7 +97,10 @@ export const API_LIMITS: ApiLimits = {
   keepAliveTimeoutMs: 5_000,
   maxHeaderBytes: 16 * 1024,
   maxHeadersCount: 100,
-  maxConnections: 512,
+  // a burst of clients each on its own connection (1,000 searches at once) gets answers, 503
+  // `busy` beyond maxConcurrentRequests, instead of resets
+  maxConnections: 2048,
+  listenBacklog: 2048,
   maxConcurrentRequests: 256,
   maxRequestsPerSocket: 10_000
 }
@@ -147,7 +152,7 @@ export class ApiServer {
     // a bad or slow request is answered 400 or 408 and its socket closed by Node's default clientError handling
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(this.init.port, this.init.host, () => {
+      server.listen({ port: this.init.port, host: this.init.host, backlog: limits.listenBacklog }, () => {
         server.off('error', reject)
         resolve()
       })
