@@ -107,6 +107,7 @@ export class Announcer {
   private unsubscribeProvider?: () => void
   private announcing: Promise<void> = Promise.resolve()
   private shutdown = new AbortController()
+  private wholeViewAt?: number
 
   constructor (components: AnnouncerComponents, init: AnnouncerInit) {
     this.components = components
@@ -197,6 +198,15 @@ export class Announcer {
   }
 
   /** The own records, signed, with their bucket keys */
+  /**
+   * Unix time (ms) of the last anti-entropy answer that held every record its sender knew (fewer
+   * than `LIMITS.maxRecordsPerResponse`): the cache then holds the network as that neighbour saw
+   * it. Undefined before one arrived.
+   */
+  neighbourViewAt (): number | undefined {
+    return this.wholeViewAt
+  }
+
   records (): IterableIterator<OwnRecord> {
     return this.own.values()
   }
@@ -390,6 +400,7 @@ export class Announcer {
     }
     this.liveness.succeeded(owner)
     if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
+    if (res.records.length < LIMITS.maxRecordsPerResponse) this.wholeViewAt = Date.now()
     let taken = 0
     for (const bytes of res.records.slice(0, LIMITS.maxRecordsPerResponse)) {
       try {

@@ -409,7 +409,7 @@ export class SemanticAnycast implements Startable {
       }
     } else if (wantDht) {
       stats.source = source === 'dht' ? 'dht' : 'cache+dht'
-      const found = await this.lookupDht(vector, explain, options)
+      const found = await this.awaitLookup(this.lookupDht(vector, explain, options), source, explain)
       for (const r of found) {
         if (r.owner === self) continue
         // fetched records may be newer than cached ones
@@ -512,6 +512,32 @@ export class SemanticAnycast implements Startable {
     } finally {
       this.pendingLookups.delete(id)
     }
+  }
+
+  /**
+   * Waits for a DHT lookup; an automatic search on a node whose cache holds the network as a
+   * neighbour saw it (an anti-entropy answer that held every record its sender knew, within the
+   * record lifetime) waits at most the soft budget: what the DHT would add is then at most what
+   * that neighbour did not know, so the answer comes from the cache and the lookup goes on filling
+   * it. A fresh node, a network larger than one anti-entropy answer, and `source: 'dht'` wait for
+   * the lookup as before.
+   */
+  private async awaitLookup (lookup: Promise<CapabilityRecord[]>, source: string, explain: Explain): Promise<CapabilityRecord[]> {
+    const viewAt = this.announcer.neighbourViewAt()
+    const softMs = this.init.lookupSoftMs ?? 1500
+    if (source !== 'auto' || softMs <= 0 || viewAt == null || Date.now() - viewAt > this.recordTtlMs) return lookup
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, softMs) })
+    try {
+      const found = await Promise.race([lookup, late])
+      if (found != null) return found
+    } finally {
+      clearTimeout(timer)
+    }
+    explain.reason += `; answered at the soft budget (${softMs} ms) from a cache that holds the network as a neighbour saw it, the DHT lookup goes on filling it`
+    explain.refreshing = true
+    lookup.catch(err => { this.log('lookup after the soft budget failed - %s', err?.message) })
+    return []
   }
 
   /**

@@ -56,4 +56,26 @@ describe('semantic anycast anti-entropy', function () {
     await joiner.dial(multiaddr(hub.addr))
     await waitFor(() => joiner.services.anycast.cache.get(owner.peerId.toString(), 'owner-cap') != null, 20_000, 'the joiner to hold the owner\'s record')
   })
+
+  it('a node that holds the network as its neighbour saw it answers a search that matches nothing at the soft budget, not after the DHT budget', async () => {
+    const joiner = nodes[nodes.length - 1]
+    const anycast = joiner.services.anycast
+    await waitFor(() => (anycast as any).announcer.neighbourViewAt() != null, 20_000, 'a whole anti-entropy answer')
+    // a DHT whose provider queries never answer: the lookup would wait its whole provider budget (10 s)
+    const hanging = {
+      async * findProviders (_key: unknown, options: { signal?: AbortSignal } = {}): AsyncGenerator<any> {
+        await new Promise<void>(resolve => { options.signal?.addEventListener('abort', () => { resolve() }, { once: true }) })
+      },
+      async provide (): Promise<void> {},
+      async cancelReprovide (): Promise<void> {}
+    }
+    ;(anycast as any).dht = hanging
+    const started = Date.now()
+    const { candidates, stats } = await anycast.findWithStats('Compile Fortran sources into WebAssembly modules')
+    const ms = Date.now() - started
+    assert.ok(stats.explain.reason.includes('answered at the soft budget'), stats.explain.reason)
+    assert.equal(stats.explain.refreshing, true)
+    assert.ok(ms < 8000, `answered after ${ms} ms`)
+    assert.ok(candidates.every(c => c.similarity < 0.35), 'nothing matched well')
+  })
 })
