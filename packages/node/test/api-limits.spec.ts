@@ -209,11 +209,15 @@ describe('HTTP API of a running node: validation, run.json, Idempotency-Key', fu
 
   it('opens at most 64 event streams at once', async () => {
     const controllers: AbortController[] = []
+    // held until the end: fetch cancels the body of a Response that is garbage collected, which
+    // would close its stream on the node and free a place the test counts as taken
+    const responses: Response[] = []
     try {
       const open = async (): Promise<number> => {
         const controller = new AbortController()
         controllers.push(controller)
         const res = await fetch(`${node.run.api.url}/v1/events`, { headers: { authorization: `Bearer ${node.run.api.token}` }, signal: controller.signal })
+        responses.push(res)
         if (res.status !== 200) await res.text()
         return res.status
       }
@@ -226,6 +230,7 @@ describe('HTTP API of a running node: validation, run.json, Idempotency-Key', fu
       assert.equal(await waitFor(async () => { const s = await open(); return s === 200 ? s : undefined }, { what: 'a free stream' }), 200)
     } finally {
       for (const c of controllers) c.abort()
+      responses.length = 0
     }
   })
 

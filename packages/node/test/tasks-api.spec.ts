@@ -198,13 +198,16 @@ describe('task queue API and CLI', function () {
     child.stdout.on('data', d => { out += String(d) })
     const exit = new Promise<number | null>(resolve => child.once('exit', resolve))
     try {
-      // the stream is open once the first submitted task shows up in it
-      let id: string | undefined
+      // the stream is open once a submitted task shows up in it (the first ones may have run
+      // before it opened, or half before: their early events are not replayed)
       await waitFor(async () => {
-        id = (await api(node.run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'e' } })).json.id
-        await completed(id as string)
-        return out.includes(id as string)
+        const probe = (await api(node.run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'e' } })).json.id
+        await completed(probe)
+        return out.includes(probe)
       }, { what: 'events to show a task', intervalMs: 200 })
+      // a task submitted with the stream open: every event of it, in order
+      const id: string = (await api(node.run, 'POST', '/v1/tasks', { body: { capability: 'echo', input: 'f' } })).json.id
+      await completed(id)
       await waitFor(() => out.split('\n').some(l => l.includes(id as string) && l.includes('"task.completed"')), { what: 'the task.completed event' })
       const events = out.trim().split('\n').map(l => JSON.parse(l)).filter(e => e.taskId === id)
       assert.deepEqual(events.map(e => e.type), ['task.created', 'task.assigned', 'task.running', 'task.completed'])
