@@ -69,7 +69,7 @@ describe('semantic anycast anti-entropy', function () {
       async provide (): Promise<void> {},
       async cancelReprovide (): Promise<void> {}
     }
-    ;(anycast as any).dht = hanging
+    ;(anycast as any).finder.dht = hanging
     const started = Date.now()
     const { candidates, stats } = await anycast.findWithStats('Compile Fortran sources into WebAssembly modules')
     const ms = Date.now() - started
