@@ -58,7 +58,7 @@ describe('semantic anycast across node processes', function () {
 
     const summary = await runCli(['ask', 'write a short summary of this long report', '--input', 'a long report', '--home', asker.home])
     assert.equal(summary.code, 0, summary.stderr)
-    assert.equal(summary.stdout, 'summary:a long report\n', 'the answer ends with a newline')
+    assert.equal(summary.stdout, 'summary:a long report\n', `the summarizer answers, with a newline at the end; ${summary.stderr}`)
     assert.match(summary.stderr, new RegExp(`answered by summarize-text on ${summarizer.run.peerId}`))
   })
 

@@ -103,6 +103,17 @@ export class OwnerLiveness {
     return s.seenAt != null && now - s.seenAt < this.liveForMs ? 'live' : 'unknown'
   }
 
+  /**
+   * A request to the owner failed and nothing was heard from it since
+   * (`failing` from a closed connection alone is not demoted): ask measures
+   * alternatives against the best owner not demoted, so only a failed
+   * request lets a far worse match answer in its place.
+   */
+  demoted (owner: string): boolean {
+    const s = this.owners.get(owner)
+    return s != null && s.failingSince != null && s.failures > 0
+  }
+
   /** Whether the owner is in its back-off window (skip fetching from it) */
   backingOff (owner: string, now = Date.now()): boolean {
     const s = this.owners.get(owner)

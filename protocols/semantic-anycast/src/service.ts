@@ -384,12 +384,14 @@ export class SemanticAnycast implements Startable {
     if (inputBytes.byteLength > maxInput) throw new TooLargeError(`input is ${inputBytes.byteLength} bytes, limit ${maxInput}`)
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options.signal != null ? [options.signal] : [])])
     const k = Math.max(maxAttempts * 2, 5)
-    // a candidate is tried only if it is near enough to the best one whose owner is not failing:
+    // a candidate is tried only if it is near enough to the best one whose owner is not demoted:
     // a capability that failed on a live owner keeps the bar (an unrelated one is not run in its
-    // place), an owner found dead lowers it to the best live alternative
+    // place), an owner a request failed on lowers it to the best live alternative; a connection
+    // closed with an error alone does not (a busy owner's missed keep-alive must not send its
+    // asks to an unrelated capability)
     const relative = options.minRelativeSimilarity ?? 0
     const near = (c: Candidate, all: Candidate[]): boolean => {
-      const healthy = all.filter(x => x.peerId === this.components.peerId.toString() || this.liveness.state(x.peerId) !== 'failing')
+      const healthy = all.filter(x => x.peerId === this.components.peerId.toString() || !this.liveness.demoted(x.peerId))
       const best = Math.max(0, ...(healthy.length > 0 ? healthy : all).map(x => x.similarity))
       return c.similarity >= best * relative
     }
@@ -399,16 +401,23 @@ export class SemanticAnycast implements Startable {
     const tried = new Set<string>()
     let attempts = 0
     for (let round = 0; round < 2; round++) {
-      let roundAttempts = 0
-      for (const c of candidates) {
-        if (roundAttempts >= maxAttempts || signal.aborted) break
+      const thisRound = new Set<string>()
+      // the first candidate in order still to try; scanned again after each failure, since a
+      // failed owner may lower the bar for candidates passed over before
+      const next = (): Candidate | undefined => candidates.find(c => {
         const id = `${c.peerId}/${c.name}`
+        if (thisRound.has(id)) return false
         // a second round retries an owner only if it was confirmed live since
-        if (tried.has(id) && c.liveness !== 'live') continue
-        if (!near(c, candidates)) continue
-        tried.add(id)
+        if (tried.has(id) && c.liveness !== 'live') return false
+        return near(c, candidates)
+      })
+      while (thisRound.size < maxAttempts && !signal.aborted) {
+        const c = next()
+        if (c == null) break
+        thisRound.add(`${c.peerId}/${c.name}`)
+        tried.add(`${c.peerId}/${c.name}`)
         attempts++
-        roundAttempts++
+        const roundAttempts = thisRound.size
         const remaining = deadline - performance.now()
         const left = Math.min(maxAttempts - roundAttempts + 1, candidates.length - roundAttempts + 1)
         // leave time for the next candidates unless this is the last one
