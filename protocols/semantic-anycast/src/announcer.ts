@@ -8,7 +8,7 @@ import { ProvideQueue } from './provide-queue.js'
 import { capabilityText, signCapabilityRecord, validateCapability, verifyCapabilityRecord } from './record.js'
 import type { RecordCache } from './cache.js'
 import type { GossipLimits } from './gossip-guard.js'
-import type { CapabilityProvider } from './invoke.js'
+import type { CapabilityProvider, RequestDialer } from './invoke.js'
 import type { OwnerLiveness } from './liveness.js'
 import type { SimHashLsh } from './lsh.js'
 import type { PublishStats } from './provide-queue.js'
@@ -41,6 +41,8 @@ export interface AnnouncerComponents {
 
 export interface AnnouncerInit {
   network: string
+  /** sends anti-entropy requests (see `sendRequest`) */
+  dialer: RequestDialer
   /** the capabilities gossip topic */
   topic: string
   /** the network-wide base model: record vectors and LSH keys */
@@ -384,7 +386,7 @@ export class Announcer {
     const owner = peer.toString()
     let res: Response
     try {
-      res = await sendRequest(this.components.connectionManager, this.init.protocol, { id: peer, multiaddrs: [] }, {
+      res = await sendRequest(this.init.dialer, this.init.protocol, { id: peer, multiaddrs: [] }, {
         kind: Request.Kind.GET_RECORDS,
         id: randomBytes(16),
         deadlineMs: 10_000,

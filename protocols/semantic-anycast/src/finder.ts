@@ -9,6 +9,7 @@ import type { LookupLimiter } from './limiter.js'
 import type { OwnerLiveness } from './liveness.js'
 import type { Explain, KeyProviders, PeerFetches } from './lookup.js'
 import type { SimHashLsh } from './lsh.js'
+import type { RequestDialer } from './invoke.js'
 import type { CapabilityRecord } from './record.js'
 import type { Reranker } from './reranker.js'
 import type { Candidate, DhtLike, FindOptions, LookupStats, ResultSource, SemanticAnycastComponents, SemanticAnycastInit } from './types.js'
@@ -30,6 +31,8 @@ function normText (s: string): string {
 /** What the finder takes from the service: its shared parts and the roles it asks */
 export interface FinderInit {
   components: Pick<SemanticAnycastComponents, 'peerId' | 'connectionManager' | 'contentRouting'>
+  /** sends record requests (see `sendRequest`) */
+  dialer: RequestDialer
   init: SemanticAnycastInit
   protocol: string
   log: Logger
@@ -324,7 +327,7 @@ export class Finder {
     const sig = signal ?? AbortSignal.timeout(10_000)
     let res: Response
     try {
-      res = await sendRequest(this.components.connectionManager, this.protocol, info, {
+      res = await sendRequest(this.deps.dialer, this.protocol, info, {
         kind: Request.Kind.GET_RECORDS,
         id: randomBytes(16),
         deadlineMs: 10_000,

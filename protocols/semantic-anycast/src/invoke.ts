@@ -4,6 +4,7 @@ import { fromString as u8FromString } from 'uint8arrays/from-string'
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, LIMITS } from './constants.js'
 import { Request, Response } from './pb/anycast.js'
 import type { LocalCapability } from './record.js'
+import type { PeerRoutingLike } from './types.js'
 import type { Logger, PeerId, PeerInfo, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -18,11 +19,43 @@ export interface CapabilityProvider {
 
 export type LocalResult = Pick<Response, 'status' | 'output' | 'error' | 'inflight' | 'capacity'>
 
+/** What a request is sent with */
+export interface RequestDialer {
+  connectionManager: ConnectionManager
+  /** finds the addresses of a peer this node is not connected to and holds none for */
+  peerRouting?: PeerRoutingLike
+}
+
+/** Longest wait for the peer routing to find an unconnected peer's addresses (ms) */
+export const FIND_PEER_TIMEOUT_MS = 5000
+
+/**
+ * Before a request to a peer this node is not connected to and was given no
+ * addresses for: asks the peer routing (the peer store, then the DHT) for
+ * them, which puts them in the peer store for the dial. A node often holds
+ * records of owners it never connected to (gossip, anti-entropy). Left to
+ * the dialer, the same lookup runs inside the dial job for that peer, and
+ * a DHT query that meets the peer among the closer peers dials it by
+ * joining that job, which waits for the query: both stall until the
+ * query's timeout and the dial fails with NoValidAddressesError. Never
+ * throws; the dial reports what went wrong.
+ */
+export async function findAddresses (dialer: RequestDialer, peer: PeerInfo, signal: AbortSignal): Promise<void> {
+  if (peer.multiaddrs.length > 0 || dialer.peerRouting == null) return
+  if (dialer.connectionManager.getConnections(peer.id).length > 0) return
+  try {
+    await dialer.peerRouting.findPeer(peer.id, { signal: AbortSignal.any([signal, AbortSignal.timeout(FIND_PEER_TIMEOUT_MS)]) })
+  } catch {}
+}
+
 /**
  * Send one anycast request to a peer (by id, then by its addresses) and read
- * the response; `maxResponseBytes` bounds the response frame.
+ * the response; `maxResponseBytes` bounds the response frame. A peer not
+ * connected and without addresses is looked up first (`findAddresses`).
  */
-export async function sendRequest (connectionManager: ConnectionManager, protocol: string, peer: PeerInfo, req: Request, signal: AbortSignal, maxResponseBytes: number): Promise<Response> {
+export async function sendRequest (dialer: RequestDialer, protocol: string, peer: PeerInfo, req: Request, signal: AbortSignal, maxResponseBytes: number): Promise<Response> {
+  const { connectionManager } = dialer
+  await findAddresses(dialer, peer, signal)
   let stream: Stream
   try {
     stream = await connectionManager.openStream(peer.id, protocol, { signal })
@@ -126,6 +159,8 @@ export interface SembatchEntry {
 
 export interface InvokeTransportInit {
   connectionManager: ConnectionManager
+  /** finds the addresses of an owner this node is not connected to (see `findAddresses`) */
+  peerRouting?: PeerRoutingLike
   /** the anycast protocol id */
   protocol: string
   /** the peer store: a peer speaks sembatch when identify listed its protocol */
@@ -223,7 +258,7 @@ export class InvokeTransport {
       }
     }
     this.stats.stream++
-    return sendRequest(this.init.connectionManager, this.init.protocol, peer, req, signal, maxResponseBytes)
+    return sendRequest(this.init, this.init.protocol, peer, req, signal, maxResponseBytes)
   }
 
   /** Both ends speak sembatch: we run it and identify told the peer store the peer does */

@@ -14,7 +14,7 @@ import {
 } from './constants.js'
 import { AllCandidatesFailedError, BadRequestError, NoCandidatesError, NotStartedError, RemoteError, TooLargeError } from './errors.js'
 import { InvokeTransport, LocalInvoker } from './invoke.js'
-import type { InvokeTransportStats, SembatchLike } from './invoke.js'
+import type { InvokeTransportStats, RequestDialer, SembatchLike } from './invoke.js'
 import { askMany } from './ask-many.js'
 import type { AskManyOptions, AskManyResult } from './ask-many.js'
 import { LookupLimiter } from './limiter.js'
@@ -30,7 +30,7 @@ import { attemptAttributes, tracedServe } from './trace-path.js'
 import type { PublishStats } from './provide-queue.js'
 import type { CapabilityRecord } from './record.js'
 import type {
-  AnycastSpan, AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PubSubLike, RepublishOptions, ResultSource, ScoreWeights,
+  AnycastSpan, AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PeerRoutingLike, PubSubLike, RepublishOptions, ResultSource, ScoreWeights,
   SemanticAnycastComponents, SemanticAnycastInit
 } from './types.js'
 import type { Embedder } from '@aistack/embeddings'
@@ -81,6 +81,7 @@ export class SemanticAnycast implements Startable {
   private readonly invoker: LocalInvoker
   /** INVOKE over sembatch when both ends speak it, else a stream each (invoke.ts) */
   private transport: InvokeTransport
+  private readonly dialer: RequestDialer
   /** own records: announcement, anti-entropy, gossip intake */
   private readonly announcer: Announcer
   /** owners demoted by a failed connection and about to be asked whether they are alive */
@@ -117,7 +118,14 @@ export class SemanticAnycast implements Startable {
     this.publishProbes = init.lsh?.publishProbes ?? DEFAULT_LSH_PUBLISH_PROBES
     this.recordTtlMs = Math.min(init.recordTtlMs ?? DEFAULT_RECORD_TTL_MS, MAX_RECORD_TTL_MS)
     this.weights = { ...DEFAULT_SCORE_WEIGHTS, ...init.weights }
+    // peer routing is looked up when a request needs it: services are built before libp2p is whole
+    const dialer: RequestDialer = {
+      connectionManager: components.connectionManager,
+      get peerRouting () { return optional<PeerRoutingLike>(components, 'peerRouting') }
+    }
+    this.dialer = dialer
     this.announcer = new Announcer(components, {
+      dialer,
       network: this.network,
       topic: this.topic,
       embedder: this.embedder,
@@ -139,9 +147,10 @@ export class SemanticAnycast implements Startable {
       maxOutputBytes: init.maxOutputBytes,
       timeoutMs: init.timeoutMs
     })
-    this.transport = new InvokeTransport({ connectionManager: components.connectionManager, protocol: this.protocol, log: this.log })
+    this.transport = new InvokeTransport({ connectionManager: dialer.connectionManager, get peerRouting () { return dialer.peerRouting }, protocol: this.protocol, log: this.log })
     this.finder = new Finder({
       components,
+      dialer,
       init,
       protocol: this.protocol,
       log: this.log,
@@ -178,8 +187,10 @@ export class SemanticAnycast implements Startable {
   async start (): Promise<void> {
     this.shutdown = new AbortController()
     this.dht = optional<DhtLike>(this.components, 'dht')
+    const dialer = this.dialer
     this.transport = new InvokeTransport({
-      connectionManager: this.components.connectionManager,
+      connectionManager: this.dialer.connectionManager,
+      get peerRouting () { return dialer.peerRouting },
       protocol: this.protocol,
       peerStore: optional(this.components, 'peerStore'),
       sembatch: optional<SembatchLike>(this.components, 'sembatch'),

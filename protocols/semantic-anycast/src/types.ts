@@ -37,6 +37,12 @@ export interface PubSubLike {
   topicValidators?: Map<string, any>
 }
 
+/** What anycast needs of libp2p's peer routing (the peer store, then the DHT) */
+export interface PeerRoutingLike {
+  /** @throws when the peer cannot be found (libp2p's NotFoundError) */
+  findPeer(peer: PeerId, options?: { signal?: AbortSignal }): Promise<PeerInfo>
+}
+
 export interface SemanticAnycastComponents {
   peerId: PeerId
   privateKey: PrivateKey
@@ -47,6 +53,8 @@ export interface SemanticAnycastComponents {
   addressManager?: { getAddresses(): unknown[] }
   /** used when no `dht` service is present */
   contentRouting?: ContentRoutingLike
+  /** finds the addresses of an owner this node holds none for, before dialing it */
+  peerRouting?: PeerRoutingLike
   dht?: DhtLike
   pubsub?: PubSubLike
   /** node events: a connection to an owner that closes with an error demotes it */
