@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { LIMITS } from './constants.js'
 import { BadRequestError, NotStartedError, RemoteError } from './errors.js'
+import { RateLimiter } from './gossip-guard.js'
 import { sendRequest } from './invoke.js'
 import { dhtLookup, emptyExplain } from './lookup.js'
 import { Request, Response } from './pb/anycast.js'
@@ -77,6 +78,8 @@ export class Finder {
   private readonly keyProviders: KeyProviders
   private readonly peerFetches: PeerFetches
   private readonly lsh: SimHashLsh
+  /** background refreshes: `refreshRate` per second, a burst of 2 */
+  private readonly refreshes: RateLimiter
   private readonly probes: number
   private readonly recordTtlMs: number
   private readonly pendingLookups = new Map<string, { run: Promise<{ records: CapabilityRecord[], self: boolean }>, explain: Explain }>()
@@ -100,6 +103,7 @@ export class Finder {
     this.lsh = deps.lsh
     this.probes = deps.probes
     this.recordTtlMs = deps.recordTtlMs
+    this.refreshes = new RateLimiter(Math.max(0, deps.init.refreshRate ?? 0.2), 2, 1)
   }
 
   start (dht?: DhtLike): void {
@@ -158,8 +162,11 @@ export class Finder {
     const fresh = confidentList.filter(s => now - (this.cache.confirmedAt(s.record.owner, s.record.name) ?? 0) <= freshMs).length
     const hasPeers = this.components.connectionManager.getConnections().length > 0
     let wantDht = source === 'dht' || (source === 'auto' && fresh < k)
-    // the cache answers at once when it has confident results, and the DHT refreshes it in the background
-    const background = source === 'auto' && wantDht && confident > 0 && options.probes == null && options.tables == null
+    // the cache answers at once when it has confident results, or holds the network as a neighbour
+    // saw it (what a lookup would add is then at most what that neighbour did not know), and the
+    // DHT refreshes it in the background
+    const holdsNetwork = this.holdsNetwork(now)
+    const background = source === 'auto' && wantDht && (confident > 0 || holdsNetwork) && options.probes == null && options.tables == null
     explain.reason = source === 'cache'
       ? 'source is cache'
       : source === 'dht'
@@ -172,20 +179,24 @@ export class Finder {
       explain.reason += '; no peers connected, the DHT is not asked'
     }
     if (wantDht && background) {
-      // a refresh never waits in the queue: it runs only when a lookup slot is free
+      if (confident === 0) explain.reason += '; the cache holds the network as a neighbour saw it'
+      // a refresh never waits in the queue: it runs only when a lookup slot is free, and at most
+      // `refreshRate` per second
       const { running } = this.lookups.load
-      if (running < this.lookups.concurrency) {
+      if (running >= this.lookups.concurrency) {
+        explain.reason += '; answered from the cache, every lookup slot is busy: no refresh'
+      } else if (!this.refreshes.take('')) {
+        explain.reason += '; answered from the cache, refreshed lately: no refresh'
+      } else {
         explain.reason += '; answered from the cache, the DHT refreshes it in the background'
         explain.refreshing = true
         this.lookupDht(vector, emptyExplain(), { ...options, signal: undefined }).catch(err => {
           this.log('background refresh failed - %s', err?.message)
         })
-      } else {
-        explain.reason += '; answered from the cache, every lookup slot is busy: no refresh'
       }
     } else if (wantDht) {
       stats.source = source === 'dht' ? 'dht' : 'cache+dht'
-      const found = await this.awaitLookup(this.lookupDht(vector, explain, options), source, explain)
+      const found = await this.lookupDht(vector, explain, options)
       for (const r of found) {
         if (r.owner === self) continue
         // fetched records may be newer than cached ones
@@ -291,29 +302,12 @@ export class Finder {
   }
 
   /**
-   * Waits for a DHT lookup; an automatic search on a node whose cache holds the network as a
-   * neighbour saw it (an anti-entropy answer that held every record its sender knew, within the
-   * record lifetime) waits at most the soft budget: what the DHT would add is then at most what
-   * that neighbour did not know, so the answer comes from the cache and the lookup goes on filling
-   * it. A fresh node, a network larger than one anti-entropy answer, and `source: 'dht'` wait for
-   * the lookup as before.
+   * The cache holds the network as a neighbour saw it: the last anti-entropy answer that held every
+   * record its sender knew arrived within the record lifetime
    */
-  private async awaitLookup (lookup: Promise<CapabilityRecord[]>, source: string, explain: Explain): Promise<CapabilityRecord[]> {
+  private holdsNetwork (now: number): boolean {
     const viewAt = this.deps.neighbourViewAt()
-    const softMs = this.init.lookupSoftMs ?? 1500
-    if (source !== 'auto' || softMs <= 0 || viewAt == null || Date.now() - viewAt > this.recordTtlMs) return lookup
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const late = new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, softMs) })
-    try {
-      const found = await Promise.race([lookup, late])
-      if (found != null) return found
-    } finally {
-      clearTimeout(timer)
-    }
-    explain.reason += `; answered at the soft budget (${softMs} ms) from a cache that holds the network as a neighbour saw it, the DHT lookup goes on filling it`
-    explain.refreshing = true
-    lookup.catch(err => { this.log('lookup after the soft budget failed - %s', err?.message) })
-    return []
+    return viewAt != null && now - viewAt <= this.recordTtlMs
   }
 
   /**

@@ -130,9 +130,18 @@ export interface SemanticAnycastInit {
    * of other nodes at or above this similarity, all confirmed within
    * `cacheFreshMs` and none of a failing owner; with fewer but at least one,
    * it answers from the cache and refreshes it from the DHT in the
-   * background; with none, it waits for the DHT. Default 0.35
+   * background; with none, it waits for the DHT, unless the cache holds the
+   * network as a neighbour saw it (see `neighbourViewAt`): then it answers
+   * from the cache and refreshes it in the background too. Default 0.35
    */
   cacheConfidence?: number
+  /**
+   * Background refreshes (DHT lookups started by searches the cache
+   * answered) per second, default 0.2, with a burst of 2; a refresh also
+   * needs a free lookup slot. Records arrive by gossip and anti-entropy: a
+   * refresh per search only costs CPU under many searches.
+   */
+  refreshRate?: number
   /** See `cacheConfidence`, default 60 s */
   cacheFreshMs?: number
   /** Parallel DHT queries (and, separately, record fetches) per lookup, default 16 */

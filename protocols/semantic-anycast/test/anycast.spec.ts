@@ -81,7 +81,7 @@ describe('semantic anycast over ten nodes', function () {
         assert.ok(candidates[0].score <= candidates[0].similarity)
         if (source === 'dht') assert.ok(stats.keys > 0 && stats.providers > 0 && stats.source === 'dht')
         // the cache alone answers only with k fresh confident records of other nodes
-        else assert.ok(stats.source === 'cache+dht' || stats.explain.refreshing, stats.explain.reason)
+        else assert.ok(stats.source === 'cache+dht' || stats.explain.refreshing || /no refresh/.test(stats.explain.reason), stats.explain.reason)
         const ownedByAsker = owner.get(name) === nodes[3].peerId.toString()
         if (source === 'dht') assert.equal(candidates[0].source, ownedByAsker ? 'own' : 'dht')
         assert.equal(candidates[0].liveness === 'failing', false)
