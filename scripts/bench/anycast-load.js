@@ -14,6 +14,8 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { api, removeTempDirs, startNodeProcess, tempDir } from '../../packages/node/dist/test/helpers.js'
+import { HybridEmbedder } from '../../packages/embeddings/dist/src/index.js'
+import { capabilityText } from '../../protocols/semantic-anycast/dist/src/index.js'
 import { generateCorpus } from './anycast-corpus.js'
 import { benchArgs } from './args.js'
 
@@ -36,9 +38,10 @@ try {
   const bootstrap = ['--bootstrap', nodes[0].run.multiaddrs[0]]
   const starts = []
   const names = new Set()
+  const served = []
   for (let i = 0; i < owners; i++) {
     const caps = capabilities.slice(i * 3, i * 3 + 2 + (i % 2)).map(c => ({ name: c.name, description: c.description, tags: c.tags, examples: c.examples, handler: { type: 'builtin', name: 'echo' } }))
-    caps.forEach(c => names.add(c.name))
+    caps.forEach(c => { names.add(c.name); served.push(c) })
     const home = await tempDir()
     await writeFile(join(home, 'config.json'), JSON.stringify({ capabilities: caps }))
     starts.push(startNodeProcess(home, bootstrap, { timeoutMs: 120_000 }).then(n => { nodes.push(n); return n }))
@@ -69,6 +72,7 @@ try {
   // phase 1: searchers at once, fresh queries
   const searchers = nodes.slice(1, 1 + args.searchers)
   const latencies = []
+  const found = []
   const slow = []
   let q = 0
   await Promise.all(searchers.map(async (n, s) => {
@@ -84,8 +88,9 @@ try {
       })
       const ms = performance.now() - t
       latencies.push(ms)
+      found.push({ text, names: (res.json?.results ?? []).map(r => r.name) })
       if (res.status !== 200) console.log(`search answered ${res.status}`)
-      else if (ms > 2000) slow.push({ ms: Math.round(ms), node: s, explain: res.json.explain })
+      else slow.push({ ms: Math.round(ms), node: s, explain: res.json.explain })
       q++
     }
   }))
@@ -95,6 +100,22 @@ try {
   for (const { ms, node, explain: e } of slow.sort((a, b) => b.ms - a.ms).slice(0, 3)) {
     console.log(`  slow: ${ms} ms on searcher ${node}: ${e.path} (${e.reason}); phases ${JSON.stringify(e.phases)}; ${e.dhtMessages} DHT messages, ${e.providers.length} providers, fetches ${JSON.stringify(e.fetches.filter(f => f.ms > 1000 || f.error != null).slice(0, 4))}`)
   }
+  // no owner lost: each search against an exact search over every served capability with the
+  // nodes' embedder (the top 5 at or above the default minimum similarity, 0.2)
+  const embedder = new HybridEmbedder()
+  const capVectors = served.map(c => embedder.embedOne(capabilityText(c)))
+  let expected = 0
+  let missed = 0
+  let firstMissed = 0
+  for (const { text, names: got } of found) {
+    const v = embedder.embedOne(text)
+    const exact = served.map((c, i) => ({ name: c.name, sim: capVectors[i].reduce((sum, x, j) => sum + x * v[j], 0) }))
+      .filter(r => r.sim >= 0.2).sort((a, b) => b.sim - a.sim).slice(0, 5)
+    expected += exact.length
+    missed += exact.filter(r => !got.includes(r.name)).length
+    if (exact.length > 0 && !got.includes(exact[0].name)) firstMissed++
+  }
+  console.log(`phase 1 results against exact search: ${expected - missed} of ${expected} expected results returned (recall@5 ${((expected - missed) / Math.max(1, expected)).toFixed(3)}), the exact best missing from ${firstMissed} of ${found.length} searches`)
   console.log(`phase 1: ${q} searches from ${searchers.length} nodes at once: p50 ${Math.round(p50)} ms (bar 500, ratio ${(p50 / 500).toFixed(2)}), p99 ${Math.round(p99)} ms (bar 2000, ratio ${(p99 / 2000).toFixed(2)})`)
 
   // phase 2: a burst on one node, once the network has settled: for a minute or more after a
