@@ -199,7 +199,6 @@ export class Announcer {
     return this.own.get(name)?.cap
   }
 
-  /** The own records, signed, with their bucket keys */
   /**
    * Unix time (ms) of the last anti-entropy answer that held every record its sender knew (fewer
    * than `LIMITS.maxRecordsPerResponse`): the cache then holds the network as that neighbour saw
@@ -209,6 +208,7 @@ export class Announcer {
     return this.wholeViewAt
   }
 
+  /** The own records, signed, with their bucket keys */
   records (): IterableIterator<OwnRecord> {
     return this.own.values()
   }
