@@ -1,21 +1,17 @@
-import { randomBytes } from 'node:crypto'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
-import { toString as u8ToString } from 'uint8arrays/to-string'
-import { fromString as u8FromString } from 'uint8arrays/from-string'
 import { Announcer } from './announcer.js'
+import { Asker } from './asker.js'
 import { Finder } from './finder.js'
 import { RecordCache } from './cache.js'
 import {
-  DEFAULT_LSH_BITS, DEFAULT_LSH_PROBES, DEFAULT_LSH_PUBLISH_PROBES, DEFAULT_LSH_TABLES, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_INPUT_BYTES,
-  DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_NETWORK, DEFAULT_RECORD_TTL_MS, DEFAULT_TIMEOUT_MS, LIMITS, MAX_RECORD_TTL_MS,
+  DEFAULT_LSH_BITS, DEFAULT_LSH_PROBES, DEFAULT_LSH_PUBLISH_PROBES, DEFAULT_LSH_TABLES, DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_NETWORK, DEFAULT_RECORD_TTL_MS, DEFAULT_TIMEOUT_MS, LIMITS, MAX_RECORD_TTL_MS,
   anycastProtocol, capsTopic
 } from './constants.js'
-import { AllCandidatesFailedError, BadRequestError, NoCandidatesError, NotStartedError, RemoteError, TooLargeError } from './errors.js'
+import { BadRequestError, NotStartedError } from './errors.js'
 import { InvokeTransport, LocalInvoker } from './invoke.js'
 import type { InvokeTransportStats, RequestDialer, SembatchLike } from './invoke.js'
-import { askMany } from './ask-many.js'
 import type { AskManyOptions, AskManyResult } from './ask-many.js'
 import { LookupLimiter } from './limiter.js'
 import { OwnerLiveness } from './liveness.js'
@@ -25,12 +21,11 @@ import { SimHashLsh } from './lsh.js'
 import { Request, Response } from './pb/anycast.js'
 import { capabilityDomain } from './record-signing.js'
 import { Reranker } from './reranker.js'
-import { DEFAULT_SCORE_WEIGHTS, ObservedLoads, score, scoreInputs } from './score.js'
-import { attemptAttributes, tracedServe } from './trace-path.js'
+import { tracedServe } from './trace-path.js'
 import type { PublishStats } from './provide-queue.js'
 import type { CapabilityRecord } from './record.js'
 import type {
-  AnycastSpan, AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PeerRoutingLike, PubSubLike, RepublishOptions, ResultSource, ScoreWeights,
+  AskOptions, AskResult, Candidate, DhtLike, FindOptions, LookupStats, PeerRoutingLike, PubSubLike, RepublishOptions,
   SemanticAnycastComponents, SemanticAnycastInit
 } from './types.js'
 import type { Embedder } from '@aistack/embeddings'
@@ -74,10 +69,7 @@ export class SemanticAnycast implements Startable {
   private readonly embedder: Embedder
   /** the node's ranking model when it differs from the base one */
   private readonly reranker?: Reranker
-  private readonly peerLoad = new ObservedLoads()
-  private readonly rtt = new Map<string, number>()
   private readonly recordTtlMs: number
-  private readonly weights: ScoreWeights
   private readonly invoker: LocalInvoker
   /** INVOKE over sembatch when both ends speak it, else a stream each (invoke.ts) */
   private transport: InvokeTransport
@@ -88,6 +80,8 @@ export class SemanticAnycast implements Startable {
   private readonly probing = new Set<string>()
   /** the find path: cache, DHT lookups, record fetches */
   private readonly finder: Finder
+  /** the ask path: scoring, attempts, failover */
+  private readonly asker: Asker
   private dht?: DhtLike
   private started = false
   private timer?: ReturnType<typeof setInterval>
@@ -117,7 +111,6 @@ export class SemanticAnycast implements Startable {
     this.probes = init.lsh?.probes ?? DEFAULT_LSH_PROBES
     this.publishProbes = init.lsh?.publishProbes ?? DEFAULT_LSH_PUBLISH_PROBES
     this.recordTtlMs = Math.min(init.recordTtlMs ?? DEFAULT_RECORD_TTL_MS, MAX_RECORD_TTL_MS)
-    this.weights = { ...DEFAULT_SCORE_WEIGHTS, ...init.weights }
     // peer routing is looked up when a request needs it: services are built before libp2p is whole
     const dialer: RequestDialer = {
       connectionManager: components.connectionManager,
@@ -148,6 +141,16 @@ export class SemanticAnycast implements Startable {
       timeoutMs: init.timeoutMs
     })
     this.transport = new InvokeTransport({ connectionManager: dialer.connectionManager, get peerRouting () { return dialer.peerRouting }, protocol: this.protocol, log: this.log })
+    this.asker = new Asker({
+      init,
+      self: () => components.peerId.toString(),
+      cache: this.cache,
+      liveness: this.liveness,
+      invoker: this.invoker,
+      transport: () => this.transport,
+      shutdown: () => this.shutdown.signal,
+      find: async (query, options) => this.find(query, options)
+    })
     this.finder = new Finder({
       components,
       dialer,
@@ -165,7 +168,7 @@ export class SemanticAnycast implements Startable {
       probes: this.probes,
       recordTtlMs: this.recordTtlMs,
       ownRecords: () => this.ownRecords(),
-      candidate: (record, similarity, source, exact) => this.candidate(record, similarity, source, exact),
+      candidate: (record, similarity, source, exact) => this.asker.candidate(record, similarity, source, exact),
       accept: async bytes => this.accept(bytes),
       neighbourViewAt: () => this.announcer.neighbourViewAt()
     })
@@ -333,30 +336,6 @@ export class SemanticAnycast implements Startable {
     }
   }
 
-  private candidate (record: CapabilityRecord, similarity: number, source: ResultSource, exact: boolean): Candidate {
-    // load, latency and error rate: the last anycast answer, or the load source when fresher
-    const inputs = scoreInputs(record.owner, record.name, this.peerLoad.get(`${record.owner}/${record.name}`), this.rtt.get(record.owner), this.init.loadSource)
-    const own = source === 'own'
-    return {
-      peerId: record.owner,
-      name: record.name,
-      description: record.description,
-      tags: record.tags,
-      model: record.model,
-      attributes: record.attributes,
-      similarity,
-      load: inputs.load,
-      latencyMs: inputs.latencyMs,
-      errorRate: inputs.errorRate,
-      loadFrom: inputs.loadFrom,
-      score: score(similarity, inputs, this.weights),
-      exact,
-      source,
-      confirmedAt: own ? Date.now() : this.cache.confirmedAt(record.owner, record.name) ?? Date.now(),
-      liveness: own ? 'live' : this.liveness.state(record.owner)
-    }
-  }
-
   /** Ranked candidates for a query, best first */
   async find (query: string, options: FindOptions = {}): Promise<Candidate[]> {
     return (await this.findWithStats(query, options)).candidates
@@ -380,121 +359,13 @@ export class SemanticAnycast implements Startable {
   }
 
   /**
-   * Send the request to the best candidate, failing over to the next ones.
-   * An owner that fails is demoted at once; when every candidate failed and
-   * time is left, the network is searched again (fresh lookup) once.
+   * Send the request to the best candidate, failing over to the next ones
+   * (see `Asker.ask`). Throws NotStartedError, TooLargeError, NoCandidatesError,
+   * AllCandidatesFailedError with each failure.
    */
   async ask (query: string, input: unknown, options: AskOptions = {}): Promise<AskResult> {
     if (!this.started) throw new NotStartedError('semantic anycast is not started')
-    const started = performance.now()
-    const timeoutMs = options.timeoutMs ?? this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    const deadline = started + timeoutMs
-    const maxAttempts = Math.max(1, options.maxAttempts ?? this.init.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
-    const inputBytes = u8FromString(JSON.stringify(input ?? null))
-    const maxInput = this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES
-    if (inputBytes.byteLength > maxInput) throw new TooLargeError(`input is ${inputBytes.byteLength} bytes, limit ${maxInput}`)
-    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options.signal != null ? [options.signal] : [])])
-    const k = Math.max(maxAttempts * 2, 5)
-    // a candidate is tried only if it is near enough to the best one whose owner is not demoted:
-    // a capability that failed on a live owner keeps the bar (an unrelated one is not run in its
-    // place), an owner a request failed on lowers it to the best live alternative; a connection
-    // closed with an error alone does not (a busy owner's missed keep-alive must not send its
-    // asks to an unrelated capability)
-    const relative = options.minRelativeSimilarity ?? 0
-    const near = (c: Candidate, all: Candidate[]): boolean => {
-      const healthy = all.filter(x => x.peerId === this.components.peerId.toString() || !this.liveness.demoted(x.peerId))
-      const best = Math.max(0, ...(healthy.length > 0 ? healthy : all).map(x => x.similarity))
-      return c.similarity >= best * relative
-    }
-    let candidates = await this.find(query, { k, signal, minSimilarity: options.minSimilarity })
-    if (candidates.length === 0) throw new NoCandidatesError(`no peer offers a capability matching "${query.slice(0, 80)}"`)
-    const failures: Array<{ peerId: string, capability: string, error: string }> = []
-    const tried = new Set<string>()
-    let attempts = 0
-    for (let round = 0; round < 2; round++) {
-      const thisRound = new Set<string>()
-      // the first candidate in order still to try; scanned again after each failure, since a
-      // failed owner may lower the bar for candidates passed over before
-      const next = (): Candidate | undefined => candidates.find(c => {
-        const id = `${c.peerId}/${c.name}`
-        if (thisRound.has(id)) return false
-        // a second round retries an owner only if it was confirmed live since
-        if (tried.has(id) && c.liveness !== 'live') return false
-        return near(c, candidates)
-      })
-      while (thisRound.size < maxAttempts && !signal.aborted) {
-        const c = next()
-        if (c == null) break
-        thisRound.add(`${c.peerId}/${c.name}`)
-        tried.add(`${c.peerId}/${c.name}`)
-        attempts++
-        const roundAttempts = thisRound.size
-        const remaining = deadline - performance.now()
-        const left = Math.min(maxAttempts - roundAttempts + 1, candidates.length - roundAttempts + 1)
-        // leave time for the next candidates unless this is the last one
-        const budget = left > 1 ? Math.max(remaining / 2, Math.min(remaining, 1000)) : remaining
-        const span = options.trace?.child('anycast.attempt', attemptAttributes(c, { attempt: attempts, round, after: roundAttempts > 1 ? failures.at(-1) : undefined }), 'client')
-        try {
-          const output = await this.invoke(c, inputBytes, Math.max(1, Math.floor(budget)), signal, span)
-          span?.end()
-          return { output, peerId: c.peerId, capability: c.name, similarity: c.similarity, attempts, latencyMs: performance.now() - started, failures }
-        } catch (err: any) {
-          failures.push({ peerId: c.peerId, capability: c.name, error: `${err?.name ?? 'Error'}: ${err?.message ?? err}` })
-          span?.end(failures[failures.length - 1].error)
-        }
-      }
-      if (round > 0 || signal.aborted || deadline - performance.now() < 100) break
-      // every candidate failed: look again on the network before giving up
-      try {
-        candidates = await this.find(query, { k, signal, source: 'dht', minSimilarity: options.minSimilarity })
-      } catch {
-        break
-      }
-    }
-    throw new AllCandidatesFailedError(`all ${attempts} candidates failed: ${failures.map(f => f.error).join('; ')}`, failures)
-  }
-
-  /**
-   * Invoke one capability on one peer (this node included); records the owner's liveness.
-   * With `span`, the request carries its traceparent and the answering node's spans are adopted.
-   */
-  private async invoke (c: Candidate, input: Uint8Array, timeoutMs: number, outer: AbortSignal, span?: AnycastSpan): Promise<unknown> {
-    const signal = AbortSignal.any([outer, AbortSignal.timeout(timeoutMs)])
-    if (c.peerId === this.components.peerId.toString()) {
-      span?.setAttributes({ 'aistack.local': true })
-      const out = await this.invoker.run(c.name, input, timeoutMs, [signal, this.shutdown.signal])
-      if (out.status !== Response.Status.OK) throw new RemoteError(Response.Status[out.status], out.error)
-      return JSON.parse(u8ToString(out.output))
-    }
-    const t0 = performance.now()
-    let res: Response
-    try {
-      res = await this.transport.send({ id: peerIdFromString(c.peerId), multiaddrs: [] }, {
-        kind: Request.Kind.INVOKE,
-        id: randomBytes(16),
-        deadlineMs: timeoutMs,
-        capability: c.name,
-        input,
-        model: '',
-        keys: [],
-        traceparent: span?.traceparent
-      }, signal, (this.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) + 4096)
-    } catch (err) {
-      if (!outer.aborted) this.liveness.failed(c.peerId)
-      throw err
-    }
-    this.liveness.succeeded(c.peerId)
-    const rtt = performance.now() - t0
-    const prev = this.rtt.get(c.peerId)
-    this.rtt.set(c.peerId, prev == null ? rtt : prev * 0.8 + rtt * 0.2)
-    if (res.capacity > 0) this.peerLoad.set(`${c.peerId}/${c.name}`, { inflight: res.inflight, capacity: res.capacity })
-    if (span != null) span.setAttributes({ 'aistack.status': Response.Status[res.status] ?? String(res.status), 'aistack.remote_spans': span.adopt(res.spans) })
-    if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
-    try {
-      return JSON.parse(u8ToString(res.output))
-    } catch {
-      throw new RemoteError('ERROR', 'response output is not JSON')
-    }
+    return this.asker.ask(query, input, options)
   }
 
   private async handleStream (stream: Stream, connection: Connection): Promise<void> {
@@ -553,17 +424,11 @@ export class SemanticAnycast implements Startable {
   /**
    * Every input to the capability that best matches `query` (found once),
    * each failing over to the next candidates on its own; outputs in input
-   * order, a failure per input. To a peer that speaks sembatch the inputs
-   * share its stream and batch; see ask-many.ts.
+   * order, a failure per input (see `Asker.askMany`).
    */
   async askMany (query: string, inputs: unknown[], options: AskManyOptions = {}): Promise<AskManyResult> {
     if (!this.started) throw new NotStartedError('semantic anycast is not started')
-    return askMany({ find: async (q, o) => this.find(q, o), invoke: async (c, input, t, s) => this.invoke(c, input, t, s) }, query, inputs, {
-      timeoutMs: this.init.timeoutMs,
-      maxAttempts: this.init.maxAttempts,
-      maxInputBytes: this.init.maxInputBytes,
-      ...options
-    })
+    return this.asker.askMany(query, inputs, options)
   }
 
   /** How anycast requests travelled: over sembatch, on streams, fallbacks */
