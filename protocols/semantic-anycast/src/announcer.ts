@@ -6,6 +6,7 @@ import { sendRequest } from './invoke.js'
 import { Request, Response } from './pb/anycast.js'
 import { ProvideQueue } from './provide-queue.js'
 import { capabilityText, signCapabilityRecord, validateCapability, verifyCapabilityRecord } from './record.js'
+import { VerifiedRecords } from './verified.js'
 import type { RecordCache } from './cache.js'
 import type { GossipLimits } from './gossip-guard.js'
 import type { CapabilityProvider, RequestDialer } from './invoke.js'
@@ -110,6 +111,8 @@ export class Announcer {
   private announcing: Promise<void> = Promise.resolve()
   private shutdown = new AbortController()
   private wholeViewAt?: number
+  /** records verified lately: the same signed bytes again are not verified twice */
+  private readonly verified: VerifiedRecords
 
   constructor (components: AnnouncerComponents, init: AnnouncerInit) {
     this.components = components
@@ -122,6 +125,7 @@ export class Announcer {
     this.recordTtlMs = init.recordTtlMs
     this.cache = init.cache
     this.liveness = init.liveness
+    this.verified = new VerifiedRecords({ network: init.network, model: init.embedder.id, dim: init.embedder.dim })
     this.log = init.log
     const limits = { ...DEFAULT_GOSSIP_LIMITS, ...init.gossipLimits }
     this.peerRate = new RateLimiter(limits.peerRate, limits.peerBurst)
@@ -406,7 +410,7 @@ export class Announcer {
     let taken = 0
     for (const bytes of res.records.slice(0, LIMITS.maxRecordsPerResponse)) {
       try {
-        const record = await verifyCapabilityRecord(bytes, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
+        const record = await this.verified.verify(bytes)
         if (record.owner === this.components.peerId.toString() || record.model !== this.embedder.id) continue
         // a relayed record is rate limited per owner like a gossiped one; the sender's own are not
         if (record.owner !== owner && !this.ownerRate.take(record.owner)) continue
@@ -429,7 +433,7 @@ export class Announcer {
     if (!this.peerRate.take(peer.toString())) return 'reject'
     let record: CapabilityRecord
     try {
-      record = await verifyCapabilityRecord(message.data, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
+      record = await this.verified.verify(message.data)
     } catch (err: any) {
       this.log('rejected gossiped record from %p - %s', peer, err?.message)
       return 'reject'
@@ -464,7 +468,7 @@ export class Announcer {
 
   /** Verify a signed record and cache it; throws InvalidRecordError */
   async accept (bytes: Uint8Array): Promise<CapabilityRecord> {
-    const record = await verifyCapabilityRecord(bytes, { network: this.network, model: this.embedder.id, dim: this.embedder.dim })
+    const record = await this.verified.verify(bytes)
     if (record.owner === this.components.peerId.toString()) return record
     if (record.tombstone || record.model === this.embedder.id) this.cacheRecord(record)
     return record
