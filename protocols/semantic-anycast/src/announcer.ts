@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { LIMITS } from './constants.js'
+import { CHANGE_REGOSSIP_MS, LIMITS } from './constants.js'
 import { RemoteError } from './errors.js'
 import { DEFAULT_GOSSIP_LIMITS, RateLimiter } from './gossip-guard.js'
 import { sendRequest } from './invoke.js'
@@ -306,7 +306,7 @@ export class Announcer {
         this.provided.set(id, k)
       }
       if (prev != null) await this.releaseKeys(prev.keys)
-      await this.gossip(bytes)
+      await this.gossipChange(bytes, () => this.own.get(cap.name)?.bytes === bytes)
     }
     this.provideQueue.enqueue(toProvide)
   }
@@ -341,8 +341,22 @@ export class Announcer {
     const tomb = await verifyCapabilityRecord(bytes, { network: this.network })
     this.cache.put(tomb)
     signal.throwIfAborted()
-    await this.gossip(bytes)
+    await this.gossipChange(bytes, () => !this.own.has(name))
     await this.releaseKeys(own.keys)
+  }
+
+  /**
+   * Gossip a new or changed record, or a tombstone, now and once more `CHANGE_REGOSSIP_MS` later
+   * while `current()` still holds: a message gossipsub lost on its way to a node (a mesh still
+   * forming, a busy peer) would otherwise reach it only with the next republish or lookup. Where
+   * the first copy arrived, the second is a confirmation (same bytes, not verified again).
+   */
+  private async gossipChange (bytes: Uint8Array, current: () => boolean): Promise<void> {
+    await this.gossip(bytes)
+    const timer = setTimeout(() => {
+      if (this.started && current()) this.gossip(bytes).catch(() => {})
+    }, CHANGE_REGOSSIP_MS)
+    timer.unref?.()
   }
 
   private async gossip (bytes: Uint8Array): Promise<void> {

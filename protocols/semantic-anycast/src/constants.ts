@@ -57,3 +57,6 @@ export const DEFAULT_MAX_ATTEMPTS = 3
 
 /** Names accepted for capabilities */
 export const CAPABILITY_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
+
+/** A new or changed record, or a tombstone, is gossiped again this much later (ms): see `Announcer` */
+export const CHANGE_REGOSSIP_MS = 1500
