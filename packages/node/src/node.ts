@@ -33,7 +33,7 @@ import { muxer } from './muxer.js'
 import { ping } from './ping.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
-import { lateTaskTracer, lateTracer, nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
+import { lateTracer, nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
@@ -215,7 +215,7 @@ export class AgentNode {
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),
-            tracer: lateTaskTracer(() => telemetryOf),
+            tracer: lateTracer(() => telemetryOf),
             resolveQuery: async (query, { signal }) => {
               const [best] = await resolveWith?.find(query, { k: 1, signal }) ?? []
               return best == null ? undefined : { capability: best.name, peer: best.peerId }

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto'
-import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NotRunningError } from './errors.js'
+import { writeWhole } from './write-whole.js'
 
 export const RUN_FILE = 'run.json'
 
@@ -24,17 +24,7 @@ export function runFilePath (home: string): string {
  * rewritten with the new token in it, and readers never see half a file.
  */
 export async function writeRunFile (home: string, info: RunInfo): Promise<void> {
-  const path = runFilePath(home)
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  try {
-    // 'wx': a fresh file, so the mode given is the mode it gets (less the umask, which only narrows)
-    await writeFile(temp, JSON.stringify(info, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
-    await chmod(temp, 0o600)
-    await rename(temp, path)
-  } catch (err) {
-    await rm(temp, { force: true })
-    throw err
-  }
+  await writeWhole(runFilePath(home), JSON.stringify(info, null, 2) + '\n', { mode: 0o600, replace: true })
 }
 
 export async function removeRunFile (home: string): Promise<void> {

@@ -155,18 +155,12 @@ export function telemetryMetrics (registry: Registry, service: () => TelemetrySe
 }
 
 /**
- * The anycast service's tracer, bound to the telemetry service once the node
- * exists (services are made side by side): requests served before that, or
- * with a malformed traceparent, go untraced.
+ * The tracer of the anycast service and of the task queue, bound to the
+ * telemetry service once the node exists (services are made side by side):
+ * work served before that, or with a malformed traceparent, goes untraced.
+ * Servers continue traces; task submitters adopt the spans of results.
  */
-export function lateTracer (service: () => TelemetryService | undefined): AnycastTracer {
-  return {
-    continue: (traceparent, name, attributes) => service()?.tracing.continue(traceparent, name, attributes)
-  }
-}
-
-/** The task queue's tracer, bound like `lateTracer`: workers continue traces, submitters adopt the spans of results */
-export function lateTaskTracer (service: () => TelemetryService | undefined): TaskTracer {
+export function lateTracer (service: () => TelemetryService | undefined): AnycastTracer & TaskTracer {
   return {
     continue: (traceparent, name, attributes) => service()?.tracing.continue(traceparent, name, attributes),
     adopt: (traceparent, spans) => service()?.tracing.adoptUnder(traceparent, spans) ?? 0

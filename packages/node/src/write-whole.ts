@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { link, rename, unlink, writeFile } from 'node:fs/promises'
 
 /**
@@ -8,9 +9,10 @@ import { link, rename, unlink, writeFile } from 'node:fs/promises'
  * Returns true when this call's data is now at `file`. Throws the file system's errors.
  */
 export async function writeWhole (file: string, data: string | Uint8Array, { mode, replace }: { mode: number, replace: boolean }): Promise<boolean> {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
-  await writeFile(tmp, data, { mode, flag: 'wx' })
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   try {
+    // 'wx': a fresh file, so the mode given is the mode it gets (less the umask, which only narrows)
+    await writeFile(tmp, data, { mode, flag: 'wx' })
     if (replace) {
       await rename(tmp, file)
       return true

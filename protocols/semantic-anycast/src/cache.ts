@@ -157,12 +157,12 @@ export class RecordCache {
     else this.tombsPerOwner.set(t.owner, n)
   }
 
-  /** Drop every record of an owner (its tombstones stay, they still block older records); returns how many */
   /** Whether any live record of the owner is held */
   hasOwner (owner: string): boolean {
     return (this.perOwner.get(owner) ?? 0) > 0
   }
 
+  /** Drop every record of an owner (its tombstones stay, they still block older records); returns how many */
   deleteOwner (owner: string): number {
     let n = 0
     for (const [key, r] of this.records) {

@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto'
-import { LIMITS } from './constants.js'
-import { BadRequestError, NotStartedError, RemoteError } from './errors.js'
+import { BadRequestError, NotStartedError } from './errors.js'
 import { RateLimiter } from './gossip-guard.js'
-import { sendRequest } from './invoke.js'
+import { requestRecords } from './invoke.js'
 import { dhtLookup, emptyExplain } from './lookup.js'
-import { Request, Response } from './pb/anycast.js'
 import type { RecordCache } from './cache.js'
 import type { LookupLimiter } from './limiter.js'
 import type { OwnerLiveness } from './liveness.js'
@@ -14,15 +11,10 @@ import type { RequestDialer } from './invoke.js'
 import type { CapabilityRecord } from './record.js'
 import type { Reranker } from './reranker.js'
 import type { Candidate, DhtLike, FindOptions, LookupStats, ResultSource, SemanticAnycastComponents, SemanticAnycastInit } from './types.js'
+import { dot } from '@aistack/embeddings'
 import type { Embedder } from '@aistack/embeddings'
 import type { Logger, PeerId, PeerInfo } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-
-function dot (a: Float32Array, b: Float32Array): number {
-  let s = 0
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i]
-  return s
-}
 
 /** A description or name as an exact match compares it: trimmed, lower case, single spaces, no final stop */
 function normText (s: string): string {
@@ -318,34 +310,14 @@ export class Finder {
   async fetchRecords (peer: PeerInfo | PeerId, keys: CID[] = [], signal?: AbortSignal): Promise<CapabilityRecord[]> {
     const info: PeerInfo = 'id' in peer ? peer : { id: peer, multiaddrs: [] }
     const owner = info.id.toString()
-    const sig = signal ?? AbortSignal.timeout(10_000)
-    let res: Response
-    try {
-      res = await sendRequest(this.deps.dialer, this.protocol, info, {
-        kind: Request.Kind.GET_RECORDS,
-        id: randomBytes(16),
-        deadlineMs: 10_000,
-        capability: '',
-        input: new Uint8Array(0),
-        model: this.embedder.id,
-        keys: keys.slice(0, LIMITS.maxKeysPerRequest).map(k => k.bytes)
-      }, sig, LIMITS.maxRecordBytes * LIMITS.maxRecordsPerResponse + 4096)
-    } catch (err) {
-      // a lookup budget running out says nothing of the peer
-      if (!sig.aborted) this.liveness.failed(owner)
-      throw err
-    }
-    this.liveness.succeeded(owner)
-    if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
+    const records = await requestRecords(this.deps.dialer, this.protocol, info, { model: this.embedder.id, keys }, this.liveness, signal ?? AbortSignal.timeout(10_000))
     const out: CapabilityRecord[] = []
-    for (const bytes of res.records) {
+    for (const bytes of records) {
       try {
+        // verified and cached (a record of the base model, or a tombstone)
         const r = await this.deps.accept(bytes)
         if (r.owner !== owner) throw new Error('record is not owned by the peer that sent it')
-        if (!r.tombstone && r.model === this.embedder.id) {
-          this.cache.put(r)
-          out.push(this.cache.get(r.owner, r.name) ?? r)
-        }
+        if (!r.tombstone && r.model === this.embedder.id) out.push(this.cache.get(r.owner, r.name) ?? r)
       } catch (err: any) {
         this.log('bad record from %p - %s', info.id, err?.message)
       }

@@ -1,3 +1,5 @@
+import { makeRoom } from './bounded.js'
+
 /** Token bucket per key: `rate` tokens per second, at most `burst` saved */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
@@ -16,10 +18,7 @@ export class RateLimiter {
   take (key: string, now = Date.now()): boolean {
     let b = this.buckets.get(key)
     if (b == null) {
-      if (this.buckets.size >= this.maxKeys) {
-        const oldest = this.buckets.keys().next().value
-        if (oldest != null) this.buckets.delete(oldest)
-      }
+      makeRoom(this.buckets, this.maxKeys)
       b = { tokens: this.burst, at: now }
       this.buckets.set(key, b)
     }

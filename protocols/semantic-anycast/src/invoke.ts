@@ -1,12 +1,16 @@
+import { randomBytes } from 'node:crypto'
 import { pbStream } from '@libp2p/utils'
 import { toString as u8ToString } from 'uint8arrays/to-string'
 import { fromString as u8FromString } from 'uint8arrays/from-string'
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, LIMITS } from './constants.js'
 import { Request, Response } from './pb/anycast.js'
+import { RemoteError } from './errors.js'
+import type { OwnerLiveness } from './liveness.js'
 import type { LocalCapability } from './record.js'
 import type { PeerRoutingLike } from './types.js'
 import type { Logger, PeerId, PeerInfo, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
+import type { CID } from 'multiformats/cid'
 
 /** The local side: which capabilities this node serves and how to run them */
 export interface CapabilityProvider {
@@ -73,6 +77,48 @@ export async function sendRequest (dialer: RequestDialer, protocol: string, peer
     stream.abort(err)
     throw err
   }
+}
+
+/** What a `GET_RECORDS` request asks for */
+export interface RecordsRequest {
+  /** the base model id: records of other models are not wanted */
+  model: string
+  /** only records in these LSH buckets (all when empty) */
+  keys?: CID[]
+  /** also the live records of other owners the peer holds (anti-entropy) */
+  held?: boolean
+}
+
+/**
+ * Sends `GET_RECORDS` to a peer and returns the signed record envelopes of its
+ * answer, unverified (at most `LIMITS.maxRecordsPerResponse`). The peer's
+ * liveness follows the outcome: a transport error marks it failed unless
+ * `signal` was aborted (a caller's budget running out says nothing of the
+ * peer), an answer marks it live.
+ *
+ * @throws the transport's errors; RemoteError when the peer answers with an error status
+ */
+export async function requestRecords (dialer: RequestDialer, protocol: string, peer: PeerInfo, wanted: RecordsRequest, liveness: OwnerLiveness, signal: AbortSignal): Promise<Uint8Array[]> {
+  const owner = peer.id.toString()
+  let res: Response
+  try {
+    res = await sendRequest(dialer, protocol, peer, {
+      kind: Request.Kind.GET_RECORDS,
+      id: randomBytes(16),
+      deadlineMs: 10_000,
+      capability: '',
+      input: new Uint8Array(0),
+      model: wanted.model,
+      keys: (wanted.keys ?? []).slice(0, LIMITS.maxKeysPerRequest).map(k => k.bytes),
+      ...(wanted.held === true ? { held: true } : {})
+    }, signal, LIMITS.maxRecordBytes * LIMITS.maxRecordsPerResponse + 4096)
+  } catch (err) {
+    if (!signal.aborted) liveness.failed(owner)
+    throw err
+  }
+  liveness.succeeded(owner)
+  if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
+  return res.records.slice(0, LIMITS.maxRecordsPerResponse)
 }
 
 export interface LocalInvokerInit {
@@ -158,9 +204,8 @@ export interface SembatchEntry {
 }
 
 export interface InvokeTransportInit {
-  connectionManager: ConnectionManager
-  /** finds the addresses of an owner this node is not connected to (see `findAddresses`) */
-  peerRouting?: PeerRoutingLike
+  /** sends requests on streams of their own (see `sendRequest`) */
+  dialer: RequestDialer
   /** the anycast protocol id */
   protocol: string
   /** the peer store: a peer speaks sembatch when identify listed its protocol */
@@ -258,7 +303,7 @@ export class InvokeTransport {
       }
     }
     this.stats.stream++
-    return sendRequest(this.init, this.init.protocol, peer, req, signal, maxResponseBytes)
+    return sendRequest(this.init.dialer, this.init.protocol, peer, req, signal, maxResponseBytes)
   }
 
   /** Both ends speak sembatch: we run it and identify told the peer store the peer does */

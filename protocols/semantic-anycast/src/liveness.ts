@@ -1,3 +1,5 @@
+import { makeRoom } from './bounded.js'
+
 /** What a node knows of an owner's reachability */
 export type Liveness = 'live' | 'unknown' | 'failing'
 
@@ -54,10 +56,7 @@ export class OwnerLiveness {
   private entry (owner: string): OwnerState {
     let s = this.owners.get(owner)
     if (s == null) {
-      if (this.owners.size >= this.maxOwners) {
-        const oldest = this.owners.keys().next().value
-        if (oldest != null) this.owners.delete(oldest)
-      }
+      makeRoom(this.owners, this.maxOwners)
       s = { failures: 0, retryAt: 0 }
       this.owners.set(owner, s)
     }

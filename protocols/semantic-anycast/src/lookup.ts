@@ -1,3 +1,4 @@
+import { makeRoom } from './bounded.js'
 import type { CapabilityRecord } from './record.js'
 import type { Logger, PeerId, PeerInfo } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -118,11 +119,7 @@ export class KeyProviders {
       // still filling (a node that just joined asks peers that are not the closest)
       if (providers != null && providers.length > 0 && this.ttlMs > 0) {
         this.done.delete(key)
-        while (this.done.size >= this.maxKeys) {
-          const oldest = this.done.keys().next().value
-          if (oldest == null) break
-          this.done.delete(oldest)
-        }
+        makeRoom(this.done, this.maxKeys)
         this.done.set(key, { at: Date.now(), providers: providers.slice(0, this.maxProviders) })
       }
       return providers
@@ -169,11 +166,7 @@ export class PeerFetches {
       e = undefined
     }
     if (e == null) {
-      while (this.peers.size >= this.maxPeers) {
-        const oldest = this.peers.keys().next().value
-        if (oldest == null) break
-        this.peers.delete(oldest)
-      }
+      makeRoom(this.peers, this.maxPeers)
       e = { at: now, keys: new Set(), records: new Map() }
       this.peers.set(peer, e)
     }

@@ -140,7 +140,7 @@ export class SemanticAnycast implements Startable {
       maxOutputBytes: init.maxOutputBytes,
       timeoutMs: init.timeoutMs
     })
-    this.transport = new InvokeTransport({ connectionManager: dialer.connectionManager, get peerRouting () { return dialer.peerRouting }, protocol: this.protocol, log: this.log })
+    this.transport = new InvokeTransport({ dialer, protocol: this.protocol, log: this.log })
     this.asker = new Asker({
       init,
       self: () => components.peerId.toString(),
@@ -190,10 +190,8 @@ export class SemanticAnycast implements Startable {
   async start (): Promise<void> {
     this.shutdown = new AbortController()
     this.dht = optional<DhtLike>(this.components, 'dht')
-    const dialer = this.dialer
     this.transport = new InvokeTransport({
-      connectionManager: this.dialer.connectionManager,
-      get peerRouting () { return dialer.peerRouting },
+      dialer: this.dialer,
       protocol: this.protocol,
       peerStore: optional(this.components, 'peerStore'),
       sembatch: optional<SembatchLike>(this.components, 'sembatch'),
@@ -301,7 +299,7 @@ export class SemanticAnycast implements Startable {
     return this.announcer.accept(bytes)
   }
 
-  /** Watches a new connection: if it closes with an error, its peer (when it owns records) is demoted at once */
+  /** Watches a new connection: if it closes with an error, its peer (when it owns records) is marked failing at once and probed */
   private onConnectionOpen (evt: Event): void {
     const conn = (evt as CustomEvent<Connection>).detail
     conn.addEventListener('close', (e: Event) => {
@@ -310,7 +308,7 @@ export class SemanticAnycast implements Startable {
       const open = this.components.connectionManager.getConnections(conn.remotePeer).some(c => c !== conn && c.status === 'open')
       const error = (e as Event & { error?: Error }).error
       if (!this.liveness.connectionClosed(owner, error, open)) return
-      this.log('demoted %s: its connection closed with an error - %s', owner, error?.message)
+      this.log('%s failing: its connection closed with an error - %s', owner, error?.message)
       // a busy peer's connection may fail too (a missed keep-alive): it is asked for its records
       // once, and an answer restores it before its records would leave the results
       if (this.probing.has(owner)) return

@@ -114,6 +114,12 @@ export class TraceStore {
     return { traceId, spans: [...t.spans].sort((a, b) => a.startMs - b.startMs) }
   }
 
+  /** Whether the trace holds the span `spanId` recorded by `peerId`; as `get` without copying and sorting the trace */
+  holds (traceId: string, spanId: string, peerId: string): boolean {
+    this.expire()
+    return this.traces.get(traceId)?.spans.some(s => s.spanId === spanId && s.peerId === peerId) === true
+  }
+
   private dropOldest (keep?: string): void {
     for (const [id, t] of this.traces) {
       if (id === keep) continue
@@ -335,8 +341,7 @@ export class Tracing {
   adoptUnder (traceparent: string, spans: readonly WireSpan[]): number {
     const parent = parseTraceparent(traceparent)
     if (parent == null) return 0
-    const own = this.store.get(parent.traceId)?.spans.some(s => s.spanId === parent.spanId && s.peerId === this.peerId) === true
-    if (!own) return 0
+    if (!this.store.holds(parent.traceId, parent.spanId, this.peerId)) return 0
     const accepted = acceptWireSpans(spans, parent.spanId)
     this.addRemote(parent.traceId, accepted)
     return accepted.length
