@@ -1,9 +1,6 @@
-import { randomBytes } from 'node:crypto'
 import { CHANGE_REGOSSIP_MS, LIMITS } from './constants.js'
-import { RemoteError } from './errors.js'
 import { DEFAULT_GOSSIP_LIMITS, RateLimiter } from './gossip-guard.js'
-import { sendRequest } from './invoke.js'
-import { Request, Response } from './pb/anycast.js'
+import { requestRecords } from './invoke.js'
 import { ProvideQueue } from './provide-queue.js'
 import { capabilityText, signCapabilityRecord, validateCapability, verifyCapabilityRecord } from './record.js'
 import { VerifiedRecords } from './verified.js'
@@ -42,7 +39,7 @@ export interface AnnouncerComponents {
 
 export interface AnnouncerInit {
   network: string
-  /** sends anti-entropy requests (see `sendRequest`) */
+  /** sends anti-entropy requests (see `requestRecords`) */
   dialer: RequestDialer
   /** the capabilities gossip topic */
   topic: string
@@ -111,6 +108,8 @@ export class Announcer {
   private announcing: Promise<void> = Promise.resolve()
   private shutdown = new AbortController()
   private wholeViewAt?: number
+  /** peers an anti-entropy fetch is running for */
+  private readonly fetchingHeld = new Set<string>()
   /** records verified lately: the same signed bytes again are not verified twice */
   private readonly verified: VerifiedRecords
 
@@ -379,11 +378,16 @@ export class Announcer {
     if (!this.started) return
     const { peerId, subscriptions } = evt.detail
     if (!subscriptions.some(s => s.topic === this.topic && s.subscribe)) return
-    this.fetchHeld(peerId, AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(10_000)])).then(n => {
-      this.log('anti-entropy: %d records from new subscriber %p', n, peerId)
-    }, err => {
-      this.log('anti-entropy fetch from %p failed - %s', peerId, err?.message)
-    })
+    // one anti-entropy fetch per peer at a time: a peer that subscribes again and again gets no more
+    const id = peerId.toString()
+    if (!this.fetchingHeld.has(id)) {
+      this.fetchingHeld.add(id)
+      this.fetchHeld(peerId, AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(10_000)])).then(n => {
+        this.log('anti-entropy: %d records from new subscriber %p', n, peerId)
+      }, err => {
+        this.log('anti-entropy fetch from %p failed - %s', peerId, err?.message)
+      }).finally(() => { this.fetchingHeld.delete(id) })
+    }
     if (this.regossipTimer == null && this.own.size > 0) {
       this.regossipTimer = setTimeout(() => {
         this.regossipTimer = undefined
@@ -402,27 +406,11 @@ export class Announcer {
    */
   private async fetchHeld (peer: PeerId, signal: AbortSignal): Promise<number> {
     const owner = peer.toString()
-    let res: Response
-    try {
-      res = await sendRequest(this.init.dialer, this.init.protocol, { id: peer, multiaddrs: [] }, {
-        kind: Request.Kind.GET_RECORDS,
-        id: randomBytes(16),
-        deadlineMs: 10_000,
-        capability: '',
-        input: new Uint8Array(0),
-        model: this.embedder.id,
-        keys: [],
-        held: true
-      }, signal, LIMITS.maxRecordBytes * LIMITS.maxRecordsPerResponse + 4096)
-    } catch (err) {
-      if (!signal.aborted) this.liveness.failed(owner)
-      throw err
-    }
-    this.liveness.succeeded(owner)
-    if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
-    if (res.records.length < LIMITS.maxRecordsPerResponse) this.wholeViewAt = Date.now()
+    const records = await requestRecords(this.init.dialer, this.init.protocol, { id: peer, multiaddrs: [] }, { model: this.embedder.id, held: true }, this.liveness, signal)
+    // an empty answer says nothing of the network (a neighbour that just started, or a hostile one)
+    if (records.length > 0 && records.length < LIMITS.maxRecordsPerResponse) this.wholeViewAt = Date.now()
     let taken = 0
-    for (const bytes of res.records.slice(0, LIMITS.maxRecordsPerResponse)) {
+    for (const bytes of records) {
       try {
         const record = await this.verified.verify(bytes)
         if (record.owner === this.components.peerId.toString() || record.model !== this.embedder.id) continue

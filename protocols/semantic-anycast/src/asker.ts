@@ -6,7 +6,8 @@ import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES
 import { AllCandidatesFailedError, NoCandidatesError, RemoteError, TooLargeError } from './errors.js'
 import { askMany } from './ask-many.js'
 import { Request, Response } from './pb/anycast.js'
-import { DEFAULT_SCORE_WEIGHTS, ObservedLoads, score, scoreInputs } from './score.js'
+import { makeRoom } from './bounded.js'
+import { DEFAULT_SCORE_WEIGHTS, MAX_OBSERVED, ObservedLoads, score, scoreInputs } from './score.js'
 import { attemptAttributes } from './trace-path.js'
 import type { AskManyOptions, AskManyResult } from './ask-many.js'
 import type { RecordCache } from './cache.js'
@@ -39,6 +40,7 @@ export interface AskerInit {
 export class Asker {
   private readonly deps: AskerInit
   private readonly peerLoad = new ObservedLoads()
+  /** smoothed round-trip time per owner (ms), at most `MAX_OBSERVED` */
   private readonly rtt = new Map<string, number>()
   private readonly weights: ScoreWeights
 
@@ -178,6 +180,8 @@ export class Asker {
     this.deps.liveness.succeeded(c.peerId)
     const rtt = performance.now() - t0
     const prev = this.rtt.get(c.peerId)
+    this.rtt.delete(c.peerId)
+    makeRoom(this.rtt, MAX_OBSERVED)
     this.rtt.set(c.peerId, prev == null ? rtt : prev * 0.8 + rtt * 0.2)
     if (res.capacity > 0) this.peerLoad.set(`${c.peerId}/${c.name}`, { inflight: res.inflight, capacity: res.capacity })
     if (span != null) span.setAttributes({ 'aistack.status': Response.Status[res.status] ?? String(res.status), 'aistack.remote_spans': span.adopt(res.spans) })

@@ -4,6 +4,7 @@
  * flight / capacity, carried in every response) or from a load source such as
  * the node's telemetry table, whichever is fresher.
  */
+import { makeRoom } from './bounded.js'
 import type { LoadSource, ScoreWeights } from './types.js'
 
 /** The weights anycast scores with unless `weights` overrides them */
@@ -17,12 +18,18 @@ export interface ObservedLoad {
   at: number
 }
 
+/** Owners (or `owner/capability` pairs) whose load and round-trip time are kept at most; the oldest are forgotten first */
+export const MAX_OBSERVED = 10_000
+
 /**
  * The load of each `owner/capability` as anycast answers reported it,
- * stamped with the time it was set: a `Map` that records `at` itself.
+ * stamped with the time it was set: a `Map` that records `at` itself,
+ * bounded to `MAX_OBSERVED` entries.
  */
 export class ObservedLoads extends Map<string, ObservedLoad> {
   override set (key: string, value: { inflight: number, capacity: number, at?: number }): this {
+    this.delete(key)
+    makeRoom(this, MAX_OBSERVED)
     return super.set(key, { inflight: value.inflight, capacity: value.capacity, at: value.at ?? Date.now() })
   }
 }

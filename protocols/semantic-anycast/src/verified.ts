@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { makeRoom } from './bounded.js'
 import { verifyCapabilityRecord } from './record.js'
 import type { CapabilityRecord, VerifyOptions } from './record.js'
 
@@ -7,8 +8,9 @@ import type { CapabilityRecord, VerifyOptions } from './record.js'
  * the same envelope arriving again (gossip relays and re-announcements,
  * anti-entropy answers, fetches) is not verified again while it has not
  * expired. Equal bytes carry the same signature, so a hit is as good as a
- * check. Bounded: at most `max` records (default 1,024, about 4 MiB with
- * their vectors), the oldest forgotten first.
+ * check. Bounded: at most `max` records (default 1,024: about 4 MiB with
+ * their vectors at today's record sizes, at most ~20 MiB with every record at
+ * its 16 KiB limit), the oldest forgotten first.
  */
 export class VerifiedRecords {
   private readonly max: number
@@ -36,10 +38,7 @@ export class VerifiedRecords {
     }
     const record = await verifyCapabilityRecord(bytes, { ...this.opts, now })
     this.records.delete(key)
-    if (this.records.size >= this.max) {
-      const oldest = this.records.keys().next().value
-      if (oldest != null) this.records.delete(oldest)
-    }
+    makeRoom(this.records, this.max)
     this.records.set(key, record)
     return record
   }
