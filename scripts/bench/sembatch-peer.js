@@ -1,6 +1,7 @@
 // The serving node of `npm run bench:sembatch`, run by it as a child process: a libp2p node
-// (TCP on 127.0.0.1, Noise, Yamux) with sembatch handlers and the two baselines. Prints one JSON
-// line `{ "addr": "<multiaddr>" }` when ready; stops when its standard input closes. Its
+// (TCP on 127.0.0.1, Noise, Yamux) with sembatch handlers and the two baselines, and a plain TCP
+// echo server (no libp2p) in the same process. Prints one JSON line
+// `{ "addr": "<multiaddr>", "echoPort": <port> }` when ready; stops when its standard input closes. Its
 // arguments: sembatch's pipeBytes, and optionally more sembatch settings as JSON.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -9,6 +10,7 @@ import { sembatch } from '@aistack/sembatch'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
+import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createLibp2p } from 'libp2p'
 
@@ -59,6 +61,14 @@ await node.handle(RAW, (stream) => {
   stream.addEventListener('message', (evt) => { stream.send(evt.data) })
 }, { maxInboundStreams: 16 })
 
-process.stdout.write(JSON.stringify({ addr: node.getMultiaddrs()[0].toString() }) + '\n')
+// the floor under any protocol in this process: bytes echoed on a plain socket of its own
+const echo = createServer((socket) => {
+  socket.setNoDelay(true)
+  socket.on('data', (data) => { socket.write(data) })
+  socket.on('error', () => {})
+})
+await new Promise(resolve => echo.listen(0, '127.0.0.1', resolve))
+
+process.stdout.write(JSON.stringify({ addr: node.getMultiaddrs()[0].toString(), echoPort: echo.address().port }) + '\n')
 process.stdin.resume()
-process.stdin.on('end', () => { node.stop().finally(() => process.exit(0)) })
+process.stdin.on('end', () => { echo.close(); node.stop().finally(() => process.exit(0)) })

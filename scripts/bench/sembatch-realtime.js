@@ -11,13 +11,17 @@
 // (p99) of both processes. The noise floor: the event-loop delay of this process and of an idle
 // child while nothing is sent (--idle-ms); the event-loop delay of a process working in 0.2 ms
 // steps beside another busy process (what the machine's scheduler gives a busy process, with no
-// protocol at all); and realtime round trips with no bulk.
+// protocol at all); realtime round trips with no bulk; and, in each bulk phase, the same number of
+// 64-byte round trips on a plain TCP socket (no libp2p) between the same two processes: the floor
+// the two event loops leave any message while they carry the bulk traffic. The client's garbage
+// collections during bulk (count of full ones, longest pause) are reported beside it.
 //
 // Sets: "before" is the settings sembatch had before bulk writes were bounded (64 KiB writes,
 // bulk compressed like any batch, no yield between writes); "after" is today's defaults.
 import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
 import { loadavg, cpus } from 'node:os'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -58,11 +62,11 @@ const children = []
 async function startSet (settings) {
   const child = spawn(process.execPath, [peerScript, '65536', JSON.stringify(settings)], { stdio: ['pipe', 'pipe', 'inherit'] })
   children.push(child)
-  const addr = await new Promise((resolve, reject) => {
+  const { addr, echoPort } = await new Promise((resolve, reject) => {
     let buf = ''
     child.stdout.on('data', (d) => {
       buf += d
-      if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]).addr)
+      if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]))
     })
     child.on('exit', (code) => reject(new Error(`a serving node exited (${code})`)))
   })
@@ -77,15 +81,36 @@ async function startSet (settings) {
   const sb = node.services.sembatch
   const peer = conn.remotePeer
   const peerEld = async (op) => JSON.parse(decoder.decode(await sb.send(peer, 'eld', encoder.encode(op), { qos: 'realtime' })))
+  const socket = connect(echoPort, '127.0.0.1')
+  socket.setNoDelay(true)
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  // one 64-byte round trip on the plain socket (the echo may come back in pieces)
+  const tcpEcho = async () => new Promise(resolve => {
+    let got = 0
+    const onData = (d) => {
+      got += d.byteLength
+      if (got >= 64) { socket.off('data', onData); resolve() }
+    }
+    socket.on('data', onData)
+    socket.write(p64)
+  })
   // warm-up
   await Promise.all(Array.from({ length: 256 }, async () => sb.send(peer, 'echo', new Uint8Array(16 * 1024), { qos: 'bulk' })))
   for (let i = 0; i < 200; i++) await sb.send(peer, 'echo', new Uint8Array(64), { qos: 'realtime' })
-  return { node, sb, peer, peerEld }
+  for (let i = 0; i < 200; i++) await tcpEcho()
+  return { node, sb, peer, peerEld, socket, tcpEcho }
 }
 
 const eld = monitorEventLoopDelay({ resolution: 1 })
 eld.enable()
 const p64 = new Uint8Array(64)
+// this process's garbage collections, read per phase
+let gcs = []
+new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e) }).observe({ entryTypes: ['gc'] })
+const gcStats = (entries) => {
+  const full = entries.filter(e => e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
+  return { full: full.length, all: entries.length, longestMs: r2(Math.max(0, ...entries.map(e => e.duration))) }
+}
 
 async function realtimeRun (set, withBulk) {
   const { sb, peer, peerEld } = set
@@ -105,6 +130,8 @@ async function realtimeRun (set, withBulk) {
   if (withBulk) await new Promise(resolve => setTimeout(resolve, 200))
   eld.reset()
   await peerEld('reset')
+  gcs = []
+  const started = performance.now()
   const samples = []
   for (let i = 0; i < args.realtime; i++) {
     const t = performance.now()
@@ -113,10 +140,18 @@ async function realtimeRun (set, withBulk) {
     await new Promise(resolve => setImmediate(resolve))
   }
   const eventLoopDelay = { client: eldStats(eld), server: await peerEld('read') }
+  const gc = { ...gcStats(gcs), perSecond: r2(gcs.length * 1000 / (performance.now() - started)) }
+  const tcpSamples = []
+  for (let i = 0; i < args.realtime; i++) {
+    const t = performance.now()
+    await set.tcpEcho()
+    tcpSamples.push(performance.now() - t)
+    await new Promise(resolve => setImmediate(resolve))
+  }
   state.stop = true
   const seconds = (performance.now() - bulkStart) / 1000
   await bulk
-  return { samples, bulkMiBps: bulkBytes / seconds / 1048576, eventLoopDelay }
+  return { samples, tcpSamples, gc, bulkMiBps: bulkBytes / seconds / 1048576, eventLoopDelay }
 }
 
 // the noise floor: nothing sent, this process and the serving ones just wait
@@ -148,13 +183,17 @@ const busy = await busyFloor()
 say(`busy floor (0.2 ms steps beside a spinning process, ${args['idle-ms']} ms): event-loop delay p99 ${busy.p99Ms} ms (max ${busy.maxMs})`)
 
 const out = {}
-for (const name of Object.keys(SETS)) out[name] = { alone: [], bulk: [], mibps: [], eldClient: [], eldServer: [] }
+for (const name of Object.keys(SETS)) out[name] = { alone: [], bulk: [], tcp: [], tcpAlone: [], gcFull: 0, gcLongest: 0, mibps: [], eldClient: [], eldServer: [] }
 for (let round = 0; round < args.rounds; round++) {
   for (const [name, set] of Object.entries(sets)) {
     const alone = await realtimeRun(set, false)
     out[name].alone.push(...alone.samples)
+    out[name].tcpAlone.push(...alone.tcpSamples)
     const bulk = await realtimeRun(set, true)
     out[name].bulk.push(...bulk.samples)
+    out[name].tcp.push(...bulk.tcpSamples)
+    out[name].gcFull += bulk.gc.full
+    out[name].gcLongest = Math.max(out[name].gcLongest, bulk.gc.longestMs)
     out[name].mibps.push(bulk.bulkMiBps)
     out[name].eldClient.push(bulk.eventLoopDelay.client.p99Ms)
     out[name].eldServer.push(bulk.eventLoopDelay.server.p99Ms)
@@ -168,16 +207,25 @@ for (const [name, o] of Object.entries(out)) {
     realtimeAloneP99Ms: r4(pct(o.alone, 99)),
     realtimeP50Ms: r4(pct(o.bulk, 50)),
     realtimeP99Ms: r4(pct(o.bulk, 99)),
+    realtimeUnderBulkMs: Object.fromEntries([50, 90, 95, 99].map(q => [`p${q}`, r2(pct(o.bulk, q))])),
+    plainTcpAloneP99Ms: r4(pct(o.tcpAlone, 99)),
+    plainTcpUnderBulkMs: Object.fromEntries([50, 90, 95, 99].map(q => [`p${q}`, r2(pct(o.tcp, q))])),
+    clientGcUnderBulk: { full: o.gcFull, longestMs: o.gcLongest },
     bulkMiBps: r2(pct(o.mibps, 50)),
     eventLoopDelayP99Ms: { client: pct(o.eldClient, 50), server: pct(o.eldServer, 50) }
   }
   const r = result.sets[name]
   say(`${name.padEnd(6)}: realtime alone p50 ${r.realtimeAloneP50Ms} p99 ${r.realtimeAloneP99Ms} ms; under bulk p50 ${r.realtimeP50Ms} p99 ${r.realtimeP99Ms} ms, bulk ${r.bulkMiBps} MiB/s, event-loop delay p99 client ${r.eventLoopDelayP99Ms.client} server ${r.eventLoopDelayP99Ms.server} ms`)
+  const q = (x) => `p50 ${x.p50} p90 ${x.p90} p95 ${x.p95} p99 ${x.p99}`
+  say(`        under bulk, sembatch realtime: ${q(r.realtimeUnderBulkMs)} ms; a plain TCP socket between the same processes: ${q(r.plainTcpUnderBulkMs)} ms (alone p99 ${r.plainTcpAloneP99Ms}); client GC during bulk: ${r.clientGcUnderBulk.full} full, longest pause ${r.clientGcUnderBulk.longestMs} ms`)
 }
 result.p99Ratio = r2(result.sets.after.realtimeP99Ms / result.sets.before.realtimeP99Ms)
 result.machine = { cpus: cpus().length, load: { ...load, after: loadavg().map(x => Math.round(x * 100) / 100) } }
 result.args = args
 say(`after/before realtime p99 under bulk: x${result.p99Ratio}; machine ${cpus().length} cpus, load ${load.before.join(' ')} -> ${result.machine.load.after.join(' ')}`)
 if (asJson) console.log(JSON.stringify(result))
-for (const s of Object.values(sets)) await s.node.stop()
+for (const s of Object.values(sets)) {
+  s.socket.destroy()
+  await s.node.stop()
+}
 for (const c of children) c.stdin.end()
