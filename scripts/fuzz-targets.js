@@ -10,8 +10,10 @@ import { generateKeyPair, publicKeyFromProtobuf, publicKeyToProtobuf } from '@li
 import { openRecord, sealRecord } from '../protocols/handshake/dist/src/envelope.js'
 import { NoiseHandshakePayload } from '../protocols/handshake/dist/src/pb/payload.js'
 import { TransportCipher } from '../protocols/handshake/dist/src/stream.js'
-import { LIMITS } from '../protocols/semantic-anycast/dist/src/constants.js'
-import { CapabilityRecord, Request, Response } from '../protocols/semantic-anycast/dist/src/pb/anycast.js'
+import { DEFAULT_MAX_OUTPUT_BYTES, LIMITS } from '../protocols/semantic-anycast/dist/src/constants.js'
+import { CapabilityRecord, Request, Response, VectorEncoding } from '../protocols/semantic-anycast/dist/src/pb/anycast.js'
+import { RESPONSE_LIMITS } from '../protocols/semantic-anycast/dist/src/invoke.js'
+import { packVectors, unpackVectors } from '../protocols/semantic-anycast/dist/src/vectors.js'
 import { acceptWireSpans, parseTraceparent } from '../protocols/telemetry/dist/src/trace-context.js'
 import { FrameDecoder } from '../protocols/task/dist/src/channel.js'
 import * as C from '../protocols/task/dist/src/constants.js'
@@ -139,7 +141,19 @@ export async function fuzzTargets () {
         Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: bytes(random, 30), error: '', records: [], inflight: 1, capacity: 4, spans: SPANS })
       ],
       // as the asker: decode with the limits of sendRequest, then take the spans under its attempt
-      decode: (b) => acceptWireSpans(Response.decode(b, { limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } }).spans, SPANS[0].parentId, SPANS[0].startMs)
+      decode: (b) => acceptWireSpans(Response.decode(b, { limits: RESPONSE_LIMITS }).spans, SPANS[0].parentId, SPANS[0].startMs)
+    },
+    {
+      name: 'anycast Response with tensors',
+      samples: [VectorEncoding.F32, VectorEncoding.INT8].map(encoding => {
+        const packed = packVectors({ model: 'm', vectors: [Array.from({ length: 32 }, (_, i) => i / 64), Array.from({ length: 20 }, (_, i) => -i / 8)] }, encoding)
+        return Response.encode({ id: bytes(random, 16), status: Response.Status.OK, output: new TextEncoder().encode(packed.json), error: '', records: [], inflight: 0, capacity: 0, tensors: packed.tensors })
+      }),
+      // as the asker: decode with the limits of sendRequest, then put the vectors back in the output
+      decode: (b) => {
+        const res = Response.decode(b, { limits: RESPONSE_LIMITS })
+        return unpackVectors(new TextDecoder().decode(res.output), res.tensors, DEFAULT_MAX_OUTPUT_BYTES / 2)
+      }
     },
     {
       name: 'anycast CapabilityRecord',

@@ -20,7 +20,9 @@
 //   one word per step) from the offline embedder, int8 with deltas and zstd, bytes against
 //   the f32 protobuf Tensor; the cosine error of the decoded vectors; a dense slowly
 //   changing vector for reference; payload dictionaries on agent JSON messages against
-//   JSON and plain zstd;
+//   JSON and plain zstd; embed answers (the builtin embed capability's JSON, one text each) with
+//   their vectors as anycast answer tensors (f32, which gives the same JSON back, and the lossy
+//   f16 and int8), bytes against the JSON answer, and the asker's and answerer's time per answer;
 // - embedBatchRatio: texts/s of a batch-aware embed handler over item-by-item calls.
 import { spawn } from 'node:child_process'
 import { loadavg, cpus } from 'node:os'
@@ -32,6 +34,7 @@ import { createEmbedder } from '@aistack/embeddings'
 import {
   sembatch, DEFAULT_PIPE_BYTES, TensorEncoder, TensorDecoder, PayloadCompressor, PayloadDecompressor, cosine, zstdCompress
 } from '@aistack/sembatch'
+import { VectorEncoding, packVectors, unpackVectors } from '@aistack/semantic-anycast'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
@@ -292,6 +295,28 @@ for (const p of agentPayloads) {
 const payloads = { jsonBytesPerMessage: r2(jsonBytes / agentPayloads.length), zstdRatio: r4(zstdBytes / jsonBytes), dictionaryRatio: r4(dictBytes / jsonBytes), dictionaryVsZstd: r4(dictBytes / zstdBytes) }
 say(`agent JSON payloads (${payloads.jsonBytesPerMessage} B): plain zstd ${payloads.zstdRatio} of JSON, zstd with a context dictionary ${payloads.dictionaryRatio} (${payloads.dictionaryVsZstd} of plain zstd)`)
 
+// vectors in anycast answers: the builtin embed capability's answer to one text
+const embedAnswers = vectors.map(v => ({ model: embedder.id, dim: embedder.dim, vectors: [Array.from(v, x => Math.round(x * 1e6) / 1e6)] }))
+const answerJsonBytes = embedAnswers.reduce((n, a) => n + new TextEncoder().encode(JSON.stringify(a)).byteLength, 0)
+const answers = { jsonBytesPerAnswer: r2(answerJsonBytes / embedAnswers.length) }
+for (const [name, encoding] of [['f32', VectorEncoding.F32], ['f16', VectorEncoding.F16], ['int8', VectorEncoding.INT8]]) {
+  let bytes = 0
+  let maxErr = 0
+  let exact = true
+  const t0 = performance.now()
+  const packed = embedAnswers.map(a => packVectors(a, encoding))
+  const t1 = performance.now()
+  const back = packed.map(p => unpackVectors(p.json, p.tensors, 1e7))
+  const t2 = performance.now()
+  packed.forEach((p, i) => {
+    bytes += p.tensors.reduce((n, t) => n + t.byteLength, new TextEncoder().encode(p.json).byteLength)
+    maxErr = Math.max(maxErr, 1 - cosine(back[i].vectors[0], embedAnswers[i].vectors[0]))
+    if (JSON.stringify(back[i]) !== JSON.stringify(embedAnswers[i])) exact = false
+  })
+  answers[name] = { ratio: r4(bytes / answerJsonBytes), bytesPerAnswer: r2(bytes / embedAnswers.length), exact, maxCosineError: r4(maxErr), packUs: r2((t1 - t0) * 1000 / packed.length), unpackUs: r2((t2 - t1) * 1000 / packed.length) }
+}
+say(`embed answers (${answers.jsonBytesPerAnswer} B of JSON): f32 tensors ${answers.f32.ratio} of JSON (exact: ${answers.f32.exact}), f16 ${answers.f16.ratio}, int8 ${answers.int8.ratio} (cosine error max ${answers.int8.maxCosineError}); f32 pack ${answers.f32.packUs} us, unpack ${answers.f32.unpackUs} us per answer`)
+
 // 5. embed handlers
 const embedTexts = Array.from({ length: args.embed }, (_, i) => new TextEncoder().encode(texts[i % texts.length]))
 let k = 0
@@ -323,6 +348,7 @@ const result = {
   interactiveUnderBulk,
   tensors,
   payloads,
+  answers,
   embed,
   node: process.version,
   cpus: cpus().length,

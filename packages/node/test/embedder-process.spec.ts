@@ -48,6 +48,33 @@ describe('embedders of aistack start and aistack models', function () {
     assert.equal(output.dim, 484)
   })
 
+  it('an embed answer from another node process is the one its owner gives itself (vectors travel as f32 tensors)', async () => {
+    const ownerHome = await tempDir()
+    await writeFile(join(ownerHome, 'config.json'), JSON.stringify({ capabilities: [EMBED_CAPABILITY] }))
+    const owner = await startNodeProcess(ownerHome)
+    running.push(owner)
+    const askerHome = await tempDir()
+    const asker = await startNodeProcess(askerHome, ['--bootstrap', owner.run.multiaddrs[0]])
+    running.push(asker)
+    const ask = async (home: string): Promise<any> => {
+      const asked = await runCli(['ask', 'embed texts', '--input', JSON.stringify(['resize a photo', 'translate this text to french']), '--json-input', '--home', home, '--json'])
+      assert.equal(asked.code, 0, asked.stderr)
+      return JSON.parse(asked.stdout)
+    }
+    const own = await ask(ownerHome)
+    assert.equal(own.peerId, owner.run.peerId)
+    let remote: any
+    await waitFor(async () => {
+      const asked = await runCli(['ask', 'embed texts', '--input', JSON.stringify(['resize a photo', 'translate this text to french']), '--json-input', '--home', askerHome, '--json'])
+      if (asked.code !== 0) return false
+      remote = JSON.parse(asked.stdout)
+      return true
+    }, { timeoutMs: 60_000, intervalMs: 250, what: 'the asker finds the owner\'s embed capability' })
+    assert.equal(remote.peerId, owner.run.peerId)
+    assert.equal(remote.output.vectors.length, 2)
+    assert.deepEqual(remote.output, own.output)
+  })
+
   it('over the network, the offline default ranks the intended capability first for >= 65% of the held-out paraphrases', async () => {
     const heldOut = JSON.parse(await readFile(join(dirname(fileURLToPath(import.meta.url)), '../../../embeddings/test/fixtures/heldout-paraphrases.json'), 'utf8'))
     const caps: Array<{ name: string, description: string, queries: Record<string, string> }> = heldOut.capabilities

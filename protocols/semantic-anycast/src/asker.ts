@@ -9,6 +9,7 @@ import { Request, Response } from './pb/anycast.js'
 import { makeRoom } from './bounded.js'
 import { DEFAULT_SCORE_WEIGHTS, MAX_OBSERVED, ObservedLoads, score, scoreInputs } from './score.js'
 import { attemptAttributes } from './trace-path.js'
+import { VECTOR_ENCODINGS, unpackVectors } from './vectors.js'
 import type { AskManyOptions, AskManyResult } from './ask-many.js'
 import type { RecordCache } from './cache.js'
 import type { InvokeTransport, LocalInvoker } from './invoke.js'
@@ -171,7 +172,8 @@ export class Asker {
         input,
         model: '',
         keys: [],
-        traceparent: span?.traceparent
+        traceparent: span?.traceparent,
+        vectors: VECTOR_ENCODINGS[this.deps.init.vectors ?? 'f32']
       }, signal, (this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) + 4096)
     } catch (err) {
       if (!outer.aborted) this.deps.liveness.failed(c.peerId)
@@ -187,9 +189,11 @@ export class Asker {
     if (span != null) span.setAttributes({ 'aistack.status': Response.Status[res.status] ?? String(res.status), 'aistack.remote_spans': span.adopt(res.spans) })
     if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
     try {
-      return JSON.parse(u8ToString(res.output))
-    } catch {
-      throw new RemoteError('ERROR', 'response output is not JSON')
+      if (res.tensors.length === 0) return JSON.parse(u8ToString(res.output))
+      // numbers the output's JSON could hold within the output limit: two bytes each at least
+      return unpackVectors(u8ToString(res.output), res.tensors, Math.floor((this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) / 2))
+    } catch (err: any) {
+      throw new RemoteError('ERROR', err?.name === 'BadResponseError' ? String(err.message) : 'response output is not JSON')
     }
   }
 

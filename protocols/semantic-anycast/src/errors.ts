@@ -31,6 +31,8 @@ export class RemoteError extends Error {
     this.status = status
   }
 }
+/** A peer's answer could not be read (malformed output or tensors) */
+export class BadResponseError extends named('BadResponseError') {}
 /** A request or response exceeded a size limit */
 export class TooLargeError extends named('TooLargeError') {}
 /** A malformed request */

@@ -5,6 +5,7 @@ import { fromString as u8FromString } from 'uint8arrays/from-string'
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, LIMITS } from './constants.js'
 import { Request, Response } from './pb/anycast.js'
 import { RemoteError } from './errors.js'
+import { VectorEncoding, VECTOR_LIMITS, packVectors } from './vectors.js'
 import type { OwnerLiveness } from './liveness.js'
 import type { LocalCapability } from './record.js'
 import type { PeerRoutingLike } from './types.js'
@@ -21,7 +22,10 @@ export interface CapabilityProvider {
   onChange?(listener: () => void): () => void
 }
 
-export type LocalResult = Pick<Response, 'status' | 'output' | 'error' | 'inflight' | 'capacity'>
+/** The count limits a `Response` from a peer is decoded with (more: it is malformed) */
+export const RESPONSE_LIMITS = { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes }, tensors: VECTOR_LIMITS.maxTensors }
+
+export type LocalResult = Pick<Response, 'status' | 'output' | 'error' | 'inflight' | 'capacity' | 'tensors'>
 
 /** What a request is sent with */
 export interface RequestDialer {
@@ -70,7 +74,7 @@ export async function sendRequest (dialer: RequestDialer, protocol: string, peer
   try {
     const pb = pbStream(stream, { maxDataLength: maxResponseBytes })
     await pb.write(req, Request, { signal })
-    const res = await pb.read<Response>(Response as any, { signal, limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } })
+    const res = await pb.read<Response>(Response as any, { signal, limits: RESPONSE_LIMITS })
     await stream.close({ signal }).catch(() => {})
     return res
   } catch (err: any) {
@@ -108,6 +112,7 @@ export async function requestRecords (dialer: RequestDialer, protocol: string, p
       deadlineMs: 10_000,
       capability: '',
       input: new Uint8Array(0),
+      vectors: VectorEncoding.JSON,
       model: wanted.model,
       keys: (wanted.keys ?? []).slice(0, LIMITS.maxKeysPerRequest).map(k => k.bytes),
       ...(wanted.held === true ? { held: true } : {})
@@ -139,11 +144,15 @@ export class LocalInvoker {
     this.init = init
   }
 
-  /** Run a capability on JSON input bytes; never throws, the outcome is in `status` */
-  async run (name: string, input: Uint8Array, timeoutMs: number, outer: AbortSignal[]): Promise<LocalResult> {
+  /**
+   * Run a capability on JSON input bytes; never throws, the outcome is in `status`.
+   * With `vectors` other than JSON, the output's numeric vectors come as tensors (see vectors.ts);
+   * the output's limit counts its JSON and its tensors together.
+   */
+  async run (name: string, input: Uint8Array, timeoutMs: number, outer: AbortSignal[], vectors = VectorEncoding.JSON): Promise<LocalResult> {
     const cap = this.init.announced(name) ?? this.init.provider.list().find(c => c.name === name)
     const capacity = cap?.attributes?.maxConcurrency ?? 0
-    const base = { output: new Uint8Array(0), error: '', inflight: this.inflight.get(name) ?? 0, capacity }
+    const base = { output: new Uint8Array(0), error: '', inflight: this.inflight.get(name) ?? 0, capacity, tensors: [] }
     if (cap == null) return { ...base, status: Response.Status.NOT_FOUND, error: `no capability named ${name}` }
     const maxInput = this.init.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES
     if (input.byteLength > maxInput) return { ...base, status: Response.Status.TOO_LARGE, error: `input is larger than ${maxInput} bytes` }
@@ -162,10 +171,12 @@ export class LocalInvoker {
         signal.addEventListener('abort', onAbort, { once: true })
         this.init.provider.invoke(name, value, { signal }).then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
       })
-      const bytes = u8FromString(JSON.stringify(output ?? null))
+      const packed = packVectors(output, vectors)
+      const bytes = u8FromString(packed.json)
+      const size = packed.tensors.reduce((n, t) => n + t.byteLength, bytes.byteLength)
       const maxOutput = this.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-      if (bytes.byteLength > maxOutput) return { ...base, status: Response.Status.TOO_LARGE, error: `output is larger than ${maxOutput} bytes` }
-      return { ...base, status: Response.Status.OK, output: bytes }
+      if (size > maxOutput) return { ...base, status: Response.Status.TOO_LARGE, error: `output is larger than ${maxOutput} bytes` }
+      return { ...base, status: Response.Status.OK, output: bytes, tensors: packed.tensors }
     } catch (err: any) {
       if (err?.name === 'OverloadedError') return { ...base, status: Response.Status.OVERLOADED, error: String(err.message ?? 'overloaded') }
       if (timeout.aborted || err?.name === 'TimeoutError') return { ...base, status: Response.Status.TIMEOUT, error: 'handler timed out' }
@@ -292,7 +303,7 @@ export class InvokeTransport {
           timeoutMs: req.deadlineMs > 0 ? req.deadlineMs : DEFAULT_TIMEOUT_MS
         })
         if (bytes.byteLength > maxResponseBytes) throw new Error(`response is larger than ${maxResponseBytes} bytes`)
-        const res = Response.decode(bytes, { limits: { records: LIMITS.maxRecordsPerResponse, spans: LIMITS.maxSpansPerResponse, spans$: { attributes: LIMITS.maxSpanAttributes } } })
+        const res = Response.decode(bytes, { limits: RESPONSE_LIMITS })
         this.stats.sembatch++
         return res
       } catch (err: any) {

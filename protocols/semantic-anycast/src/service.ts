@@ -390,7 +390,7 @@ export class SemanticAnycast implements Startable {
   /** The response to a request, whether it came on a stream or over sembatch */
   private async respond (req: Request, from: PeerId): Promise<Response> {
     let res: Response
-    const base = { id: req.id, output: new Uint8Array(0), error: '', records: [], inflight: 0, capacity: 0, spans: [] }
+    const base = { id: req.id, output: new Uint8Array(0), error: '', records: [], inflight: 0, capacity: 0, spans: [], tensors: [] }
     if (req.kind === Request.Kind.GET_RECORDS) {
       const wanted = new Set(req.keys.map(k => { try { return CID.decode(k).toString() } catch { return '' } }))
       const records: Uint8Array[] = []
@@ -412,7 +412,7 @@ export class SemanticAnycast implements Startable {
     } else if (req.kind === Request.Kind.INVOKE) {
       const timeoutMs = req.deadlineMs > 0 ? req.deadlineMs : DEFAULT_TIMEOUT_MS
       const info = { capability: req.capability, from: from.toString(), inputBytes: req.input.byteLength }
-      res = { ...base, ...await tracedServe(this.init.tracer, req.traceparent, info, async () => this.invoker.run(req.capability, req.input, timeoutMs, [this.shutdown.signal])) }
+      res = { ...base, ...await tracedServe(this.init.tracer, req.traceparent, info, async () => this.invoker.run(req.capability, req.input, timeoutMs, [this.shutdown.signal], req.vectors)) }
     } else {
       res = { ...base, status: Response.Status.BAD_REQUEST, error: 'unknown request kind' }
     }

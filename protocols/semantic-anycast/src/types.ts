@@ -4,6 +4,7 @@ import type { CapabilityProvider } from './invoke.js'
 import type { LivenessInit, Liveness } from './liveness.js'
 import type { Explain } from './lookup.js'
 import type { CapabilityAttributes } from './record.js'
+import type { VectorsName } from './vectors.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { ComponentLogger, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -119,6 +120,12 @@ export interface SemanticAnycastInit {
   republishIntervalMs?: number
   maxInputBytes?: number
   maxOutputBytes?: number
+  /**
+   * How this node's asks take numeric vectors in answers (docs/protocols/semantic-anycast.md,
+   * "Vectors in answers"): 'f32' (default) as tensors where that is exact, 'f16', 'bf16' or
+   * 'int8' as smaller lossy tensors, 'json' as JSON numbers
+   */
+  vectors?: VectorsName
   /** Default `ask` timeout, default 30 s */
   timeoutMs?: number
   /** Candidates tried by `ask`, default 3 */

@@ -315,6 +315,28 @@ export namespace CapabilityRecord {
   }
 }
 
+export enum VectorEncoding {
+  JSON = 'JSON',
+  F32 = 'F32',
+  F16 = 'F16',
+  BF16 = 'BF16',
+  INT8 = 'INT8'
+}
+
+enum __VectorEncodingValues {
+  JSON = 0,
+  F32 = 1,
+  F16 = 2,
+  BF16 = 3,
+  INT8 = 4
+}
+
+export namespace VectorEncoding {
+  export const codec = (): Codec<VectorEncoding> => {
+    return enumeration<VectorEncoding>(__VectorEncodingValues)
+  }
+}
+
 export interface Request {
   kind: Request.Kind
   id: Uint8Array
@@ -325,6 +347,7 @@ export interface Request {
   keys: Uint8Array[]
   held?: boolean
   traceparent?: string
+  vectors: VectorEncoding
 }
 
 export namespace Request {
@@ -400,6 +423,11 @@ export namespace Request {
           w.string(obj.traceparent)
         }
 
+        if (obj.vectors != null && __VectorEncodingValues[obj.vectors] !== 0) {
+          w.uint32(80)
+          VectorEncoding.codec().encode(obj.vectors, w)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -411,7 +439,8 @@ export namespace Request {
           capability: '',
           input: uint8ArrayAlloc(0),
           model: '',
-          keys: []
+          keys: [],
+          vectors: VectorEncoding.JSON
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -458,6 +487,10 @@ export namespace Request {
             }
             case 9: {
               obj.traceparent = reader.string()
+              break
+            }
+            case 10: {
+              obj.vectors = VectorEncoding.codec().decode(reader)
               break
             }
             default: {
@@ -708,6 +741,7 @@ export interface Response {
   inflight: number
   capacity: number
   spans: Span[]
+  tensors: Uint8Array[]
 }
 
 export namespace Response {
@@ -790,6 +824,13 @@ export namespace Response {
           }
         }
 
+        if (obj.tensors != null) {
+          for (const value of obj.tensors) {
+            w.uint32(74)
+            w.bytes(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -802,7 +843,8 @@ export namespace Response {
           records: [],
           inflight: 0,
           capacity: 0,
-          spans: []
+          spans: [],
+          tensors: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -851,6 +893,14 @@ export namespace Response {
               obj.spans.push(Span.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.spans$
               }))
+              break
+            }
+            case 9: {
+              if (opts.limits?.tensors != null && obj.tensors.length === opts.limits.tensors) {
+                throw new MaxLengthError('Decode error - map field "tensors" had too many elements')
+              }
+
+              obj.tensors.push(reader.bytes())
               break
             }
             default: {
