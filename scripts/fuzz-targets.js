@@ -152,7 +152,7 @@ export async function fuzzTargets () {
       // as the asker: decode with the limits of sendRequest, then put the vectors back in the output
       decode: (b) => {
         const res = Response.decode(b, { limits: RESPONSE_LIMITS })
-        return unpackVectors(new TextDecoder().decode(res.output), res.tensors, DEFAULT_MAX_OUTPUT_BYTES / 2)
+        return unpackVectors(new TextDecoder().decode(res.output), res.tensors, VectorEncoding.F32, DEFAULT_MAX_OUTPUT_BYTES / 2)
       }
     },
     {

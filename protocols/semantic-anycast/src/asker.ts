@@ -162,6 +162,7 @@ export class Asker {
       return JSON.parse(u8ToString(out.output))
     }
     const t0 = performance.now()
+    const vectors = VECTOR_ENCODINGS[this.deps.init.vectors ?? 'f32']
     let res: Response
     try {
       res = await this.deps.transport().send({ id: peerIdFromString(c.peerId), multiaddrs: [] }, {
@@ -173,7 +174,7 @@ export class Asker {
         model: '',
         keys: [],
         traceparent: span?.traceparent,
-        vectors: VECTOR_ENCODINGS[this.deps.init.vectors ?? 'f32']
+        vectors
       }, signal, (this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) + 4096)
     } catch (err) {
       if (!outer.aborted) this.deps.liveness.failed(c.peerId)
@@ -191,7 +192,7 @@ export class Asker {
     try {
       if (res.tensors.length === 0) return JSON.parse(u8ToString(res.output))
       // numbers the output's JSON could hold within the output limit: two bytes each at least
-      return unpackVectors(u8ToString(res.output), res.tensors, Math.floor((this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) / 2))
+      return unpackVectors(u8ToString(res.output), res.tensors, vectors, Math.floor((this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) / 2))
     } catch (err: any) {
       throw new RemoteError('ERROR', err?.name === 'BadResponseError' ? String(err.message) : 'response output is not JSON')
     }

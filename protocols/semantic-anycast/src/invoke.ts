@@ -5,7 +5,7 @@ import { fromString as u8FromString } from 'uint8arrays/from-string'
 import { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, LIMITS } from './constants.js'
 import { Request, Response } from './pb/anycast.js'
 import { RemoteError } from './errors.js'
-import { VectorEncoding, VECTOR_LIMITS, packVectors } from './vectors.js'
+import { TENSOR_FRAMING_BYTES, VectorEncoding, VECTOR_LIMITS, packVectors } from './vectors.js'
 import type { OwnerLiveness } from './liveness.js'
 import type { LocalCapability } from './record.js'
 import type { PeerRoutingLike } from './types.js'
@@ -173,7 +173,7 @@ export class LocalInvoker {
       })
       const packed = packVectors(output, vectors)
       const bytes = u8FromString(packed.json)
-      const size = packed.tensors.reduce((n, t) => n + t.byteLength, bytes.byteLength)
+      const size = packed.tensors.reduce((n, t) => n + t.byteLength + TENSOR_FRAMING_BYTES, bytes.byteLength)
       const maxOutput = this.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
       if (size > maxOutput) return { ...base, status: Response.Status.TOO_LARGE, error: `output is larger than ${maxOutput} bytes` }
       return { ...base, status: Response.Status.OK, output: bytes, tensors: packed.tensors }

@@ -47,7 +47,7 @@ describe('vectors in answers', () => {
     const packed = packVectors(output, VectorEncoding.F32)
     assert.equal(packed.tensors.length, 3)
     assert.deepEqual(JSON.parse(packed.json), { model: 'aistack-hybrid-v2', dim: 384, vectors: [{ $tensor: 0 }, { $tensor: 1 }, { $tensor: 2 }] })
-    assert.deepEqual(unpackVectors(packed.json, packed.tensors, 1e6), output)
+    assert.deepEqual(unpackVectors(packed.json, packed.tensors, VectorEncoding.F32, 1e6), output)
     const json = u8FromString(JSON.stringify(output)).byteLength
     assert.ok(bytesOf(packed) < json / 2, `${bytesOf(packed)} bytes against ${json} as JSON`)
   })
@@ -86,7 +86,7 @@ describe('vectors in answers', () => {
     const output = { at: new Date(0), rows, deep: { list: [{ v: rows[0] }] } }
     const packed = packVectors(output, VectorEncoding.F32)
     assert.equal(packed.tensors.length, 3)
-    assert.deepEqual(unpackVectors(packed.json, packed.tensors, 1e6), JSON.parse(JSON.stringify(output)))
+    assert.deepEqual(unpackVectors(packed.json, packed.tensors, VectorEncoding.F32, 1e6), JSON.parse(JSON.stringify(output)))
   })
 
   it('f16, bf16 and int8 are smaller and close', () => {
@@ -97,7 +97,7 @@ describe('vectors in answers', () => {
       const packed = packVectors(output, encoding)
       assert.equal(packed.tensors.length, 2, name)
       assert.ok(bytesOf(packed) < f32 * 0.6, `${name}: ${bytesOf(packed)} bytes against ${f32} for f32`)
-      const back = unpackVectors(packed.json, packed.tensors, 1e6) as { vectors: number[][] }
+      const back = unpackVectors(packed.json, packed.tensors, encoding, 1e6) as { vectors: number[][] }
       back.vectors.forEach((v, i) => { assert.ok(cosine(v, output.vectors[i]) > 0.999, `${name} cosine ${cosine(v, output.vectors[i])}`) })
     }
     // f16 cannot hold numbers past 65504: those stay JSON
@@ -117,10 +117,56 @@ describe('vectors in answers', () => {
       ['{"v":', [good], 1e6]
     ]
     for (const [json, tensors, max] of cases) {
-      assert.throws(() => unpackVectors(json, tensors, max), (err: Error) => err.name === 'BadResponseError', json)
+      assert.throws(() => unpackVectors(json, tensors, VectorEncoding.F32, max), (err: Error) => err.name === 'BadResponseError', json)
     }
     // a placeholder-like object with more keys is the output's own
-    assert.deepEqual(unpackVectors('{"v":{"$tensor":0,"x":1}}', [good], 1e6), { v: { $tensor: 0, x: 1 } })
+    assert.deepEqual(unpackVectors('{"v":{"$tensor":0,"x":1}}', [good], VectorEncoding.F32, 1e6), { v: { $tensor: 0, x: 1 } })
+  })
+
+  it('a hostile answer cannot make the asker build more than its bound, nor numbers JSON cannot hold', () => {
+    const f32 = (values: Float32Array, shape?: number[]): Uint8Array => new TensorEncoder({ dtype: 'f32', delta: false }).encode(values, shape)
+    const refuse = (json: string, tensors: Uint8Array[], expected: VectorEncoding, max: number, what: string): void => {
+      assert.throws(() => unpackVectors(json, tensors, expected, max), (err: Error) => err.name === 'BadResponseError', what)
+    }
+    const places = (n: number): string => JSON.stringify(Array.from({ length: n }, () => ({ $tensor: 0 })))
+    // one tensor named at many places counts at each; an empty one counts one a place
+    refuse(places(131_072), [f32(new Float32Array(16))], VectorEncoding.F32, 1e6, 'many places')
+    refuse(places(200_000), [f32(new Float32Array(0))], VectorEncoding.F32, 1e5, 'empty tensor at many places')
+    assert.equal((unpackVectors(places(1000), [f32(new Float32Array(16))], VectorEncoding.F32, 1e6) as number[][]).length, 1000)
+    // two million zeros compress to a few hundred bytes: more numbers than the bytes allow
+    const zeros = f32(new Float32Array(2_000_000))
+    assert.ok(zeros.byteLength < 1024)
+    refuse('{"v":{"$tensor":0}}', [zeros], VectorEncoding.F32, 1e7, 'zstd of zeros')
+    // numbers JSON has no form for
+    refuse('{"v":{"$tensor":0}}', [f32(Float32Array.from({ length: 16 }, (_, i) => i === 3 ? NaN : i))], VectorEncoding.F32, 1e6, 'NaN')
+    refuse('{"v":{"$tensor":0}}', [f32(Float32Array.from({ length: 16 }, (_, i) => i === 3 ? Infinity : i))], VectorEncoding.F32, 1e6, 'Infinity')
+    // tensors of another element type than asked for, or to an asker that asked for none
+    refuse('{"v":{"$tensor":0}}', [new TensorEncoder({ dtype: 'f16', delta: false }).encode(new Float32Array(16))], VectorEncoding.F32, 1e6, 'f16 to an f32 asker')
+    refuse('{"v":{"$tensor":0}}', [f32(new Float32Array(16))], VectorEncoding.JSON, 1e6, 'tensors to a JSON asker')
+  })
+
+  it('a "__proto__" key with a placeholder gets the numbers as its own property, no prototype', () => {
+    const out = unpackVectors('{"__proto__":{"$tensor":0}}', [new TensorEncoder({ dtype: 'f32', delta: false }).encode(new Float32Array(16))], VectorEncoding.F32, 1e6) as Record<string, unknown>
+    assert.equal(Object.getPrototypeOf(out), Object.prototype)
+    assert.deepEqual(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, new Array(16).fill(0))
+  })
+
+  it('numbers an element type cannot carry, or too many for their bytes, stay JSON; deep nesting packs', () => {
+    const big = { v: Array.from({ length: 20 }, (_, i) => i === 0 ? 1e39 : i) }
+    for (const encoding of [VectorEncoding.F32, VectorEncoding.BF16, VectorEncoding.INT8]) assert.equal(packVectors(big, encoding).tensors.length, 0)
+    assert.equal(packVectors({ v: Array.from({ length: 20 }, () => 1e-44) }, VectorEncoding.INT8).tensors.length, 0)
+    assert.equal(packVectors({ v: new Array(200_000).fill(0) }, VectorEncoding.F32).tensors.length, 0)
+    // as deep as JSON.stringify alone goes: packed, or plain JSON when the replacer runs out of stack
+    let deep: unknown = embedLike(random(10), 16)
+    for (let i = 0; i < 3000; i++) deep = [deep]
+    const packed = packVectors(deep, VectorEncoding.F32)
+    // (compared as JSON: a deep comparison would run out of stack)
+    assert.equal(JSON.stringify(unpackVectors(packed.json, packed.tensors, VectorEncoding.F32, 1e6)), JSON.stringify(deep))
+    // a placeholder deeper than a recursive walk could go
+    const json = '['.repeat(5000) + '{"$tensor":0}' + ']'.repeat(5000)
+    let back = unpackVectors(json, [new TensorEncoder({ dtype: 'f32', delta: false }).encode(new Float32Array(16))], VectorEncoding.F32, 1e6)
+    for (let i = 0; i < 5000; i++) back = (back as unknown[])[0]
+    assert.deepEqual(back, new Array(16).fill(0))
   })
 
   it('the local invoker counts tensors in the output limit', async () => {
@@ -197,7 +243,7 @@ describe('vectors in answers', () => {
       assert.equal(packed.tensors.length, 2)
       const size = packed.tensors.reduce((n, t) => n + t.byteLength, packed.output.byteLength)
       assert.ok(size < older.output.byteLength / 2, `${size} bytes against ${older.output.byteLength}`)
-      assert.deepEqual(unpackVectors(u8ToString(packed.output), packed.tensors, 1e6), answer)
+      assert.deepEqual(unpackVectors(u8ToString(packed.output), packed.tensors, VectorEncoding.F32, 1e6), answer)
     })
   })
 })
