@@ -306,7 +306,7 @@ for (const [name, encoding] of [['f32', VectorEncoding.F32], ['f16', VectorEncod
   const t0 = performance.now()
   const packed = embedAnswers.map(a => packVectors(a, encoding))
   const t1 = performance.now()
-  const back = packed.map(p => unpackVectors(p.json, p.tensors, 1e7))
+  const back = packed.map(p => unpackVectors(p.json, p.tensors, encoding, 1e7))
   const t2 = performance.now()
   packed.forEach((p, i) => {
     bytes += p.tensors.reduce((n, t) => n + t.byteLength, new TextEncoder().encode(p.json).byteLength)
