@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+/** the repository's scripts/bench, from dist/test */
+const BENCH = fileURLToPath(new URL('../../../../scripts/bench/', import.meta.url))
+
+/** Runs a benchmark script with small counts and `--json true`; its one JSON object */
+async function runBench (script: string, args: string[]): Promise<any> {
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [BENCH + script, ...args, '--json', 'true'], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => {
+      if (err != null) reject(new Error(`${script} failed: ${err.message}\n${errOut}`))
+      else resolve(out)
+    })
+  })
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '')
+}
+
+// The benchmarks measure speed (not checked here); this checks they still run against today's
+// APIs and report every figure, with the outcomes that do not depend on the machine.
+describe('sembatch benchmarks, small counts', function () {
+  this.timeout(180_000)
+
+  it('bench:sembatch reports every figure; embed answers come back exact as f32 tensors', async () => {
+    const r = await runBench('sembatch.js', ['--messages', '500', '--unbatched', '50', '--window', '64', '--unbatched-window', '8', '--seq', '20', '--realtime', '20', '--bulk-window', '8', '--vectors', '50', '--embed', '50'])
+    for (const field of ['smallMessageRatio', 'idleAddedLatencyP50Ms', 'realtimeP99Ms', 'tensorBytesRatio', 'embedBatchRatio']) {
+      assert.equal(typeof r[field], 'number', field)
+    }
+    assert.ok(r.tensorBytesRatio < 0.25, `tensorBytesRatio ${r.tensorBytesRatio}`)
+    assert.equal(r.answers.f32.exact, true)
+    assert.ok(r.answers.f32.ratio < 0.5, `f32 answers ${r.answers.f32.ratio} of JSON`)
+    assert.ok(r.answers.int8.ratio < r.answers.f32.ratio)
+  })
+
+  it('bench:sembatch-realtime reports both sets with the plain-socket floor', async () => {
+    const r = await runBench('sembatch-realtime.js', ['--rounds', '1', '--realtime', '20', '--idle-ms', '100', '--bulk-window', '8'])
+    for (const name of ['before', 'after']) {
+      const set = r.sets[name]
+      assert.equal(typeof set.realtimeP99Ms, 'number', name)
+      assert.equal(typeof set.plainTcpUnderBulkMs.p99, 'number', name)
+      assert.equal(typeof set.clientGcUnderBulk.full, 'number', name)
+      assert.ok(set.bulkMiBps > 0, `${name}: bulk ${set.bulkMiBps} MiB/s`)
+    }
+  })
+})
