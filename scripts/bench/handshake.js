@@ -7,26 +7,26 @@
 // /noise, hybrid with node:crypto ML-KEM and hybrid with noble ML-KEM.
 // Throughput: one stream carrying --mib MiB, /noise against the hybrid.
 import { loadavg } from 'node:os'
-import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { pqNoise, PQ_NOISE_PROTOCOL } from '../../protocols/handshake/dist/src/index.js'
+import { benchArgs } from './args.js'
 
-const { values } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '200' },
-    warmup: { type: 'string', default: '20' },
-    mib: { type: 'string', default: '256' },
-    rounds: { type: 'string', default: '5' },
-    json: { type: 'boolean', default: false }
-  }
-})
-const CONNECTIONS = Number(values.connections)
-const WARMUP = Number(values.warmup)
-const MIB = Number(values.mib)
-const ROUNDS = Number(values.rounds)
+const USAGE = `Usage: npm run bench:handshake -- [--connections 200] [--warmup 20] [--mib 256] [--rounds 5] [--json]
+--connections: connections set up per encrypter and round; --warmup: connections before measuring;
+--mib: MiB carried on one stream per encrypter and round; --rounds: rounds, the encrypters taking turns;
+--json: print one JSON object.`
+// --json may come without a value (then it is taken out before the flags are read)
+const bare = process.argv.findIndex((a, i) => a === '--json' && (process.argv[i + 1] == null || process.argv[i + 1].startsWith('--')))
+if (bare !== -1) process.argv.splice(bare, 1)
+const json = bare !== -1
+const values = benchArgs(USAGE, { connections: 200, warmup: 20, mib: 256, rounds: 5, json: 'false' })
+const CONNECTIONS = values.connections
+const WARMUP = values.warmup
+const MIB = values.mib
+const ROUNDS = values.rounds
 
 const loadBefore = loadavg()[0]
 
@@ -175,7 +175,7 @@ const result = {
   pass: { setup: setupRatio <= 1.25, throughput: tputRatio >= 0.9 }
 }
 
-if (values.json) {
+if (json || values.json === 'true') {
   process.stdout.write(JSON.stringify(result) + '\n')
 } else {
   const f = (x) => x.toFixed(2)

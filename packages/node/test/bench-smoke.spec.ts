@@ -16,9 +16,10 @@ async function runBench (script: string, args: string[]): Promise<any> {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '')
 }
 
-// The benchmarks measure speed (not checked here); this checks they still run against today's
-// APIs and report every figure, with the outcomes that do not depend on the machine.
-describe('sembatch benchmarks, small counts', function () {
+// The benchmarks measure speed, which is not checked here: this checks that the quick ones still
+// run against today's APIs and report their figures, with the outcomes that do not depend on the
+// machine. (The ones that start node processes or DHT networks take minutes and are run by hand.)
+describe('benchmarks, small counts', function () {
   this.timeout(180_000)
 
   it('bench:sembatch reports every figure; embed answers come back exact as f32 tensors', async () => {
@@ -41,5 +42,21 @@ describe('sembatch benchmarks, small counts', function () {
       assert.equal(typeof set.clientGcUnderBulk.full, 'number', name)
       assert.ok(set.bulkMiBps > 0, `${name}: bulk ${set.bulkMiBps} MiB/s`)
     }
+  })
+
+  it('bench:anycast-sembatch answers over both paths', async () => {
+    const r = await runBench('anycast-sembatch.js', ['--seq', '10', '--asks', '40', '--many', '40', '--rounds', '1'])
+    // each path's asks took that path only
+    assert.ok(r.transportStats.sembatch.sembatch > 0)
+    assert.equal(r.transportStats.sembatch.stream, 0)
+    assert.ok(r.transportStats.stream.stream > 0)
+    assert.equal(r.transportStats.stream.sembatch, 0)
+    assert.ok(r.askManyRatio > 0)
+  })
+
+  it('bench:handshake sets up and carries bytes over the hybrid and /noise', async () => {
+    const r = await runBench('handshake.js', ['--connections', '4', '--warmup', '1', '--mib', '4', '--rounds', '1'])
+    assert.ok(r.ratios.throughput > 0, JSON.stringify(r.ratios))
+    assert.ok(r.ratios.setupMedian > 0, JSON.stringify(r.ratios))
   })
 })
