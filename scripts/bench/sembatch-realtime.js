@@ -14,7 +14,10 @@
 // protocol at all); realtime round trips with no bulk; and, in each bulk phase, the same number of
 // 64-byte round trips on a plain TCP socket (no libp2p) between the same two processes: the floor
 // the two event loops leave any message while they carry the bulk traffic. The client's garbage
-// collections during bulk (count of full ones, longest pause) are reported beside it.
+// collections during bulk (count of full ones, longest pause) are reported beside it. And, with no
+// sembatch at all, the same plain-socket round trips while bulk bytes go over a bare libp2p stream
+// (Noise, Yamux) to the serving node's echo, --raw-window bytes in flight: the floor under bulk
+// traffic on this stack whatever protocol runs over it.
 //
 // Sets: "before" is the settings sembatch had before bulk writes were bounded (64 KiB writes,
 // bulk compressed like any batch, no yield between writes); "after" is today's defaults.
@@ -32,11 +35,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { benchArgs } from './args.js'
 
-const USAGE = `Usage: npm run bench:sembatch-realtime -- [--realtime 500] [--rounds 4] [--bulk-window 256] [--idle-ms 3000] [--json true]
+const USAGE = `Usage: npm run bench:sembatch-realtime -- [--realtime 500] [--rounds 4] [--bulk-window 256] [--raw-window 65536] [--idle-ms 3000] [--json true]
 --realtime: realtime round trips per set and round; --rounds: rounds, the sets alternating;
---bulk-window: bulk messages in flight; --idle-ms: how long the idle noise floor is measured;
+--bulk-window: bulk messages in flight; --raw-window: bytes in flight on the bare stream; --idle-ms: how long the idle noise floor is measured;
 --json true: print one JSON object instead of the report.`
-const args = benchArgs(USAGE, { realtime: 500, rounds: 4, 'bulk-window': 256, 'idle-ms': 3000, json: 'false' })
+const args = benchArgs(USAGE, { realtime: 500, rounds: 4, 'bulk-window': 256, 'raw-window': 65536, 'idle-ms': 3000, json: 'false' })
 const asJson = args.json === 'true' || process.argv.includes('--json')
 const say = (...a) => { if (!asJson) console.log(...a) }
 const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
@@ -98,7 +101,7 @@ async function startSet (settings) {
   await Promise.all(Array.from({ length: 256 }, async () => sb.send(peer, 'echo', new Uint8Array(16 * 1024), { qos: 'bulk' })))
   for (let i = 0; i < 200; i++) await sb.send(peer, 'echo', new Uint8Array(64), { qos: 'realtime' })
   for (let i = 0; i < 200; i++) await tcpEcho()
-  return { node, sb, peer, peerEld, socket, tcpEcho }
+  return { node, sb, peer, conn, peerEld, socket, tcpEcho }
 }
 
 const eld = monitorEventLoopDelay({ resolution: 1 })
@@ -182,7 +185,52 @@ async function busyFloor () {
 const busy = await busyFloor()
 say(`busy floor (0.2 ms steps beside a spinning process, ${args['idle-ms']} ms): event-loop delay p99 ${busy.p99Ms} ms (max ${busy.maxMs})`)
 
+// bulk bytes over a bare libp2p stream to the serving node's echo (no sembatch), the plain
+// socket's round trips meanwhile
+const RAW = '/aistack/bench-raw/1.0.0'
+async function rawBulkRun (set) {
+  const stream = await set.conn.newStream(RAW)
+  const payload = new Uint8Array(16 * 1024).fill(1)
+  let sent = 0
+  let echoed = 0
+  let wake
+  stream.addEventListener('message', (evt) => {
+    echoed += evt.data.byteLength
+    if (wake != null) { const w = wake; wake = undefined; w() }
+  })
+  const state = { stop: false }
+  const bulk = (async () => {
+    while (!state.stop) {
+      if (sent - echoed >= args['raw-window']) {
+        await new Promise(resolve => { wake = resolve })
+        continue
+      }
+      sent += payload.byteLength
+      if (!stream.send(payload)) await stream.onDrain()
+    }
+  })()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  gcs = []
+  const started = performance.now()
+  const from = echoed
+  const tcpSamples = []
+  for (let i = 0; i < args.realtime; i++) {
+    const t = performance.now()
+    await set.tcpEcho()
+    tcpSamples.push(performance.now() - t)
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  const seconds = (performance.now() - started) / 1000
+  const gc = gcStats(gcs)
+  state.stop = true
+  if (wake != null) wake()
+  await bulk
+  stream.abort(new Error('bulk phase over'))
+  return { tcpSamples, gc, bulkMiBps: (echoed - from) / seconds / 1048576 }
+}
+
 const out = {}
+const raw = { tcp: [], mibps: [], gcFull: 0, gcLongest: 0 }
 for (const name of Object.keys(SETS)) out[name] = { alone: [], bulk: [], tcp: [], tcpAlone: [], gcFull: 0, gcLongest: 0, mibps: [], eldClient: [], eldServer: [] }
 for (let round = 0; round < args.rounds; round++) {
   for (const [name, set] of Object.entries(sets)) {
@@ -198,6 +246,11 @@ for (let round = 0; round < args.rounds; round++) {
     out[name].eldClient.push(bulk.eventLoopDelay.client.p99Ms)
     out[name].eldServer.push(bulk.eventLoopDelay.server.p99Ms)
   }
+  const r = await rawBulkRun(sets.after)
+  raw.tcp.push(...r.tcpSamples)
+  raw.mibps.push(r.bulkMiBps)
+  raw.gcFull += r.gc.full
+  raw.gcLongest = Math.max(raw.gcLongest, r.gc.longestMs)
 }
 const result = { idleFloor, busyFloor: busy, sets: {} }
 for (const [name, o] of Object.entries(out)) {
@@ -218,6 +271,16 @@ for (const [name, o] of Object.entries(out)) {
   say(`${name.padEnd(6)}: realtime alone p50 ${r.realtimeAloneP50Ms} p99 ${r.realtimeAloneP99Ms} ms; under bulk p50 ${r.realtimeP50Ms} p99 ${r.realtimeP99Ms} ms, bulk ${r.bulkMiBps} MiB/s, event-loop delay p99 client ${r.eventLoopDelayP99Ms.client} server ${r.eventLoopDelayP99Ms.server} ms`)
   const q = (x) => `p50 ${x.p50} p90 ${x.p90} p95 ${x.p95} p99 ${x.p99}`
   say(`        under bulk, sembatch realtime: ${q(r.realtimeUnderBulkMs)} ms; a plain TCP socket between the same processes: ${q(r.plainTcpUnderBulkMs)} ms (alone p99 ${r.plainTcpAloneP99Ms}); client GC during bulk: ${r.clientGcUnderBulk.full} full, longest pause ${r.clientGcUnderBulk.longestMs} ms`)
+}
+result.rawStreamBulk = {
+  bulkMiBps: r2(pct(raw.mibps, 50)),
+  plainTcpUnderBulkMs: Object.fromEntries([50, 90, 95, 99].map(q => [`p${q}`, r2(pct(raw.tcp, q))])),
+  clientGcUnderBulk: { full: raw.gcFull, longestMs: raw.gcLongest }
+}
+{
+  const r = result.rawStreamBulk
+  const x = r.plainTcpUnderBulkMs
+  say(`no sembatch: bulk on a bare libp2p stream ${r.bulkMiBps} MiB/s; the plain TCP socket meanwhile p50 ${x.p50} p90 ${x.p90} p95 ${x.p95} p99 ${x.p99} ms; client GC: ${r.clientGcUnderBulk.full} full, longest pause ${r.clientGcUnderBulk.longestMs} ms`)
 }
 result.p99Ratio = r2(result.sets.after.realtimeP99Ms / result.sets.before.realtimeP99Ms)
 result.machine = { cpus: cpus().length, load: { ...load, after: loadavg().map(x => Math.round(x * 100) / 100) } }

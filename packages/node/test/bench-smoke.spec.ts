@@ -33,7 +33,7 @@ describe('benchmarks, small counts', function () {
     assert.ok(r.answers.int8.ratio < r.answers.f32.ratio)
   })
 
-  it('bench:sembatch-realtime reports both sets with the plain-socket floor', async () => {
+  it('bench:sembatch-realtime reports both sets with the plain-socket floor, and the floor under bulk on a bare stream', async () => {
     const r = await runBench('sembatch-realtime.js', ['--rounds', '1', '--realtime', '20', '--idle-ms', '100', '--bulk-window', '8'])
     for (const name of ['before', 'after']) {
       const set = r.sets[name]
@@ -42,6 +42,8 @@ describe('benchmarks, small counts', function () {
       assert.equal(typeof set.clientGcUnderBulk.full, 'number', name)
       assert.ok(set.bulkMiBps > 0, `${name}: bulk ${set.bulkMiBps} MiB/s`)
     }
+    assert.ok(r.rawStreamBulk.bulkMiBps > 0)
+    assert.equal(typeof r.rawStreamBulk.plainTcpUnderBulkMs.p99, 'number')
   })
 
   it('bench:anycast-sembatch answers over both paths', async () => {
