@@ -6,10 +6,10 @@ import { DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES
 import { AllCandidatesFailedError, NoCandidatesError, RemoteError, TooLargeError } from './errors.js'
 import { askMany } from './ask-many.js'
 import { Request, Response } from './pb/anycast.js'
-import { makeRoom } from './bounded.js'
+import { setNewest } from './bounded.js'
 import { DEFAULT_SCORE_WEIGHTS, MAX_OBSERVED, ObservedLoads, score, scoreInputs } from './score.js'
 import { attemptAttributes } from './trace-path.js'
-import { VECTOR_ENCODINGS, unpackVectors } from './vectors.js'
+import { VECTOR_ENCODINGS, VectorEncoding, unpackVectors } from './vectors.js'
 import type { AskManyOptions, AskManyResult } from './ask-many.js'
 import type { RecordCache } from './cache.js'
 import type { InvokeTransport, LocalInvoker } from './invoke.js'
@@ -44,10 +44,16 @@ export class Asker {
   /** smoothed round-trip time per owner (ms), at most `MAX_OBSERVED` */
   private readonly rtt = new Map<string, number>()
   private readonly weights: ScoreWeights
+  /** how this node's requests take numeric vectors in answers */
+  private readonly vectors: VectorEncoding
 
+  /** @throws TypeError when `init.vectors` names no encoding */
   constructor (deps: AskerInit) {
     this.deps = deps
     this.weights = { ...DEFAULT_SCORE_WEIGHTS, ...deps.init.weights }
+    const vectors = deps.init.vectors ?? 'f32'
+    if (!Object.hasOwn(VECTOR_ENCODINGS, vectors)) throw new TypeError(`vectors must be one of ${Object.keys(VECTOR_ENCODINGS).join(', ')}, not "${String(vectors)}"`)
+    this.vectors = VECTOR_ENCODINGS[vectors]
   }
 
   /** A record as an ask candidate: its similarity, the owner's load, latency and error rate, its score */
@@ -162,7 +168,6 @@ export class Asker {
       return JSON.parse(u8ToString(out.output))
     }
     const t0 = performance.now()
-    const vectors = VECTOR_ENCODINGS[this.deps.init.vectors ?? 'f32']
     let res: Response
     try {
       res = await this.deps.transport().send({ id: peerIdFromString(c.peerId), multiaddrs: [] }, {
@@ -174,7 +179,7 @@ export class Asker {
         model: '',
         keys: [],
         traceparent: span?.traceparent,
-        vectors
+        vectors: this.vectors
       }, signal, (this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) + 4096)
     } catch (err) {
       if (!outer.aborted) this.deps.liveness.failed(c.peerId)
@@ -183,18 +188,15 @@ export class Asker {
     this.deps.liveness.succeeded(c.peerId)
     const rtt = performance.now() - t0
     const prev = this.rtt.get(c.peerId)
-    this.rtt.delete(c.peerId)
-    makeRoom(this.rtt, MAX_OBSERVED)
-    this.rtt.set(c.peerId, prev == null ? rtt : prev * 0.8 + rtt * 0.2)
+    setNewest(this.rtt, c.peerId, prev == null ? rtt : prev * 0.8 + rtt * 0.2, MAX_OBSERVED)
     if (res.capacity > 0) this.peerLoad.set(`${c.peerId}/${c.name}`, { inflight: res.inflight, capacity: res.capacity })
     if (span != null) span.setAttributes({ 'aistack.status': Response.Status[res.status] ?? String(res.status), 'aistack.remote_spans': span.adopt(res.spans) })
     if (res.status !== Response.Status.OK) throw new RemoteError(Response.Status[res.status] ?? String(res.status), res.error)
     try {
-      if (res.tensors.length === 0) return JSON.parse(u8ToString(res.output))
       // numbers the output's JSON could hold within the output limit: two bytes each at least
-      return unpackVectors(u8ToString(res.output), res.tensors, vectors, Math.floor((this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) / 2))
+      return unpackVectors(u8ToString(res.output), res.tensors, this.vectors, Math.floor((this.deps.init.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES) / 2))
     } catch (err: any) {
-      throw new RemoteError('ERROR', err?.name === 'BadResponseError' ? String(err.message) : 'response output is not JSON')
+      throw new RemoteError('ERROR', String(err?.message ?? err))
     }
   }
 

@@ -11,3 +11,13 @@ export function makeRoom (map: Map<unknown, unknown>, max: number): void {
     map.delete(oldest)
   }
 }
+
+/**
+ * Sets `key` as the newest entry of a map bounded to `max` entries (an
+ * existing entry moves to the end, the oldest others are forgotten first).
+ */
+export function setNewest<K, V> (map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key)
+  makeRoom(map, max)
+  map.set(key, value)
+}

@@ -1,4 +1,4 @@
-import { makeRoom } from './bounded.js'
+import { makeRoom, setNewest } from './bounded.js'
 import type { CapabilityRecord } from './record.js'
 import type { Logger, PeerId, PeerInfo } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -118,9 +118,7 @@ export class KeyProviders {
       // only answers naming providers are kept: an empty one may come from a routing table
       // still filling (a node that just joined asks peers that are not the closest)
       if (providers != null && providers.length > 0 && this.ttlMs > 0) {
-        this.done.delete(key)
-        makeRoom(this.done, this.maxKeys)
-        this.done.set(key, { at: Date.now(), providers: providers.slice(0, this.maxProviders) })
+        setNewest(this.done, key, { at: Date.now(), providers: providers.slice(0, this.maxProviders) }, this.maxKeys)
       }
       return providers
     }, () => undefined).finally(() => { this.running.delete(key) })

@@ -7,7 +7,7 @@
  * decodes to the same JSON number (see `f32Number`), so the asker's output is exactly the JSON
  * answer; `F16`, `BF16` and `INT8` are lossy and only used when the asker asks for them.
  */
-import { Tensor, TensorDecoder, TensorEncoder } from '@aistack/sembatch'
+import { TensorDecoder, TensorEncoder } from '@aistack/sembatch'
 import { BadResponseError } from './errors.js'
 import { VectorEncoding } from './pb/anycast.js'
 import type { DTypeName } from '@aistack/sembatch'
@@ -202,19 +202,12 @@ export function unpackVectors (json: string, tensors: Uint8Array[], expected: Ve
 
 /** One tensor's numbers as JSON numbers, within `room` numbers */
 function decodeOne (bytes: Uint8Array, index: number, dtype: DTypeName, room: number): number[] {
-  let shape: number[]
-  try {
-    shape = Tensor.decode(bytes, { limits: { shape: 1 } }).shape
-  } catch (err: any) {
-    throw new BadResponseError(`tensor ${index} is malformed: ${String(err?.message ?? err)}`)
-  }
-  if (shape.length !== 1) throw new BadResponseError(`tensor ${index} is not one-dimensional`)
-  if (shape[0] > room) throw new BadResponseError(`the response's tensors hold more numbers than it may (tensor ${index}: ${shape[0]})`)
   let tensor: ReturnType<TensorDecoder['decode']>
   try {
-    tensor = new TensorDecoder().decode(bytes)
+    // one dimension, at most `room` elements: both checked before any data is decompressed
+    tensor = new TensorDecoder().decode(bytes, { maxElements: room, maxDims: 1 })
   } catch (err: any) {
-    throw new BadResponseError(`tensor ${index} is malformed: ${String(err?.message ?? err)}`)
+    throw new BadResponseError(`tensor ${index} is malformed or too large: ${String(err?.message ?? err)}`)
   }
   if (tensor.dtype !== dtype) throw new BadResponseError(`tensor ${index} is ${tensor.dtype}, the request asked for ${dtype}`)
   const out = new Array<number>(tensor.data.length)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { makeRoom } from './bounded.js'
+import { setNewest } from './bounded.js'
 import { verifyCapabilityRecord } from './record.js'
 import type { CapabilityRecord, VerifyOptions } from './record.js'
 
@@ -37,9 +37,7 @@ export class VerifiedRecords {
       return held
     }
     const record = await verifyCapabilityRecord(bytes, { ...this.opts, now })
-    this.records.delete(key)
-    makeRoom(this.records, this.max)
-    this.records.set(key, record)
+    setNewest(this.records, key, record, this.max)
     return record
   }
 }

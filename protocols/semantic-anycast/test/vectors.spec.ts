@@ -219,6 +219,10 @@ describe('vectors in answers', () => {
       assert.deepEqual((await json.services.anycast.ask('embed a text into a vector', 'hello')).output, answer)
     })
 
+    it('a node set up with an unknown vectors encoding is refused with the names it takes', async () => {
+      await assert.rejects(createNode(embedder, { vectors: 'f64' as any }), (err: Error) => err.name === 'TypeError' && /json, f32, f16, bf16, int8/.test(err.message))
+    })
+
     it('an int8 asker gets vectors within 0.999 cosine', async () => {
       const int8 = await asker('int8')
       const out = (await int8.services.anycast.ask('embed a text into a vector', 'hello')).output as typeof answer

@@ -238,14 +238,14 @@ export interface DecodedTensor {
   seq: number
 }
 
-function checkShape (shape: number[], n: number): void {
+function checkShape (shape: number[], n: number, maxElements: number = TENSOR_LIMITS.maxElements): void {
   if (shape.length === 0 || shape.length > TENSOR_LIMITS.maxDims) throw new TensorError(`a tensor has 1-${TENSOR_LIMITS.maxDims} dimensions`)
   let size = 1
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new TensorError('tensor dimensions are whole numbers')
     size *= d
   }
-  if (size > TENSOR_LIMITS.maxElements) throw new TensorError(`tensor of ${size} elements, limit ${TENSOR_LIMITS.maxElements}`)
+  if (size > maxElements) throw new TensorError(`tensor of ${size} elements, limit ${maxElements}`)
   if (size !== n) throw new TensorError(`shape ${shape.join('x')} needs ${size} elements, got ${n}`)
 }
 
@@ -258,10 +258,16 @@ function checkShape (shape: number[], n: number): void {
 export class TensorDecoder {
   private readonly bases: Array<{ seq: number, levels: Levels }> = []
 
-  decode (bytes: Uint8Array): DecodedTensor {
+  /**
+   * @param options.maxElements a smaller bound than `TENSOR_LIMITS.maxElements` on the elements,
+   *   checked from the shape before any data is decompressed
+   * @param options.maxDims a smaller bound than `TENSOR_LIMITS.maxDims` on the dimensions
+   */
+  decode (bytes: Uint8Array, options: { maxElements?: number, maxDims?: number } = {}): DecodedTensor {
+    const maxDims = Math.min(options.maxDims ?? TENSOR_LIMITS.maxDims, TENSOR_LIMITS.maxDims)
     let t: Tensor
     try {
-      t = Tensor.decode(bytes, { limits: { shape: TENSOR_LIMITS.maxDims } })
+      t = Tensor.decode(bytes, { limits: { shape: maxDims } })
     } catch (err: any) {
       throw new TensorError(`undecodable tensor: ${String(err?.message ?? err)}`)
     }
@@ -269,7 +275,7 @@ export class TensorDecoder {
     if (dtype == null) throw new TensorError('unknown tensor dtype')
     let n = 1
     for (const d of t.shape) n *= d
-    checkShape(t.shape, n)
+    checkShape(t.shape, n, Math.min(options.maxElements ?? TENSOR_LIMITS.maxElements, TENSOR_LIMITS.maxElements))
     let data = t.data
     if (t.compression === TensorCompression.ZSTD) {
       if (t.rawBytes !== n * WIDTH[dtype]) throw new TensorError('compressed tensor size does not match its shape')
