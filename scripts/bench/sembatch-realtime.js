@@ -110,10 +110,23 @@ const p64 = new Uint8Array(64)
 // this process's garbage collections, read per phase
 let gcs = []
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e) }).observe({ entryTypes: ['gc'] })
-const gcStats = (entries) => {
-  const full = entries.filter(e => e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
-  return { full: full.length, all: entries.length, longestMs: r2(Math.max(0, ...entries.map(e => e.duration))) }
+const gcStats = (entries) => ({
+  full: entries.filter(e => e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR).length,
+  longestMs: r2(Math.max(0, ...entries.map(e => e.duration)))
+})
+/** --realtime round trips of `once`, one at a time with a turn of the event loop between; their times (ms) */
+async function roundTrips (once) {
+  const samples = []
+  for (let i = 0; i < args.realtime; i++) {
+    const t = performance.now()
+    await once()
+    samples.push(performance.now() - t)
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  return samples
 }
+/** p50, p90, p95 and p99 of round-trip times (ms) */
+const spread = (xs) => Object.fromEntries([50, 90, 95, 99].map(q => [`p${q}`, r2(pct(xs, q))]))
 
 async function realtimeRun (set, withBulk) {
   const { sb, peer, peerEld } = set
@@ -134,23 +147,10 @@ async function realtimeRun (set, withBulk) {
   eld.reset()
   await peerEld('reset')
   gcs = []
-  const started = performance.now()
-  const samples = []
-  for (let i = 0; i < args.realtime; i++) {
-    const t = performance.now()
-    await sb.send(peer, 'echo', p64, { qos: 'realtime' })
-    samples.push(performance.now() - t)
-    await new Promise(resolve => setImmediate(resolve))
-  }
+  const samples = await roundTrips(async () => sb.send(peer, 'echo', p64, { qos: 'realtime' }))
   const eventLoopDelay = { client: eldStats(eld), server: await peerEld('read') }
-  const gc = { ...gcStats(gcs), perSecond: r2(gcs.length * 1000 / (performance.now() - started)) }
-  const tcpSamples = []
-  for (let i = 0; i < args.realtime; i++) {
-    const t = performance.now()
-    await set.tcpEcho()
-    tcpSamples.push(performance.now() - t)
-    await new Promise(resolve => setImmediate(resolve))
-  }
+  const gc = gcStats(gcs)
+  const tcpSamples = await roundTrips(set.tcpEcho)
   state.stop = true
   const seconds = (performance.now() - bulkStart) / 1000
   await bulk
@@ -213,13 +213,7 @@ async function rawBulkRun (set) {
   gcs = []
   const started = performance.now()
   const from = echoed
-  const tcpSamples = []
-  for (let i = 0; i < args.realtime; i++) {
-    const t = performance.now()
-    await set.tcpEcho()
-    tcpSamples.push(performance.now() - t)
-    await new Promise(resolve => setImmediate(resolve))
-  }
+  const tcpSamples = await roundTrips(set.tcpEcho)
   const seconds = (performance.now() - started) / 1000
   const gc = gcStats(gcs)
   state.stop = true
@@ -260,9 +254,9 @@ for (const [name, o] of Object.entries(out)) {
     realtimeAloneP99Ms: r4(pct(o.alone, 99)),
     realtimeP50Ms: r4(pct(o.bulk, 50)),
     realtimeP99Ms: r4(pct(o.bulk, 99)),
-    realtimeUnderBulkMs: Object.fromEntries([50, 90, 95, 99].map(q => [`p${q}`, r2(pct(o.bulk, q))])),
+    realtimeUnderBulkMs: spread(o.bulk),
     plainTcpAloneP99Ms: r4(pct(o.tcpAlone, 99)),
-    plainTcpUnderBulkMs: Object.fromEntries([50, 90, 95, 99].map(q => [`p${q}`, r2(pct(o.tcp, q))])),
+    plainTcpUnderBulkMs: spread(o.tcp),
     clientGcUnderBulk: { full: o.gcFull, longestMs: o.gcLongest },
     bulkMiBps: r2(pct(o.mibps, 50)),
     eventLoopDelayP99Ms: { client: pct(o.eldClient, 50), server: pct(o.eldServer, 50) }
@@ -274,7 +268,7 @@ for (const [name, o] of Object.entries(out)) {
 }
 result.rawStreamBulk = {
   bulkMiBps: r2(pct(raw.mibps, 50)),
-  plainTcpUnderBulkMs: Object.fromEntries([50, 90, 95, 99].map(q => [`p${q}`, r2(pct(raw.tcp, q))])),
+  plainTcpUnderBulkMs: spread(raw.tcp),
   clientGcUnderBulk: { full: raw.gcFull, longestMs: raw.gcLongest }
 }
 {

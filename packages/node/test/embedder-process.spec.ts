@@ -56,19 +56,19 @@ describe('embedders of aistack start and aistack models', function () {
     const askerHome = await tempDir()
     const asker = await startNodeProcess(askerHome, ['--bootstrap', owner.run.multiaddrs[0]])
     running.push(asker)
-    const ask = async (home: string): Promise<any> => {
+    /** `aistack ask` of two texts on a node: its code, stderr and answer */
+    const ask = async (home: string): Promise<{ code: number | null, stderr: string, answer?: any }> => {
       const asked = await runCli(['ask', 'embed texts', '--input', JSON.stringify(['resize a photo', 'translate this text to french']), '--json-input', '--home', home, '--json'])
-      assert.equal(asked.code, 0, asked.stderr)
-      return JSON.parse(asked.stdout)
+      return { ...asked, answer: asked.code === 0 ? JSON.parse(asked.stdout) : undefined }
     }
-    const own = await ask(ownerHome)
+    const mine = await ask(ownerHome)
+    assert.equal(mine.code, 0, mine.stderr)
+    const own = mine.answer
     assert.equal(own.peerId, owner.run.peerId)
     let remote: any
     await waitFor(async () => {
-      const asked = await runCli(['ask', 'embed texts', '--input', JSON.stringify(['resize a photo', 'translate this text to french']), '--json-input', '--home', askerHome, '--json'])
-      if (asked.code !== 0) return false
-      remote = JSON.parse(asked.stdout)
-      return true
+      remote = (await ask(askerHome)).answer
+      return remote != null
     }, { timeoutMs: 60_000, intervalMs: 250, what: 'the asker finds the owner\'s embed capability' })
     assert.equal(remote.peerId, owner.run.peerId)
     assert.equal(remote.output.vectors.length, 2)
