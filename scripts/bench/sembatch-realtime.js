@@ -46,7 +46,8 @@ const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
 
 export const SETS = {
   before: { bulkWriteBytes: 64 * 1024, yieldAfterBulk: false },
-  after: {}
+  after: {},
+  lane: { bulkLane: true }
 }
 
 const pct = (xs, p) => {
@@ -99,6 +100,11 @@ async function startSet (settings) {
   })
   // warm-up
   await Promise.all(Array.from({ length: 256 }, async () => sb.send(peer, 'echo', new Uint8Array(16 * 1024), { qos: 'bulk' })))
+  if (settings.bulkLane != null) {
+    const end = Date.now() + 30_000
+    while (sb.stats().laneLinks === 0 && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 20))
+    if (sb.stats().laneLinks === 0) throw new Error('the bulk lane did not open')
+  }
   for (let i = 0; i < 200; i++) await sb.send(peer, 'echo', new Uint8Array(64), { qos: 'realtime' })
   for (let i = 0; i < 200; i++) await tcpEcho()
   return { node, sb, peer, conn, peerEld, socket, tcpEcho }

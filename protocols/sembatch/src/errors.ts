@@ -57,3 +57,9 @@ export class TensorError extends Error {
   static override name = 'TensorError'
   override name = 'TensorError'
 }
+
+/** The bulk lane could not start or reach the peer (the bulk class then stays on the main stream) */
+export class LaneUnavailableError extends Error {
+  static override name = 'LaneUnavailableError'
+  override name = 'LaneUnavailableError'
+}

@@ -1,6 +1,7 @@
 import { zstdCompress, zstdDecompress, zstdAvailable } from './compression.js'
 import { LIMITS } from './constants.js'
 import { MalformedFrameError, OversizeError } from './errors.js'
+import { writer } from 'protons-runtime'
 import { Compression, Frame, Kind, MessageList, QoS } from './pb/sembatch.js'
 import type { QosClass } from './constants.js'
 import type { Batch, Credit, Message } from './pb/sembatch.js'
@@ -34,10 +35,22 @@ const encoder = new TextEncoder()
  * Pass `Infinity` (or run on a Node without zstd) to never compress.
  */
 export function encodeFrame (frame: Frame, compressThreshold = Infinity): Uint8Array {
-  if (compressThreshold !== Infinity && zstdAvailable) {
-    frame = { ...frame, batches: frame.batches.map(b => compressBatch(b, compressThreshold)) }
-  }
-  return Frame.encode(frame)
+  return Frame.encode(compressBatches(frame, compressThreshold))
+}
+
+/**
+ * `withPrefix(encodeFrame(frame, compressThreshold))` in one buffer: the
+ * payloads are copied once.
+ */
+export function encodePrefixedFrame (frame: Frame, compressThreshold = Infinity): Uint8Array {
+  const w = writer()
+  Frame.codec().encode(compressBatches(frame, compressThreshold), w, { lengthDelimited: true })
+  return w.finish()
+}
+
+function compressBatches (frame: Frame, compressThreshold: number): Frame {
+  if (compressThreshold === Infinity || !zstdAvailable) return frame
+  return { ...frame, batches: frame.batches.map(b => compressBatch(b, compressThreshold)) }
 }
 
 function compressBatch (batch: Batch, threshold: number): Batch {
@@ -109,6 +122,7 @@ export function decodeFrame (bytes: Uint8Array, from: FrameSender, limits: Frame
   if (frame.credit != null) {
     const c = frame.credit
     if (c.grant > limits.maxCreditMessages || c.grantBytes > limits.maxCreditBytes) throw new MalformedFrameError('credit grant over the limit')
+    if (c.lanePort > 65_535) throw new MalformedFrameError('lane port over 65535')
   }
   return frame
 }

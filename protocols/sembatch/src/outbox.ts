@@ -1,8 +1,8 @@
 import { QOS_CLASSES } from './constants.js'
-import { Compression, encodeFrame, qosOf, withPrefix } from './frame.js'
+import { Compression, encodePrefixedFrame, qosOf } from './frame.js'
 import type { QosClass } from './constants.js'
 import type { Batch, Credit, Message } from './frame.js'
-import type { Stream } from '@libp2p/interface'
+import type { LinkStream } from './lane/stream.js'
 
 /** One message waiting to be written */
 export interface OutItem {
@@ -21,7 +21,7 @@ export interface RemoteState {
 }
 
 export interface OutboxInit {
-  stream: Stream
+  stream: LinkStream
   /** payload bytes per write, at most (one message larger than this goes alone) */
   maxWriteBytes: number
   /** message bytes of the bulk class per frame, at most (one larger message goes alone); default `maxWriteBytes` */
@@ -243,7 +243,7 @@ export class Outbox {
     const credit = this.init.credit?.()
     const received = this.init.ack?.()
     if (batches.length === 0 && credit == null && received == null) return false
-    const data = withPrefix(encodeFrame({ batches, credit, received }, this.init.compressThreshold))
+    const data = encodePrefixedFrame({ batches, credit, received }, this.init.compressThreshold)
     this.frames++
     this.messages += count
     this.bytes += data.byteLength

@@ -6,7 +6,8 @@ import { Outbox } from './outbox.js'
 import type { QosClass } from './constants.js'
 import type { FrameLimits, Frame } from './frame.js'
 import type { OutItem, RemoteState } from './outbox.js'
-import type { Logger, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
+import type { LinkStream } from './lane/stream.js'
+import type { Logger, PeerId, StreamMessageEvent } from '@libp2p/interface'
 
 /** Wire classes in the order their answers are settled */
 const QOS_ORDER = [QoS.REALTIME, QoS.INTERACTIVE, QoS.BULK]
@@ -51,7 +52,7 @@ export interface RequestOptions {
  */
 export class RequesterLink {
   readonly peer: PeerId
-  private readonly stream: Stream
+  private readonly stream: LinkStream
   private readonly outbox: Outbox
   private readonly splitter: FrameSplitter
   /** bytes of frames with batches read, wrapping at 2^32, and whether the peer should hear of it */
@@ -66,9 +67,12 @@ export class RequesterLink {
   private readonly remote: RemoteState = { queueDepth: 0, serviceRate: 0 }
   private closedWith?: Error
   private readonly onClosed: (link: RequesterLink) => void
+  /** the peer offered its bulk lane on this port */
+  private readonly onLaneOffered?: (port: number) => void
 
-  constructor (peer: PeerId, stream: Stream, settings: LinkSettings, log: Logger, onClosed: (link: RequesterLink) => void) {
+  constructor (peer: PeerId, stream: LinkStream, settings: LinkSettings, log: Logger, onClosed: (link: RequesterLink) => void, onLaneOffered?: (port: number) => void) {
     this.peer = peer
+    this.onLaneOffered = onLaneOffered
     this.stream = stream
     this.settings = settings
     this.log = log
@@ -235,6 +239,7 @@ export class RequesterLink {
       }
       this.remote.queueDepth = c.queueDepth
       this.remote.serviceRate = c.serviceRate
+      if (c.lanePort > 0) this.onLaneOffered?.(c.lanePort)
       if (this.outbox.queued > 0) this.outbox.schedule()
     }
   }

@@ -5,7 +5,8 @@ import { Outbox } from './outbox.js'
 import type { QosClass } from './constants.js'
 import type { Credit, Frame, Message } from './frame.js'
 import type { LinkSettings } from './requester.js'
-import type { Logger, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
+import type { LinkStream } from './lane/stream.js'
+import type { Logger, PeerId, StreamMessageEvent } from '@libp2p/interface'
 
 /** What a handler learns about the request it serves */
 export interface HandlerContext {
@@ -45,6 +46,10 @@ export interface ResponderSettings extends LinkSettings {
   creditMessages: number
   creditBytes: number
   lookup: (key: string) => HandlerEntry | undefined
+  /** the port of this node's bulk lane once it listens (offered once per stream); none on a lane's own streams */
+  lanePort?: () => number | undefined
+  /** the opener sent bulk-class requests on this stream: the lane starts, and its port is offered once it listens */
+  onBulk?: () => Promise<unknown>
 }
 
 interface Queued {
@@ -62,7 +67,7 @@ const encoder = new TextEncoder()
  */
 export class ResponderLink {
   readonly peer: PeerId
-  private readonly stream: Stream
+  private readonly stream: LinkStream
   private readonly settings: ResponderSettings
   private readonly log: Logger
   private readonly outbox: Outbox
@@ -83,13 +88,16 @@ export class ResponderLink {
   private returnMessages = 0
   private returnBytes = 0
   private reportDue = true
+  /** the lane port was sent on this stream, and bulk requests were seen on it */
+  private laneOffered = false
+  private bulkSeen = false
   private readonly controller = new AbortController()
   private closed = false
   private rateCount = 0
   private rateSince = performance.now()
   private serviceRate = 0
 
-  constructor (peer: PeerId, stream: Stream, settings: ResponderSettings, log: Logger) {
+  constructor (peer: PeerId, stream: LinkStream, settings: ResponderSettings, log: Logger) {
     this.peer = peer
     this.stream = stream
     this.settings = settings
@@ -137,13 +145,16 @@ export class ResponderLink {
   }
 
   private readonly credit = (): Credit | undefined => {
-    if (this.returnMessages === 0 && this.returnBytes === 0 && !this.reportDue) return undefined
+    const lanePort = this.laneOffered || !this.bulkSeen ? undefined : this.settings.lanePort?.()
+    if (this.returnMessages === 0 && this.returnBytes === 0 && !this.reportDue && lanePort == null) return undefined
     const credit: Credit = {
       grant: this.returnMessages,
       grantBytes: this.returnBytes,
       queueDepth: this.queueDepth,
-      serviceRate: Math.round(this.serviceRate)
+      serviceRate: Math.round(this.serviceRate),
+      lanePort: lanePort ?? 0
     }
+    if (lanePort != null) this.laneOffered = true
     this.returnMessages = 0
     this.returnBytes = 0
     this.reportDue = false
@@ -171,6 +182,10 @@ export class ResponderLink {
     }
     for (const batch of frame.batches) {
       const cls = classOf(batch.qos) as QosClass
+      if (cls === 'bulk' && !this.bulkSeen) {
+        this.bulkSeen = true
+        this.settings.onBulk?.().then(() => { if (!this.closed) this.outbox.schedule() }, () => {})
+      }
       const handler = this.settings.lookup(batch.key)
       if (handler == null) throw new UnknownContextKeyError(`no handler for context key "${batch.key.slice(0, 64)}"`)
       const queue = this.queues[QOS_CLASSES.indexOf(cls)]

@@ -5,13 +5,17 @@ import {
   LIMITS, OPEN_TIMEOUT_MS, protocolId
 } from './constants.js'
 import { NotStartedError, OversizeError, RemoteError, UnknownContextKeyError } from './errors.js'
+import { BulkLane } from './lane/lane.js'
 import { RequesterLink, joinPieces } from './requester.js'
 import { ResponderLink, errorText } from './responder.js'
 import type { QosClass } from './constants.js'
 import type { FrameLimits } from './frame.js'
 import type { LinkSettings } from './requester.js'
+import type { BulkLaneInit } from './lane/lane.js'
+import type { LinkStream } from './lane/stream.js'
 import type { Answer, BatchHandler, HandlerContext, HandlerEntry, HandlerOptions, MessageHandler } from './responder.js'
-import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface SembatchComponents {
   peerId: PeerId
@@ -21,8 +25,14 @@ export interface SembatchComponents {
   }
   connectionManager: {
     openStream(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
+    /** the bulk lane dials the address a connection to the peer reached */
+    getConnections?(peer?: PeerId): Connection[]
   }
   logger: ComponentLogger
+  /** the bulk lane's worker runs with the node's identity */
+  privateKey?: PrivateKey
+  /** the bulk lane listens on the hosts the node listens on */
+  addressManager?: { getListenAddrs(): Multiaddr[] }
 }
 
 export interface SembatchInit {
@@ -51,8 +61,18 @@ export interface SembatchInit {
   maxBufferedPieceBytes?: number
   /** default time to wait for an answer (default 30 s) */
   timeoutMs?: number
-  /** inbound sembatch streams at once (default 256) */
+  /** inbound sembatch streams at once (default 256); as many again on the bulk lane */
   maxInboundStreams?: number
+  /**
+   * Bulk lane: bulk-class requests and their answers on a connection of
+   * their own, carried by a worker thread at each end, so moving them costs
+   * the node's event loop little and realtime messages do not wait behind
+   * them (docs/protocols/sembatch.md, "Bulk lane"). Started when bulk
+   * traffic first flows; used when both ends have it and the peer is
+   * reached over TCP on an IP address. `true` for the defaults (TCP, Noise,
+   * Yamux, a port the system picks). Default off.
+   */
+  bulkLane?: boolean | BulkLaneInit
 }
 
 export interface SendOptions {
@@ -71,7 +91,17 @@ export interface SembatchStats {
   messagesSent: number
   openLinks: number
   inboundLinks: number
+  /** outbound links on the bulk lane, and inbound ones */
+  laneLinks: number
+  inboundLaneLinks: number
 }
+
+/** Bytes in flight on a lane link before more bulk waits (the lane's round trip crosses two threads at each end) */
+const LANE_PIPE_BYTES = 1024 * 1024
+/** A failed lane dial is not tried again for this long (ms) */
+const LANE_RETRY_MS = 60_000
+/** peers remembered with a failed lane dial, at most */
+const MAX_LANE_RETRIES = 4096
 
 /**
  * Sembatch: one long-lived stream per peer carrying request messages
@@ -90,6 +120,13 @@ export class SembatchService implements Startable {
   private readonly links = new Map<string, RequesterLink>()
   private readonly opening = new Map<string, Promise<RequesterLink>>()
   private readonly inbound = new Set<ResponderLink>()
+  private readonly laneInit?: BulkLaneInit
+  private lane?: BulkLane
+  /** outbound links on the bulk lane, by peer; inbound lane links */
+  private readonly laneLinks = new Map<string, RequesterLink>()
+  private readonly laneOpening = new Set<string>()
+  private readonly laneRetryAt = new Map<string, number>()
+  private readonly laneInbound = new Set<ResponderLink>()
   private started = false
   private closedCounters = { frames: 0, bytes: 0, messages: 0 }
 
@@ -114,6 +151,7 @@ export class SembatchService implements Startable {
       timeoutMs: positive(init.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs')
     }
     this.settings.bulkWriteBytes = Math.min(this.settings.maxWriteBytes, positive(init.bulkWriteBytes, DEFAULT_BULK_WRITE_BYTES, 'bulkWriteBytes'))
+    if (init.bulkLane != null && init.bulkLane !== false) this.laneInit = init.bulkLane === true ? {} : init.bulkLane
   }
 
   readonly [Symbol.toStringTag] = '@aistack/sembatch'
@@ -123,16 +161,37 @@ export class SembatchService implements Startable {
       maxInboundStreams: this.maxInboundStreams,
       maxOutboundStreams: 1024
     })
+    this.lane = this.createLane()
     this.started = true
+  }
+
+  /** The bulk lane, when asked for and possible: the node's key and TCP hosts it listens on */
+  private createLane (): BulkLane | undefined {
+    if (this.laneInit == null) return undefined
+    const { privateKey, addressManager } = this.components
+    const hosts = new Set<string>()
+    for (const ma of addressManager?.getListenAddrs() ?? []) {
+      const parts = ma.getComponents()
+      if (parts.length === 2 && (parts[0].name === 'ip4' || parts[0].name === 'ip6') && parts[1].name === 'tcp' && parts[0].value != null) hosts.add(parts[0].value)
+    }
+    if (privateKey == null || hosts.size === 0) {
+      this.log('no bulk lane: it needs the node\'s private key and a TCP listen address')
+      return undefined
+    }
+    return new BulkLane(privateKey, this.protocol, [...hosts], this.laneInit, this.log, this.onLaneStream)
   }
 
   async stop (): Promise<void> {
     this.started = false
     await this.components.registrar.unhandle(this.protocol)
-    for (const link of this.links.values()) link.close()
+    for (const link of [...this.links.values(), ...this.laneLinks.values()]) link.close()
     this.links.clear()
-    for (const link of this.inbound) link.close()
+    this.laneLinks.clear()
+    for (const link of [...this.inbound, ...this.laneInbound]) link.close()
     this.inbound.clear()
+    this.laneInbound.clear()
+    await this.lane?.stop()
+    this.lane = undefined
   }
 
   /**
@@ -201,7 +260,7 @@ export class SembatchService implements Startable {
       for await (const piece of this.local(key, payload, qos, options.signal)) pieces.push(piece)
       return joinPieces(pieces)
     }
-    const link = this.linkNow(peer)
+    const link = this.linkNow(peer, qos)
     if (link != null) return link.request(key, payload, { qos, timeoutMs, signal: options.signal })
     return (await this.link(peer, options.signal)).request(key, payload, { qos, timeoutMs, signal: options.signal })
   }
@@ -217,7 +276,7 @@ export class SembatchService implements Startable {
       yield * this.local(key, payload, qos, options.signal)
       return
     }
-    const link = this.linkNow(peer) ?? await this.link(peer, options.signal)
+    const link = this.linkNow(peer, qos) ?? await this.link(peer, options.signal)
     yield * link.requestStream(key, payload, { qos, timeoutMs: options.timeoutMs ?? this.settings.timeoutMs, signal: options.signal })
   }
 
@@ -233,13 +292,13 @@ export class SembatchService implements Startable {
 
   stats (): SembatchStats {
     const s = { ...this.closedCounters }
-    for (const link of this.links.values()) {
+    for (const link of [...this.links.values(), ...this.laneLinks.values()]) {
       const l = link.stats
       s.frames += l.frames
       s.bytes += l.bytes
       s.messages += l.messages
     }
-    return { framesSent: s.frames, bytesSent: s.bytes, messagesSent: s.messages, openLinks: this.links.size, inboundLinks: this.inbound.size }
+    return { framesSent: s.frames, bytesSent: s.bytes, messagesSent: s.messages, openLinks: this.links.size, inboundLinks: this.inbound.size, laneLinks: this.laneLinks.size, inboundLaneLinks: this.laneInbound.size }
   }
 
   private checkKey (key: string): void {
@@ -269,7 +328,12 @@ export class SembatchService implements Startable {
     }
   }
 
-  private linkNow (peer: PeerId): RequesterLink | undefined {
+  /** The open link for a request of this class: the bulk class takes the lane when there is one */
+  private linkNow (peer: PeerId, qos: QosClass): RequesterLink | undefined {
+    if (qos === 'bulk') {
+      const lane = this.laneLinks.get(peer.toString())
+      if (lane?.open === true) return lane
+    }
     const link = this.links.get(peer.toString())
     return link?.open === true ? link : undefined
   }
@@ -286,15 +350,7 @@ export class SembatchService implements Startable {
           stream.abort(new NotStartedError('sembatch stopped'))
           throw new NotStartedError('sembatch stopped')
         }
-        const link = new RequesterLink(peer, stream, this.settings, this.log, (closed) => {
-          if (this.links.get(key) === closed) {
-            this.links.delete(key)
-            const l = closed.stats
-            this.closedCounters.frames += l.frames
-            this.closedCounters.bytes += l.bytes
-            this.closedCounters.messages += l.messages
-          }
-        })
+        const link = new RequesterLink(peer, stream, this.settings, this.log, this.forgetLink(this.links, key), (port) => { this.openLane(peer, port) })
         this.links.set(key, link)
         return link
       })().finally(() => { this.opening.delete(key) })
@@ -303,10 +359,84 @@ export class SembatchService implements Startable {
     return opening
   }
 
+  /** Called when a link closes: it leaves `links` and its counters stay in the totals */
+  private forgetLink (links: Map<string, RequesterLink>, key: string): (closed: RequesterLink) => void {
+    return (closed) => {
+      if (links.get(key) !== closed) return
+      links.delete(key)
+      const l = closed.stats
+      this.closedCounters.frames += l.frames
+      this.closedCounters.bytes += l.bytes
+      this.closedCounters.messages += l.messages
+    }
+  }
+
   private readonly onStream = (stream: Stream, connection: Connection): void => {
-    const link = new ResponderLink(connection.remotePeer, stream, { ...this.settings, lookup: this.lookup }, this.log)
-    this.inbound.add(link)
-    stream.addEventListener('close', () => { this.inbound.delete(link) }, { once: true })
+    const lane = this.lane
+    const link = new ResponderLink(connection.remotePeer, stream, {
+      ...this.settings,
+      lookup: this.lookup,
+      lanePort: () => lane?.port,
+      onBulk: async () => lane?.start().catch(err => { this.log('the bulk lane did not start - %e', err) })
+    }, this.log)
+    this.track(this.inbound, link, stream)
+  }
+
+  /**
+   * Links on the lane carry the bulk class only, so nothing on them waits
+   * behind a bulk frame: whole writes and a deep pipe (a turn of the event
+   * loop between frames still lets the node's other traffic in). They are
+   * not compressed, which would take the node's thread (the lane exists to
+   * leave it free).
+   */
+  private laneSettings (): LinkSettings & { creditMessages: number, creditBytes: number } {
+    const s = this.settings
+    return { ...s, bulkWriteBytes: s.maxWriteBytes, pipeBytes: Math.max(s.pipeBytes, LANE_PIPE_BYTES), compressThreshold: Infinity }
+  }
+
+  /** A stream a peer opened on our bulk lane */
+  private readonly onLaneStream = (peer: PeerId, stream: LinkStream): void => {
+    if (!this.started || this.laneInbound.size >= this.maxInboundStreams) {
+      stream.abort(new Error('too many bulk lane streams'))
+      return
+    }
+    this.track(this.laneInbound, new ResponderLink(peer, stream, { ...this.laneSettings(), lookup: this.lookup }, this.log), stream)
+  }
+
+  private track (set: Set<ResponderLink>, link: ResponderLink, stream: LinkStream): void {
+    set.add(link)
+    stream.addEventListener('close', () => { set.delete(link) }, { once: true })
+  }
+
+  /**
+   * The peer offered its bulk lane on `port`: a lane stream is opened to the
+   * address a TCP connection to the peer reached (never to an address the
+   * peer names), one per peer; a failed one is not tried again for a minute.
+   */
+  private openLane (peer: PeerId, port: number): void {
+    const key = peer.toString()
+    const lane = this.lane
+    if (lane == null || lane.broken || !this.started || this.laneOpening.has(key) || this.laneLinks.get(key)?.open === true) return
+    if ((this.laneRetryAt.get(key) ?? 0) > Date.now()) return
+    const host = this.components.connectionManager.getConnections?.(peer)
+      .filter(c => c.limits == null && c.status === 'open')
+      .map(c => c.remoteAddr.getComponents())
+      .find(parts => (parts[0]?.name === 'ip4' || parts[0]?.name === 'ip6') && parts[1]?.name === 'tcp')?.[0]
+    if (host?.value == null) return
+    this.laneOpening.add(key)
+    lane.open(`/${host.name}/${host.value}/tcp/${port}/p2p/${key}`).then(stream => {
+      if (!this.started) {
+        stream.abort(new NotStartedError('sembatch stopped'))
+        return
+      }
+      this.laneLinks.set(key, new RequesterLink(peer, stream, this.laneSettings(), this.log, this.forgetLink(this.laneLinks, key)))
+      this.log('bulk lane to %p open', peer)
+    }, err => {
+      this.log('no bulk lane to %p - %e', peer, err)
+      this.laneRetryAt.delete(key)
+      this.laneRetryAt.set(key, Date.now() + LANE_RETRY_MS)
+      if (this.laneRetryAt.size > MAX_LANE_RETRIES) this.laneRetryAt.delete(this.laneRetryAt.keys().next().value as string)
+    }).finally(() => { this.laneOpening.delete(key) })
   }
 }
 

@@ -23,7 +23,7 @@ function randomFrame (rand: () => number, from: 'opener' | 'acceptor' = rand() <
       error: rand() < 0.05 ? 'e'.repeat(Math.floor(rand() * 1200)) : undefined
     }))
   }))
-  const credit = from === 'acceptor' && rand() < 0.3 ? { grant: Math.floor(rand() * 100_000), grantBytes: Math.floor(rand() * 1e6), queueDepth: 3, serviceRate: 100 } : undefined
+  const credit = from === 'acceptor' && rand() < 0.3 ? { grant: Math.floor(rand() * 100_000), grantBytes: Math.floor(rand() * 1e6), queueDepth: 3, serviceRate: 100, lanePort: 0 } : undefined
   return { batches, credit }
 }
 

@@ -354,6 +354,7 @@ export interface Credit {
   queueDepth: number
   serviceRate: number
   grantBytes: number
+  lanePort: number
 }
 
 export namespace Credit {
@@ -386,6 +387,11 @@ export namespace Credit {
           w.uint32(obj.grantBytes)
         }
 
+        if ((obj.lanePort != null && obj.lanePort !== 0)) {
+          w.uint32(40)
+          w.uint32(obj.lanePort)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -394,7 +400,8 @@ export namespace Credit {
           grant: 0,
           queueDepth: 0,
           serviceRate: 0,
-          grantBytes: 0
+          grantBytes: 0,
+          lanePort: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -417,6 +424,10 @@ export namespace Credit {
             }
             case 4: {
               obj.grantBytes = reader.uint32()
+              break
+            }
+            case 5: {
+              obj.lanePort = reader.uint32()
               break
             }
             default: {
