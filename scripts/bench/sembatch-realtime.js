@@ -20,7 +20,10 @@
 // traffic on this stack whatever protocol runs over it.
 //
 // Sets: "before" is the settings sembatch had before bulk writes were bounded (64 KiB writes,
-// bulk compressed like any batch, no yield between writes); "after" is today's defaults.
+// bulk compressed like any batch, no yield between writes); "after" is today's defaults of the
+// sembatch module (no bulk lane: bulk on the same stream and event loop as realtime); "lane" is
+// the node's default, the bulk lane at both ends (bulk on a connection of its own, carried by a
+// worker thread at each end).
 import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
 import { loadavg, cpus } from 'node:os'
@@ -283,9 +286,10 @@ result.rawStreamBulk = {
   say(`no sembatch: bulk on a bare libp2p stream ${r.bulkMiBps} MiB/s; the plain TCP socket meanwhile p50 ${x.p50} p90 ${x.p90} p95 ${x.p95} p99 ${x.p99} ms; client GC: ${r.clientGcUnderBulk.full} full, longest pause ${r.clientGcUnderBulk.longestMs} ms`)
 }
 result.p99Ratio = r2(result.sets.after.realtimeP99Ms / result.sets.before.realtimeP99Ms)
+result.laneP99Ratio = r2(result.sets.lane.realtimeP99Ms / result.sets.after.realtimeP99Ms)
 result.machine = { cpus: cpus().length, load: { ...load, after: loadavg().map(x => Math.round(x * 100) / 100) } }
 result.args = args
-say(`after/before realtime p99 under bulk: x${result.p99Ratio}; machine ${cpus().length} cpus, load ${load.before.join(' ')} -> ${result.machine.load.after.join(' ')}`)
+say(`realtime p99 under bulk: after/before x${result.p99Ratio}, lane/after x${result.laneP99Ratio}; machine ${cpus().length} cpus, load ${load.before.join(' ')} -> ${result.machine.load.after.join(' ')}`)
 if (asJson) console.log(JSON.stringify(result))
 for (const s of Object.values(sets)) {
   s.socket.destroy()

@@ -13,9 +13,13 @@
 //   message, and a plain long-lived echo stream), sembatch's median round trip minus the
 //   unbatched one's; also reported against the plain stream;
 // - realtimeP99Ms: realtime 64-byte messages one at a time while --bulk-window bulk 16 KiB
-//   messages are in flight all along, p99 round trip; the same with the interactive class
-//   for reference; realtimeAloneP99Ms: the same realtime round trips with no bulk at all (what
-//   the machine gives a round trip), and the event-loop delay of both processes in each phase;
+//   messages are in flight all along, p99 round trip, with the bulk lane at both ends (the
+//   node's default: bulk on a connection of its own, carried by a worker thread at each end);
+//   realtimeP99MsSameLoop: the same from a second client node without a lane (bulk on the same
+//   stream and event loop as the realtime messages), and realtimeLaneRatio between them; the
+//   interactive class under bulk for reference; realtimeAloneP99Ms: the same realtime round trips
+//   with no bulk at all (what the machine gives a round trip), and the event-loop delay of both
+//   processes in each phase;
 // - tensorBytesRatio: 384-d embeddings of a slowly changing text (a window of words moving
 //   one word per step) from the offline embedder, int8 with deltas and zstd, bytes against
 //   the f32 protobuf Tensor; the cosine error of the decoded vectors; a dense slowly
@@ -44,11 +48,12 @@ import { benchArgs } from './args.js'
 
 const USAGE = `Usage: npm run bench:sembatch -- [--messages 100000] [--unbatched 4000] [--window 4096]
   [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--vectors 2000]
-  [--embed 20000] [--pipe-bytes 65536] [--json true]
+  [--embed 20000] [--pipe-bytes 65536] [--bulk-lane true] [--json true]
 --messages: sembatch messages per size; --unbatched: one-stream-per-message messages per size;
 --seq: sequential round trips per path for idle latency; --realtime: realtime samples alone and under bulk;
 --vectors: embeddings in the tensor stream; --embed: texts through each embed handler;
 --pipe-bytes: sembatch's pipeBytes on both nodes (unacknowledged bytes before interactive and bulk wait);
+--bulk-lane false: no bulk lane on the client (realtimeP99Ms then measures bulk on the same stream);
 --json true: print one JSON object instead of the report.`
 const args = benchArgs(USAGE, {
   messages: 100_000,
@@ -61,6 +66,7 @@ const args = benchArgs(USAGE, {
   vectors: 2000,
   embed: 20_000,
   'pipe-bytes': DEFAULT_PIPE_BYTES,
+  'bulk-lane': 'true',
   json: 'false'
 })
 const asJson = args.json === 'true' || process.argv.includes('--json')
@@ -72,7 +78,7 @@ const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
 
 // the serving node
 const peerScript = fileURLToPath(new URL('./sembatch-peer.js', import.meta.url))
-const child = spawn(process.execPath, [peerScript, String(args['pipe-bytes'])], { stdio: ['pipe', 'pipe', 'inherit'] })
+const child = spawn(process.execPath, [peerScript, String(args['pipe-bytes']), JSON.stringify({ bulkLane: true })], { stdio: ['pipe', 'pipe', 'inherit'] })
 const addr = await new Promise((resolve, reject) => {
   let buf = ''
   child.stdout.on('data', (d) => {
@@ -82,14 +88,19 @@ const addr = await new Promise((resolve, reject) => {
   })
   child.on('exit', (code) => reject(new Error(`the serving node exited (${code})`)))
 })
-const node = await createLibp2p({
-  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-  transports: [tcp()],
-  connectionEncrypters: [noise()],
-  streamMuxers: [yamux()],
-  services: { identify: identify(), sembatch: sembatch({ pipeBytes: args['pipe-bytes'] }) }
-})
-const conn = await node.dial(multiaddr(addr))
+const client = async (bulkLane) => {
+  const n = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), sembatch: sembatch({ pipeBytes: args['pipe-bytes'], bulkLane }) }
+  })
+  return { node: n, conn: await n.dial(multiaddr(addr)) }
+}
+const { node, conn } = await client(args['bulk-lane'] === 'true')
+// the same client without a lane: bulk on the stream (and event loop) of the realtime messages
+const sameLoop = await client(false)
 const peer = conn.remotePeer
 const sb = node.services.sembatch
 
@@ -196,14 +207,23 @@ async function realtimeAlone () {
 eld.enable()
 const realtimeIdle = await realtimeAlone()
 say(`realtime alone: p50 ${realtimeIdle.p50Ms} ms p99 ${realtimeIdle.p99Ms} ms; event-loop delay p99 client ${realtimeIdle.eventLoopDelay.client.p99Ms} ms, server ${realtimeIdle.eventLoopDelay.server.p99Ms} ms`)
-async function underBulk (qos) {
+/** Sends bulk until the client has a lane link to the peer (the lane starts when bulk first flows) */
+async function laneOpen (s) {
+  const end = Date.now() + 60_000
+  while (s.stats().laneLinks === 0) {
+    if (Date.now() > end) throw new Error('the bulk lane did not open within 60 s')
+    await s.send(peer, 'echo', p64, { qos: 'bulk' })
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+async function underBulk (qos, s = sb) {
   const state = { stop: false }
   let bulkBytes = 0
   const bulkPayload = new Uint8Array(16 * 1024).fill(1)
   const bulkStart = performance.now()
   const bulk = Promise.all(Array.from({ length: args['bulk-window'] }, async () => {
     while (!state.stop) {
-      await sb.send(peer, 'echo', bulkPayload, { qos: 'bulk' })
+      await s.send(peer, 'echo', bulkPayload, { qos: 'bulk' })
       bulkBytes += bulkPayload.byteLength
     }
   }))
@@ -214,7 +234,7 @@ async function underBulk (qos) {
   const samples = []
   for (let i = 0; i < args.realtime; i++) {
     const t = performance.now()
-    await sb.send(peer, 'echo', p64, { qos })
+    await s.send(peer, 'echo', p64, { qos })
     samples.push(performance.now() - t)
     await new Promise(resolve => setImmediate(resolve))
   }
@@ -224,10 +244,14 @@ async function underBulk (qos) {
   await bulk
   return { p50Ms: r4(pct(samples, 50)), p99Ms: r4(pct(samples, 99)), bulkMiBps: r2(bulkBytes / seconds / 1048576), eventLoopDelay }
 }
+if (args['bulk-lane'] === 'true') await laneOpen(sb)
 const realtime = await underBulk('realtime')
+const realtimeSameLoop = await underBulk('realtime', sameLoop.node.services.sembatch)
 const interactiveUnderBulk = await underBulk('interactive')
 eld.disable()
-say(`under bulk: realtime p50 ${realtime.p50Ms} ms p99 ${realtime.p99Ms} ms (bulk ${realtime.bulkMiBps} MiB/s; event-loop delay p99 client ${realtime.eventLoopDelay.client.p99Ms} ms, server ${realtime.eventLoopDelay.server.p99Ms} ms); interactive p99 ${interactiveUnderBulk.p99Ms} ms`)
+const lane = args['bulk-lane'] === 'true' ? 'with the bulk lane' : 'without a lane'
+say(`under bulk (${lane}): realtime p50 ${realtime.p50Ms} ms p99 ${realtime.p99Ms} ms (bulk ${realtime.bulkMiBps} MiB/s; event-loop delay p99 client ${realtime.eventLoopDelay.client.p99Ms} ms, server ${realtime.eventLoopDelay.server.p99Ms} ms); interactive p99 ${interactiveUnderBulk.p99Ms} ms`)
+say(`under bulk on the same stream (no lane): realtime p50 ${realtimeSameLoop.p50Ms} ms p99 ${realtimeSameLoop.p99Ms} ms (bulk ${realtimeSameLoop.bulkMiBps} MiB/s); lane/no lane p99: x${r2(realtime.p99Ms / realtimeSameLoop.p99Ms)}`)
 
 // 4. tensors and payload compression
 const embedder = createEmbedder()
@@ -332,6 +356,9 @@ const result = {
   idleAddedLatencyP50Ms: idle.addedVsUnbatchedMs,
   realtimeP99Ms: realtime.p99Ms,
   realtimeAloneP99Ms: realtimeIdle.p99Ms,
+  realtimeP99MsSameLoop: realtimeSameLoop.p99Ms,
+  realtimeLaneRatio: r2(realtime.p99Ms / realtimeSameLoop.p99Ms),
+  bulkLane: args['bulk-lane'] === 'true',
   tensorBytesRatio: tensors.int8.ratio,
   tensorCosineErrorMax: tensors.int8.maxCosineError,
   embedBatchRatio: embed.ratio,
@@ -344,6 +371,7 @@ const result = {
   small,
   idle,
   realtime,
+  realtimeSameLoop,
   realtimeIdle,
   interactiveUnderBulk,
   tensors,
@@ -365,5 +393,6 @@ if (asJson) console.log(JSON.stringify(result))
 else say(`load average ${load.before.join(' ')} before, ${load.after.join(' ')} after; pass: ${JSON.stringify(result.pass)}`)
 raw.abort(new Error('done'))
 await node.stop()
+await sameLoop.node.stop()
 child.stdin.end()
 await new Promise(resolve => child.once('exit', resolve))
