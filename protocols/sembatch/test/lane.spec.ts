@@ -1,25 +1,139 @@
 import assert from 'node:assert/strict'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { Compression, Frame, Kind, MalformedFrameError, QoS, decodeFrame, encodeFrame, withPrefix } from '../src/index.js'
 import { pair, text, str, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
+import type { Libp2p } from '@libp2p/interface'
+
+/** The service's lane, for what a test must reach inside (its port, its worker) */
+const laneOf = (n: Node): { port?: number, broken: boolean, worker?: { terminate(): Promise<number> } } => (n.services.sembatch as any).lane
 
 describe('bulk lane', function () {
   this.timeout(120_000)
-  let nodes: Node[] = []
+  let nodes: Array<Node | Libp2p> = []
   afterEach(async () => {
     await Promise.all(nodes.map(async n => n.stop()))
     nodes = []
   })
 
-  it('carries bulk requests on a connection of its own once both ends have a lane', async () => {
-    const [a, b] = nodes = await pair({ bulkLane: true }, { bulkLane: true })
+  /** a and b with lanes (unless told), `echo` served at b, and the lane open from a to b */
+  async function lanePair (initA: object = { bulkLane: true }, initB: object = { bulkLane: true }): Promise<[Node, Node]> {
+    const [a, b] = await pair(initA, initB)
+    nodes.push(a, b)
     b.services.sembatch.handle('echo', (p) => p)
+    return [a, b]
+  }
+
+  async function openLane (a: Node, b: Node): Promise<void> {
     // the first bulk request goes on the main stream and starts b's lane; b offers it, a dials it
     assert.equal(str(await a.services.sembatch.send(b.peerId, 'echo', text('first'), { qos: 'bulk' })), 'first')
     await waitFor(() => a.services.sembatch.stats().laneLinks === 1, 60_000, 'a lane link')
-    const answers = await Promise.all(Array.from({ length: 200 }, async (_, i) => a.services.sembatch.send(b.peerId, 'echo', text(`bulk ${i}`), { qos: 'bulk' })))
-    assert.deepEqual(answers.map(str), Array.from({ length: 200 }, (_, i) => `bulk ${i}`))
+  }
+
+  const bulkEchoes = async (a: Node, b: Node, n: number): Promise<string[]> =>
+    (await Promise.all(Array.from({ length: n }, async (_, i) => a.services.sembatch.send(b.peerId, 'echo', text(`bulk ${i}`), { qos: 'bulk' })))).map(str)
+  const expected = (n: number): string[] => Array.from({ length: n }, (_, i) => `bulk ${i}`)
+
+  it('carries bulk requests on a connection of its own once both ends have a lane; other classes stay on the stream', async () => {
+    const [a, b] = await lanePair()
+    await openLane(a, b)
+    const sentBefore = a.services.sembatch.stats().messagesSent
+    assert.deepEqual(await bulkEchoes(a, b, 200), expected(200))
     assert.equal(b.services.sembatch.stats().inboundLaneLinks, 1)
-    // realtime stays on the main stream
+    assert.equal(a.services.sembatch.stats().messagesSent - sentBefore, 200)
+    // the node's own connections to b are the ones it had: the lane's is the worker's
+    assert.equal(a.getConnections(b.peerId).length, 1)
     assert.equal(str(await a.services.sembatch.send(b.peerId, 'echo', text('rt'), { qos: 'realtime' })), 'rt')
+    assert.equal(str(await a.services.sembatch.send(b.peerId, 'echo', text('int'))), 'int')
+  })
+
+  it('streams answers of the bulk class over the lane', async () => {
+    const [a, b] = await lanePair()
+    b.services.sembatch.handle('tokens', async function * () {
+      yield text('one ')
+      yield text('two ')
+      yield text('three')
+    })
+    await openLane(a, b)
+    const pieces: string[] = []
+    for await (const piece of a.services.sembatch.stream(b.peerId, 'tokens', text(''), { qos: 'bulk' })) pieces.push(str(piece))
+    assert.deepEqual(pieces, ['one ', 'two ', 'three'])
+  })
+
+  it('stays on the stream when either end has no lane', async () => {
+    for (const [initA, initB] of [[{}, { bulkLane: true }], [{ bulkLane: true }, {}]]) {
+      const [a, b] = await lanePair(initA, initB)
+      assert.deepEqual(await bulkEchoes(a, b, 100), expected(100))
+      // what would open a lane has happened (b's lane offered, or a asked); answers keep coming on the stream
+      assert.deepEqual(await bulkEchoes(a, b, 100), expected(100))
+      assert.equal(a.services.sembatch.stats().laneLinks, 0)
+      assert.equal(b.services.sembatch.stats().inboundLaneLinks, 0)
+    }
+  })
+
+  it('keeps bulk on the stream when the lane cannot start', async () => {
+    const broken = { bulkLane: { stack: 'data:text/javascript,throw new Error("no transports here")' } }
+    const [a, b] = await lanePair(broken, broken)
+    assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
+    await waitFor(() => laneOf(b).broken, 30_000, 'b\'s lane to give up')
+    assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
+    assert.equal(a.services.sembatch.stats().laneLinks, 0)
+  })
+
+  it('falls back to the stream when the lane\'s worker exits', async () => {
+    const [a, b] = await lanePair()
+    await openLane(a, b)
+    await laneOf(b).worker?.terminate()
+    await waitFor(() => a.services.sembatch.stats().laneLinks === 0, 60_000, 'a\'s lane link to close')
+    assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
+  })
+
+  it('stops its worker when the service stops', async () => {
+    const [a, b] = await lanePair()
+    await openLane(a, b)
+    const lane = laneOf(b)
+    const worker = lane.worker as unknown as { threadId: number, once(event: 'exit', fn: () => void): void }
+    const exited = new Promise<void>(resolve => { worker.once('exit', resolve) })
+    await b.stop()
+    await exited
+    assert.equal(lane.broken, true)
+    assert.equal(lane.worker, undefined)
+    await waitFor(() => a.services.sembatch.stats().laneLinks === 0, 60_000, 'a\'s lane link to close')
+  })
+
+  it('a peer on the lane port is held to the protocol: bad frames reset its stream, the lane lives', async () => {
+    const [a, b] = await lanePair()
+    await openLane(a, b)
+    const c = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    nodes.push(c)
+    const port = laneOf(b).port as number
+    // the lane answers as b: a dial that names b's peer id succeeds
+    const lane = multiaddr(`/ip4/127.0.0.1/tcp/${port}/p2p/${b.peerId.toString()}`)
+    const attacks = [
+      Uint8Array.from([5, 0xff, 0xff, 0xff, 0xff, 0xff]),
+      Uint8Array.from([0xff, 0xff, 0xff, 0x7f]),
+      // past the credits it was granted: 1025 requests
+      withPrefix(encodeFrame({ batches: [{ key: 'echo', qos: QoS.BULK, compression: Compression.NONE, rawBytes: 0, messages: Array.from({ length: 1025 }, (_, i) => ({ id: i + 1, kind: Kind.REQUEST, payload: new Uint8Array(1) })) }] })),
+      withPrefix(encodeFrame({ batches: [{ key: 'nobody-serves-this', qos: QoS.BULK, compression: Compression.NONE, rawBytes: 0, messages: [{ id: 1, kind: Kind.REQUEST, payload: new Uint8Array(1) }] }] }))
+    ]
+    for (const attack of attacks) {
+      const s = await c.dialProtocol(lane, b.services.sembatch.protocol)
+      s.send(attack)
+      await waitFor(() => s.status !== 'open', 20_000, 'the lane stream to be reset')
+    }
+    // a's lane still carries bulk
+    assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
+    assert.equal(a.services.sembatch.stats().laneLinks, 1)
+  })
+
+  it('a lane port past 65535 in a credit is a malformed frame', () => {
+    const bytes = Frame.encode({ batches: [], credit: { grant: 1, grantBytes: 1, queueDepth: 0, serviceRate: 0, lanePort: 70_000 } })
+    assert.throws(() => decodeFrame(bytes, 'acceptor'), (err: Error) => err instanceof MalformedFrameError)
+    const fine = Frame.encode({ batches: [], credit: { grant: 1, grantBytes: 1, queueDepth: 0, serviceRate: 0, lanePort: 4011 } })
+    assert.equal(decodeFrame(fine, 'acceptor').credit?.lanePort, 4011)
   })
 })
