@@ -73,6 +73,19 @@ export interface AgentConfig {
   ask: { minSimilarity: number, minRelativeSimilarity: number }
   /** Telemetry interval, OTLP export and alert thresholds (docs/protocols/telemetry.md). */
   telemetry?: TelemetryConfig
+  /**
+   * Sembatch's bulk lane: bulk-class batches on a TCP connection of their own, run by a worker
+   * thread, that listens on `lanePort` (0: a free one) and is started when bulk traffic first
+   * arrives (docs/configuration.md, "Sembatch bulk lane").
+   */
+  sembatch: SembatchConfig
+}
+
+export interface SembatchConfig {
+  /** Offer and use the bulk lane. */
+  bulkLane: boolean
+  /** TCP port of the lane, on the node's TCP listen addresses (0: one the system picks). */
+  lanePort: number
 }
 
 export const DEFAULT_PORT = 4011
@@ -92,7 +105,8 @@ export function defaultConfig (): AgentConfig {
     embedder: { type: 'offline' },
     capabilities: [],
     connections: { ...DEFAULT_CONNECTION_LIMITS },
-    ask: { minSimilarity: 0.2, minRelativeSimilarity: 0.8 }
+    ask: { minSimilarity: 0.2, minRelativeSimilarity: 0.8 },
+    sembatch: { bulkLane: true, lanePort: 0 }
   }
 }
 
@@ -186,6 +200,7 @@ function configShape (): Record<string, Check> {
     connections: object(Object.fromEntries(Object.keys(DEFAULT_CONNECTION_LIMITS).map(k => [k, isPositiveInt]))),
     ask: object({ minSimilarity: isFraction, minRelativeSimilarity: isFraction }),
     telemetry: checkTelemetryConfig,
+    sembatch: object({ bulkLane: isBoolean, lanePort: isPort }),
     ...extensions
   }
 }
@@ -258,7 +273,8 @@ export function validateConfig (raw: unknown, source = 'config'): AgentConfig & 
     dht: { ...defaults.dht, ...checked.dht },
     api: { ...defaults.api, ...checked.api },
     connections,
-    ask: { ...defaults.ask, ...checked.ask }
+    ask: { ...defaults.ask, ...checked.ask },
+    sembatch: { ...defaults.sembatch, ...checked.sembatch }
   }
 }
 

@@ -35,8 +35,9 @@ import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchResult, AskStreamResult } from './sembatch.js'
 import { lateTracer, nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
-import type { AgentConfig, NetworkPreset } from './config.js'
+import type { AgentConfig, NetworkPreset, SembatchConfig } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
+import type { LaneStackInit } from './lane-stack.js'
 import type { BatchHandlerFn, HandlerFn, ServeSpec } from './capabilities/index.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
@@ -64,8 +65,8 @@ export interface AgentServices extends Record<string, unknown> {
 }
 
 export interface AgentNodeInit {
-  /** Resolved configuration; missing fields take their defaults. */
-  config?: Partial<AgentConfig>
+  /** Resolved configuration; missing fields (and missing fields of `sembatch`) take their defaults. */
+  config?: Partial<Omit<AgentConfig, 'sembatch'>> & { sembatch?: Partial<SembatchConfig> }
   /** The node's identity; a fresh Ed25519 key when absent. */
   privateKey?: PrivateKey
   /** Home directory: the LevelDB datastore lives in `<home>/datastore`. */
@@ -98,6 +99,9 @@ export interface PeerConnectionInfo {
   multiplexer: string | null
   latencyMs: number | null
 }
+
+/** The module the bulk lane's worker imports for its libp2p stack: lane-stack.js beside this file */
+export const LANE_STACK = new URL('./lane-stack.js', import.meta.url).href
 
 /** Names a connection's transport from its remote address. */
 export function transportName (addr: string): string {
@@ -137,7 +141,8 @@ export class AgentNode {
   }
 
   static async create (init: AgentNodeInit = {}): Promise<AgentNode> {
-    const config: AgentConfig = { ...defaultConfig(), ...init.config }
+    const defaults = defaultConfig()
+    const config: AgentConfig = { ...defaults, ...init.config, sembatch: { ...defaults.sembatch, ...init.config?.sembatch } }
     const network = parseNetwork(config.network)
     const privateKey = init.privateKey ?? await generateKeyPair('Ed25519')
     const datastore = init.datastore ?? (init.home != null ? new LevelDatastore(join(init.home, 'datastore')) : new MemoryDatastore())
@@ -210,8 +215,14 @@ export class AgentNode {
           }),
           downgradeGuard: downgradeGuard({ mode: config.pq }),
           anycast: semanticAnycast({ network: network.id, embedder, baseEmbedder, provider: anycastProvider(capabilities), loadSource: telemetryLoadSource(() => telemetryOf), tracer: lateTracer(() => telemetryOf) }),
-          // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md
-          sembatch: sembatch({ network: network.id }),
+          // batched requests to capabilities (POST /v1/ask/batch), docs/protocols/sembatch.md; the
+          // bulk class on a lane of its own, protected like the main connections (lane-stack.ts)
+          sembatch: sembatch({
+            network: network.id,
+            bulkLane: config.sembatch.bulkLane
+              ? { stack: LANE_STACK, stackInit: { pq: config.pq } satisfies LaneStackInit, port: config.sembatch.lanePort }
+              : false
+          }),
           tasks: taskQueue({
             network: network.id,
             executor: capabilityExecutor(capabilities),
