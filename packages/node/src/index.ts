@@ -3,4 +3,4 @@ export type { AgentNodeInit, AgentServices, IdInfo, PeerConnectionInfo } from '.
 export { defaultConfig, loadConfig, validateConfig, resolveHome, NETWORKS } from './config.js'
 export type { AgentConfig, NetworkPreset, SembatchConfig } from './config.js'
 export * from './errors.js'
-export type { AskBatchResult, AskStreamResult, BatchOutput } from './sembatch.js'
+export type { AskBatchOptions, AskBatchResult, AskStreamResult, BatchOutput } from './sembatch.js'

@@ -32,7 +32,7 @@ import { shortMessageId } from './gossip-id.js'
 import { muxer } from './muxer.js'
 import { ping } from './ping.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
-import type { AskBatchResult, AskStreamResult } from './sembatch.js'
+import type { AskBatchOptions, AskBatchResult, AskStreamResult } from './sembatch.js'
 import { lateTracer, nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
 import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset, SembatchConfig } from './config.js'
@@ -269,9 +269,10 @@ export class AgentNode {
   /**
    * Every input to the capability that best matches `query`, over one
    * sembatch stream; outputs in input order, failures per input
-   * (`POST /v1/ask/batch`).
+   * (`POST /v1/ask/batch`). `qos` is the sembatch class (default
+   * `interactive`); `bulk` batches take the bulk lane once it is open.
    */
-  async askMany (query: string, inputs: unknown[], options: { timeoutMs?: number } = {}): Promise<AskBatchResult> {
+  async askMany (query: string, inputs: unknown[], options: AskBatchOptions = {}): Promise<AskBatchResult> {
     return askBatch(this.libp2p.services.anycast, this.sembatch, query, inputs, { ...options, peerIdFromString })
   }
 

@@ -1,7 +1,7 @@
-import { StreamResetError } from '@aistack/sembatch'
+import { QOS_CLASSES, StreamResetError } from '@aistack/sembatch'
 import type { CapabilityRegistry } from './capabilities/index.js'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
-import type { SembatchService } from '@aistack/sembatch'
+import type { QosClass, SembatchService } from '@aistack/sembatch'
 import type { PeerId } from '@libp2p/interface'
 
 /** A capability's context key with this suffix answers in pieces */
@@ -94,15 +94,35 @@ export interface AskBatchResult {
   latencyMs: number
 }
 
+export interface AskBatchOptions {
+  timeoutMs?: number
+  /**
+   * Sembatch class of the requests (default `interactive`): `realtime` goes
+   * first and is never held back to fill a batch, `bulk` last; `bulk` takes
+   * the bulk lane when both nodes have one
+   */
+  qos?: QosClass
+}
+
+/** The `qos` of a batch: one of QOS_CLASSES, `interactive` when absent; TypeError naming `field` otherwise */
+export function parseQos (value: unknown, field = 'qos'): QosClass {
+  if (value == null) return 'interactive'
+  if (typeof value !== 'string' || !(QOS_CLASSES as readonly string[]).includes(value)) throw new TypeError(`${field} must be one of ${QOS_CLASSES.join(', ')}`)
+  return value as QosClass
+}
+
 /**
  * Sends every input to the capability that best matches `query`: resolved
  * once with anycast's `find`, then all inputs over sembatch to that peer (in
- * batches, in input order). If the peer does not speak sembatch, each input
- * goes through anycast's `ask`. A failed input fails alone.
+ * batches, in input order, in class `options.qos`). If the peer does not
+ * speak sembatch, each input goes through anycast's `ask`. A failed input
+ * fails alone.
  *
+ * @throws TypeError for a `qos` that is not a sembatch class
  * @throws NoCandidatesError-like errors of `find` when nothing matches
  */
-export async function askBatch (anycast: SemanticAnycast, sembatch: SembatchService, query: string, inputs: unknown[], options: { timeoutMs?: number, peerIdFromString: (s: string) => PeerId }): Promise<AskBatchResult> {
+export async function askBatch (anycast: SemanticAnycast, sembatch: SembatchService, query: string, inputs: unknown[], options: AskBatchOptions & { peerIdFromString: (s: string) => PeerId }): Promise<AskBatchResult> {
+  const qos = parseQos(options.qos, 'options.qos')
   const started = performance.now()
   const timeoutMs = options.timeoutMs ?? 60_000
   const signal = AbortSignal.timeout(timeoutMs)
@@ -115,7 +135,7 @@ export async function askBatch (anycast: SemanticAnycast, sembatch: SembatchServ
   const peer = options.peerIdFromString(best.peerId)
   const payloads = inputs.map(i => encoder.encode(JSON.stringify(i ?? null)))
   const failed = (err: any): BatchOutput => ({ error: { code: String(err?.name ?? 'Error'), message: String(err?.message ?? err) } })
-  const viaSembatch = await Promise.allSettled(payloads.map(async p => sembatch.send(peer, best.name, p, { timeoutMs, signal })))
+  const viaSembatch = await Promise.allSettled(payloads.map(async p => sembatch.send(peer, best.name, p, { qos, timeoutMs, signal })))
   const unsupported = viaSembatch.every(r => r.status === 'rejected' && isUnsupported(r.reason))
   let outputs: BatchOutput[]
   let transport: AskBatchResult['transport'] = 'sembatch'

@@ -1,5 +1,5 @@
 import { askResponse, capabilitiesResponse, errorStatus, forgetCapability, networkCapabilitiesResponse, parseAskBody, parseSearchParams, persistCapability, searchResponse } from '../capabilities/index.js'
-import { MAX_BATCH_INPUTS } from '../sembatch.js'
+import { MAX_BATCH_INPUTS, parseQos } from '../sembatch.js'
 import { SseStream } from './routes-tasks.js'
 import { tracedAsk } from '../telemetry.js'
 import { HttpError, withErrorStatus } from './server.js'
@@ -91,13 +91,19 @@ export function capabilityRoutes (api: ApiServer, { node }: { node: AgentNode })
   // every input to the best match, over sembatch; outputs in input order, failures per input
   api.route('POST', '/v1/ask/batch', mapped(retryLater(async ({ json }) => {
     const body = await json() as Record<string, unknown>
-    const { inputs, ...rest } = typeof body === 'object' && body != null && !Array.isArray(body) ? body : { inputs: undefined }
+    const { inputs, qos: rawQos, ...rest } = typeof body === 'object' && body != null && !Array.isArray(body) ? body : { inputs: undefined, qos: undefined }
     if ('input' in rest || 'stream' in rest) throw new HttpError(400, 'bad_request', 'a batch takes inputs (an array), not input or stream')
     const { query, timeoutMs } = parseAskBody(rest)
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH_INPUTS) {
       throw new HttpError(400, 'bad_request', `inputs must be an array of 1-${MAX_BATCH_INPUTS} inputs`)
     }
-    const r = await node.askMany(query, inputs, { timeoutMs })
+    let qos
+    try {
+      qos = parseQos(rawQos)
+    } catch (err: any) {
+      throw new HttpError(400, 'bad_request', String(err.message))
+    }
+    const r = await node.askMany(query, inputs, { timeoutMs, qos })
     return { body: { ...r, similarity: Math.round(r.similarity * 10_000) / 10_000, latencyMs: Math.round(r.latencyMs * 100) / 100 } }
   })))
 }
