@@ -1,5 +1,5 @@
 export { AgentNode, createAgentNode, transportName } from './node.js'
-export type { AgentNodeInit, AgentServices, IdInfo, PeerConnectionInfo } from './node.js'
+export type { AgentNodeInit, AgentServices, IdInfo, PeerConnectionInfo, StatusInfo } from './node.js'
 export { defaultConfig, loadConfig, validateConfig, resolveHome, NETWORKS } from './config.js'
 export type { AgentConfig, NetworkPreset, SembatchConfig } from './config.js'
 export * from './errors.js'

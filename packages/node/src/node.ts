@@ -42,7 +42,7 @@ import type { BatchHandlerFn, HandlerFn, ServeSpec } from './capabilities/index.
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
 import type { SemanticAnycast } from '@aistack/semantic-anycast'
-import type { SembatchService } from '@aistack/sembatch'
+import type { SembatchService, SembatchStats } from '@aistack/sembatch'
 import type { TaskService } from '@aistack/task'
 import type { TelemetryService } from '@aistack/telemetry'
 import type { GossipSub } from '@libp2p/gossipsub'
@@ -86,6 +86,19 @@ export interface IdInfo {
   version: string
   /** Each bootstrap peer: joining, connected or failed (with the reason) */
   bootstrap: BootstrapPeerState[]
+}
+
+/** What `GET /v1/status` answers: the node's connections and its sembatch links */
+export interface StatusInfo {
+  peerId: string
+  network: string
+  version: string
+  /** open connections of the node (not counting bulk lane connections) */
+  connections: number
+  sembatch: SembatchStats & {
+    /** whether this node offers and uses the bulk lane (config `sembatch.bulkLane`) */
+    bulkLane: boolean
+  }
 }
 
 export interface PeerConnectionInfo {
@@ -308,6 +321,21 @@ export class AgentNode {
       protocols: this.libp2p.getProtocols(),
       version: VERSION,
       bootstrap: this.joining.states()
+    }
+  }
+
+  /**
+   * The node at a glance: open connections and sembatch's counters, among
+   * them its bulk lane links (`laneLinks` opened to peers, `inboundLaneLinks`
+   * peers opened to it).
+   */
+  status (): StatusInfo {
+    return {
+      peerId: this.peerId.toString(),
+      network: this.network.id,
+      version: VERSION,
+      connections: this.libp2p.getConnections().filter(c => c.status === 'open').length,
+      sembatch: { ...this.sembatch.stats(), bulkLane: this.config.sembatch.bulkLane }
     }
   }
 

@@ -114,6 +114,16 @@ describe('node HTTP API', function () {
     assert.ok(res.json.protocols.includes('/aistack/kad/1.0.0'))
   })
 
+  it('serves /v1/status with the sembatch counters and bulk lane links, behind the token', async () => {
+    const res = await api(daemon.run, 'GET', '/v1/status')
+    assert.equal(res.status, 200, res.text)
+    assert.equal(res.json.peerId, daemon.run.peerId)
+    assert.equal(res.json.network, 'aistack')
+    assert.equal(res.json.connections, 0)
+    assert.deepEqual(res.json.sembatch, { framesSent: 0, bytesSent: 0, messagesSent: 0, openLinks: 0, inboundLinks: 0, laneLinks: 0, inboundLaneLinks: 0, bulkLane: true })
+    assert.equal((await api(daemon.run, 'GET', '/v1/status', { token: null })).status, 401)
+  })
+
   it('serves the DID in /v1/id and run.json, and its document at /v1/did', async () => {
     const id = await api(daemon.run, 'GET', '/v1/id')
     assert.match(id.json.did, /^did:key:z6Mk/)

@@ -11,13 +11,16 @@ export interface CoreRoutesInit {
   onStop?: () => void
 }
 
-/** The node's own routes: health, identity, peers, DHT, metrics and stop. */
+/** The node's own routes: health, identity, status, peers, DHT, metrics and stop. */
 export function coreRoutes (api: ApiServer, { node, onStop }: CoreRoutesInit): void {
   api.route('GET', '/healthz', () => ({ body: { ok: true, peerId: node.peerId.toString() } }), { auth: false })
 
   api.route('GET', '/v1/id', () => ({ body: node.id() }))
 
   api.route('GET', '/v1/did', () => ({ body: didDocument(node.id().did) }))
+
+  // connections and sembatch counters, with the bulk lane's links
+  api.route('GET', '/v1/status', () => ({ body: node.status() }))
 
   api.route('GET', '/v1/peers', async () => ({ body: { peers: await node.peers() } }))
 
