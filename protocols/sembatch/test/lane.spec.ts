@@ -130,6 +130,35 @@ describe('bulk lane', function () {
     assert.equal(a.services.sembatch.stats().laneLinks, 1)
   })
 
+  it('a peer that ends its writes in the frame that fills the lane\'s read buffer does not stop the lane', async () => {
+    // a small read buffer, so one yamux frame fills it
+    const [a, b] = await lanePair({ bulkLane: true }, { bulkLane: { maxUnreadBytes: 16 * 1024 } })
+    let slowCalled = false
+    b.services.sembatch.handle('slow', async (p) => {
+      slowCalled = true
+      await new Promise(resolve => setTimeout(resolve, 2_000))
+      return p
+    })
+    await openLane(a, b)
+    const c = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    nodes.push(c)
+    const lane = multiaddr(`/ip4/127.0.0.1/tcp/${laneOf(b).port as number}/p2p/${b.peerId.toString()}`)
+    const s = await c.dialProtocol(lane, b.services.sembatch.protocol)
+    // a request that keeps b's end of the stream open while it runs
+    s.send(withPrefix(encodeFrame({ batches: [{ key: 'slow', qos: QoS.BULK, compression: Compression.NONE, rawBytes: 0, messages: [{ id: 1, kind: Kind.REQUEST, payload: text('x') }] }] })))
+    await waitFor(() => slowCalled, 20_000, 'the slow request at b')
+    // then one yamux DATA frame with FIN (the spec allows the half-close on a data frame): 32 KiB of a
+    // frame that never completes, read by b's lane in one piece, past its read buffer
+    const body = new Uint8Array(32 * 1024)
+    body.set([0xff, 0xff, 0xff, 0x01])
+    const yamuxStream = s as unknown as { streamId: number, sendFrame(header: object, data: Uint8Array): boolean }
+    yamuxStream.sendFrame({ type: 0, flag: 4, streamID: yamuxStream.streamId, length: body.byteLength }, body)
+    await new Promise(resolve => setTimeout(resolve, 1_000))
+    assert.equal(laneOf(b).broken, false, 'b\'s lane worker lives')
+    assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
+    assert.equal(a.services.sembatch.stats().laneLinks, 1)
+  })
+
   it('a lane port past 65535 in a credit is a malformed frame', () => {
     const bytes = Frame.encode({ batches: [], credit: { grant: 1, grantBytes: 1, queueDepth: 0, serviceRate: 0, lanePort: 70_000 } })
     assert.throws(() => decodeFrame(bytes, 'acceptor'), (err: Error) => err instanceof MalformedFrameError)

@@ -66,7 +66,7 @@ function carry (id: number, stream: Stream): void {
     const bytes = new Uint8Array(evt.data.subarray())
     c.incoming.push(bytes)
     c.unread += bytes.byteLength
-    if (c.unread > data.maxUnreadBytes && !c.paused) {
+    if (c.unread > data.maxUnreadBytes && !c.paused && stream.readStatus === 'readable') {
       c.paused = true
       stream.pause()
     }
@@ -130,25 +130,32 @@ port.on('message', (msg: ToLane) => {
   }
   const c = carried.get(msg.id)
   if (c == null) return
-  switch (msg.op) {
-    case 'send':
-      c.queue.push(...msg.chunks)
-      write(msg.id, c).catch(ignore)
-      break
-    case 'consumed':
-      c.unread -= msg.bytes
-      if (c.paused && c.unread <= data.maxUnreadBytes / 2) {
-        c.paused = false
-        c.stream.resume()
-      }
-      break
-    case 'close':
-      c.closing = true
-      write(msg.id, c).catch(ignore)
-      break
-    case 'abort':
-      c.stream.abort(new Error(msg.reason))
-      break
+  try {
+    switch (msg.op) {
+      case 'send':
+        c.queue.push(...msg.chunks)
+        write(msg.id, c).catch(ignore)
+        break
+      case 'consumed':
+        c.unread -= msg.bytes
+        if (c.paused && c.unread <= data.maxUnreadBytes / 2) {
+          c.paused = false
+          // a peer can end its writes in the frame that paused the stream: its readable end is then
+          // closed while it is paused, and resume() would throw
+          if (c.stream.readStatus === 'paused') c.stream.resume()
+        }
+        break
+      case 'close':
+        c.closing = true
+        write(msg.id, c).catch(ignore)
+        break
+      case 'abort':
+        c.stream.abort(new Error(msg.reason))
+        break
+    }
+  } catch (err) {
+    // what one stream does never ends the worker, and with it every lane of the node
+    c.stream.abort(err as Error)
   }
 })
 
