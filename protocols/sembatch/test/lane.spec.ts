@@ -82,6 +82,9 @@ describe('bulk lane', function () {
     await waitFor(() => laneOf(b).broken, 30_000, 'b\'s lane to give up')
     assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
     assert.equal(a.services.sembatch.stats().laneLinks, 0)
+    // the worker that could not start does not stay behind until the service stops
+    const worker = laneOf(b).worker as unknown as { threadId: number }
+    await waitFor(() => worker.threadId === -1, 10_000, 'the worker thread to end')
   })
 
   it('falls back to the stream when the lane\'s worker exits', async () => {
@@ -90,6 +93,10 @@ describe('bulk lane', function () {
     await laneOf(b).worker?.terminate()
     await waitFor(() => a.services.sembatch.stats().laneLinks === 0, 60_000, 'a\'s lane link to close')
     assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
+    // stopping does not wait for a worker that is gone
+    const started = Date.now()
+    await b.stop()
+    assert.ok(Date.now() - started < 2_000, `b stopped in ${Date.now() - started} ms`)
   })
 
   it('stops its worker when the service stops', async () => {

@@ -54,6 +54,8 @@ export class BulkLane {
   private worker?: Worker
   private starting?: Promise<number>
   private failed?: Error
+  /** the worker thread has ended (it failed to start, crashed, or was stopped) */
+  private exited = false
   private readonly streams = new Map<number, LaneStream>()
   private readonly dials = new Map<number, { resolve: (s: LaneStream) => void, reject: (err: Error) => void }>()
   private nextId = 1
@@ -111,6 +113,8 @@ export class BulkLane {
         } else if (msg.op === 'failed') {
           this.fail(new LaneUnavailableError(`the bulk lane did not start: ${msg.reason}`))
           reject(this.failed)
+          // it is not used again: its thread goes now, not when the service stops
+          worker.terminate().catch(() => {})
         } else {
           this.onMessage(msg)
         }
@@ -121,6 +125,7 @@ export class BulkLane {
         reject(this.failed)
       })
       worker.on('exit', (code) => {
+        this.exited = true
         this.fail(new LaneUnavailableError(`the bulk lane worker exited (${code})`))
         reject(this.failed)
       })
@@ -136,6 +141,8 @@ export class BulkLane {
    */
   async open (addr: string): Promise<LaneStream> {
     await this.start()
+    // stopped or exited since it listened: nobody would answer the dial
+    if (this.failed != null) throw this.failed
     const id = this.nextId++
     return new Promise<LaneStream>((resolve, reject) => {
       this.dials.set(id, { resolve, reject })
@@ -149,12 +156,15 @@ export class BulkLane {
     if (worker == null) return
     this.worker = undefined
     this.failed ??= new LaneUnavailableError('the bulk lane is stopped')
-    await new Promise<void>(resolve => {
-      const timer = setTimeout(() => { worker.terminate().finally(resolve).catch(() => {}) }, STOP_TIMEOUT_MS)
-      worker.once('exit', () => { clearTimeout(timer); resolve() })
-      worker.on('message', (msg: FromLane) => { if (msg.op === 'stopped') worker.terminate().catch(() => {}) })
-      worker.postMessage({ op: 'stop' } satisfies ToLane)
-    })
+    // a worker that has ended already would neither answer nor exit again
+    if (!this.exited) {
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(() => { worker.terminate().finally(resolve).catch(() => {}) }, STOP_TIMEOUT_MS)
+        worker.once('exit', () => { clearTimeout(timer); resolve() })
+        worker.on('message', (msg: FromLane) => { if (msg.op === 'stopped') worker.terminate().catch(() => {}) })
+        worker.postMessage({ op: 'stop' } satisfies ToLane)
+      })
+    }
     this.closeAll('the bulk lane stopped')
   }
 
