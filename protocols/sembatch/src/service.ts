@@ -418,10 +418,14 @@ export class SembatchService implements Startable {
     const lane = this.lane
     if (lane == null || lane.broken || !this.started || this.laneOpening.has(key) || this.laneLinks.get(key)?.open === true) return
     if ((this.laneRetryAt.get(key) ?? 0) > Date.now()) return
+    // a direct TCP connection only: `/ip4|ip6/<ip>/tcp/<port>[/p2p/<id>]`. A relayed one
+    // (`…/p2p-circuit/…`, which has no limits when the relay sets none) starts with the relay's
+    // address, and the peer would have us dial the relay's host at a port it chose
     const host = this.components.connectionManager.getConnections?.(peer)
       .filter(c => c.limits == null && c.status === 'open')
       .map(c => c.remoteAddr.getComponents())
-      .find(parts => (parts[0]?.name === 'ip4' || parts[0]?.name === 'ip6') && parts[1]?.name === 'tcp')?.[0]
+      .find(parts => (parts[0]?.name === 'ip4' || parts[0]?.name === 'ip6') && parts[1]?.name === 'tcp' &&
+        parts.length <= 3 && (parts[2] == null || parts[2].name === 'p2p'))?.[0]
     if (host?.value == null) return
     this.laneOpening.add(key)
     lane.open(`/${host.name}/${host.value}/tcp/${port}/p2p/${key}`).then(stream => {

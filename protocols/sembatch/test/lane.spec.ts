@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { Compression, Frame, Kind, MalformedFrameError, QoS, decodeFrame, encodeFrame, withPrefix } from '../src/index.js'
@@ -164,6 +166,29 @@ describe('bulk lane', function () {
     assert.equal(laneOf(b).broken, false, 'b\'s lane worker lives')
     assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
     assert.equal(a.services.sembatch.stats().laneLinks, 1)
+  })
+
+  it('dials no lane over a relayed connection, even one without limits', async () => {
+    const [a, b] = await lanePair()
+    // a's connection to b as a circuit relay without limits shows it (the relay's address first);
+    // the relay's "host" here is 127.0.0.1, where b's lane listens, so a dial there would succeed
+    const relay = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const components = (a.services.sembatch as any).components
+    const cm = components.connectionManager
+    components.connectionManager = {
+      openStream: cm.openStream.bind(cm),
+      getConnections: (peer: any) => cm.getConnections(peer).map((c: any) => ({
+        status: c.status,
+        limits: undefined,
+        remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/4001/p2p/${relay}/p2p-circuit/p2p/${b.peerId.toString()}`)
+      }))
+    }
+    assert.equal(str(await a.services.sembatch.send(b.peerId, 'echo', text('first'), { qos: 'bulk' })), 'first')
+    await waitFor(() => laneOf(b).port != null, 30_000, 'b\'s lane to listen')
+    assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
+    await new Promise(resolve => setTimeout(resolve, 2_000))
+    assert.equal(a.services.sembatch.stats().laneLinks, 0)
+    assert.equal(b.services.sembatch.stats().inboundLaneLinks, 0)
   })
 
   it('a lane port past 65535 in a credit is a malformed frame', () => {
