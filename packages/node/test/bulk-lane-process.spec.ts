@@ -41,7 +41,7 @@ async function bulkBatch (a: NodeProcess, b: NodeProcess, count: number, tag: st
   assert.deepEqual(json.outputs, inputs.map(output => ({ output })))
 }
 
-async function laneLinks (node: NodeProcess): Promise<{ laneLinks: number, inboundLaneLinks: number, bulkLane: boolean }> {
+async function laneLinks (node: NodeProcess): Promise<{ laneLinks: number, inboundLaneLinks: number, lanePort?: number, laneError?: string, bulkLane: boolean }> {
   const { status, json, text } = await api(node.run, 'GET', '/v1/status')
   assert.equal(status, 200, text)
   return json.sembatch
@@ -83,6 +83,11 @@ describe('sembatch bulk lane across node processes', function () {
       assert.equal(atA.inboundLaneLinks, 0)
       assert.equal(atB.laneLinks, 0)
       assert.equal(atB.inboundLaneLinks, 1, 'one lane link into B, still open')
+      // both ends' lanes listen (A's worker started to dial B's), and say on which port
+      for (const at of [atA, atB]) {
+        assert.ok(Number.isInteger(at.lanePort) && (at.lanePort as number) > 0, `lanePort ${String(at.lanePort)}`)
+        assert.equal(at.laneError, undefined)
+      }
     })
 
     it('refuses a qos that is not a sembatch class with 400 naming the field, and takes the others', async () => {

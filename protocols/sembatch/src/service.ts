@@ -94,6 +94,10 @@ export interface SembatchStats {
   /** outbound links on the bulk lane, and inbound ones */
   laneLinks: number
   inboundLaneLinks: number
+  /** the TCP port this node's bulk lane listens on, once it does */
+  lanePort?: number
+  /** why this node's bulk lane is not running: it did not start (which address failed, and why) or its worker exited */
+  laneError?: string
 }
 
 /** Bytes in flight on a lane link before more bulk waits (the lane's round trip crosses two threads at each end) */
@@ -298,7 +302,11 @@ export class SembatchService implements Startable {
       s.bytes += l.bytes
       s.messages += l.messages
     }
-    return { framesSent: s.frames, bytesSent: s.bytes, messagesSent: s.messages, openLinks: this.links.size, inboundLinks: this.inbound.size, laneLinks: this.laneLinks.size, inboundLaneLinks: this.laneInbound.size }
+    const stats: SembatchStats = { framesSent: s.frames, bytesSent: s.bytes, messagesSent: s.messages, openLinks: this.links.size, inboundLinks: this.inbound.size, laneLinks: this.laneLinks.size, inboundLaneLinks: this.laneInbound.size }
+    const lane = this.lane
+    if (lane?.broken === true) stats.laneError = lane.error
+    else if (lane?.port != null) stats.lanePort = lane.port
+    return stats
   }
 
   private checkKey (key: string): void {

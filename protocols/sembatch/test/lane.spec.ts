@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
@@ -10,6 +11,7 @@ import { Compression, Frame, Kind, MalformedFrameError, QoS, decodeFrame, encode
 import { pair, text, str, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
 import type { Libp2p } from '@libp2p/interface'
+import type { AddressInfo } from 'node:net'
 
 /** The service's lane, for what a test must reach inside (its port, its worker) */
 const laneOf = (n: Node): { port?: number, broken: boolean, worker?: { terminate(): Promise<number> } } => (n.services.sembatch as any).lane
@@ -46,6 +48,8 @@ describe('bulk lane', function () {
     const sentBefore = a.services.sembatch.stats().messagesSent
     assert.deepEqual(await bulkEchoes(a, b, 200), expected(200))
     assert.equal(b.services.sembatch.stats().inboundLaneLinks, 1)
+    assert.equal(b.services.sembatch.stats().lanePort, laneOf(b).port)
+    assert.equal(b.services.sembatch.stats().laneError, undefined)
     assert.equal(a.services.sembatch.stats().messagesSent - sentBefore, 200)
     // the node's own connections to b are the ones it had: the lane's is the worker's
     assert.equal(a.getConnections(b.peerId).length, 1)
@@ -84,9 +88,25 @@ describe('bulk lane', function () {
     await waitFor(() => laneOf(b).broken, 30_000, 'b\'s lane to give up')
     assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
     assert.equal(a.services.sembatch.stats().laneLinks, 0)
+    assert.match(b.services.sembatch.stats().laneError ?? '', /^the bulk lane did not start: no transports here$/)
+    assert.equal(b.services.sembatch.stats().lanePort, undefined)
     // the worker that could not start does not stay behind until the service stops
     const worker = laneOf(b).worker as unknown as { threadId: number }
     await waitFor(() => worker.threadId === -1, 10_000, 'the worker thread to end')
+  })
+
+  it('a lane port already taken: bulk stays on the stream, and the stats say which address failed and why', async () => {
+    const taken = createServer()
+    await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const [a, b] = await lanePair({ bulkLane: true }, { bulkLane: { port } })
+      assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
+      await waitFor(() => laneOf(b).broken, 30_000, 'b\'s lane to give up')
+      assert.match(b.services.sembatch.stats().laneError ?? '', new RegExp(`^the bulk lane did not start: could not listen on /ip4/127\\.0\\.0\\.1/tcp/${port}: listen EADDRINUSE`))
+    } finally {
+      taken.close()
+    }
   })
 
   it('falls back to the stream when the lane\'s worker exits', async () => {

@@ -84,6 +84,11 @@ export class BulkLane {
     return this.failed != null
   }
 
+  /** Why the lane is not used: it did not start, its worker exited, or it is stopped */
+  get error (): string | undefined {
+    return this.failed?.message
+  }
+
   /** Starts the worker (once); resolves with the port it listens on */
   async start (): Promise<number> {
     if (this.failed != null) throw this.failed

@@ -188,6 +188,19 @@ try {
     post({ op: 'inbound', id, peer: connection.remotePeer.toString() })
   }, { maxInboundStreams: data.maxStreamsPerConnection, maxOutboundStreams: data.maxStreamsPerConnection })
   post({ op: 'listening', port: bound })
-} catch (err) {
-  post({ op: 'failed', reason: reasonOf(err) })
+} catch (err: any) {
+  post({ op: 'failed', reason: startFailure(err) })
+}
+
+/**
+ * Why the lane did not start, for the node's status: for addresses it could not listen on,
+ * each address and its error (`/ip4/0.0.0.0/tcp/4012: listen EADDRINUSE: …`) rather than
+ * libp2p's advice about its own settings
+ */
+function startFailure (err: any): string {
+  if (err?.name === 'UnsupportedListenAddressesError') {
+    const failures = String(err.message).split('\n').map(line => line.trim()).filter(line => line.startsWith('/'))
+    if (failures.length > 0) return `could not listen on ${failures.map(f => f.replace(': Error: ', ': ')).join('; ')}`.slice(0, 512)
+  }
+  return reasonOf(err)
 }
