@@ -33,6 +33,11 @@ export interface SembatchComponents {
   privateKey?: PrivateKey
   /** the bulk lane listens on the hosts the node listens on */
   addressManager?: { getListenAddrs(): Multiaddr[] }
+  /** a peer's lane streams close when the node's last connection to it does */
+  events?: {
+    addEventListener(type: 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
+    removeEventListener(type: 'peer:disconnect', listener: (evt: CustomEvent<PeerId>) => void): void
+  }
 }
 
 export interface SembatchInit {
@@ -166,6 +171,7 @@ export class SembatchService implements Startable {
       maxOutboundStreams: 1024
     })
     this.lane = this.createLane()
+    if (this.lane != null) this.components.events?.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.started = true
   }
 
@@ -187,6 +193,7 @@ export class SembatchService implements Startable {
 
   async stop (): Promise<void> {
     this.started = false
+    this.components.events?.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     await this.components.registrar.unhandle(this.protocol)
     for (const link of [...this.links.values(), ...this.laneLinks.values()]) link.close()
     this.links.clear()
@@ -402,13 +409,29 @@ export class SembatchService implements Startable {
     return { ...s, bulkWriteBytes: s.maxWriteBytes, pipeBytes: Math.max(s.pipeBytes, LANE_PIPE_BYTES), compressThreshold: Infinity }
   }
 
-  /** A stream a peer opened on our bulk lane */
+  /**
+   * A stream a peer opened on our bulk lane. The lane is an adjunct of the node's own
+   * connection to the peer: a peer with none (never admitted by the node's connection
+   * limits, or hung up on) gets no lane stream.
+   */
   private readonly onLaneStream = (peer: PeerId, stream: LinkStream): void => {
     if (!this.started || this.laneInbound.size >= this.maxInboundStreams) {
       stream.abort(new Error('too many bulk lane streams'))
       return
     }
+    if (this.components.connectionManager.getConnections?.(peer).length === 0) {
+      stream.abort(new Error('no connection to the node: no bulk lane'))
+      return
+    }
     this.track(this.laneInbound, new ResponderLink(peer, stream, { ...this.laneSettings(), lookup: this.lookup }, this.log), stream)
+  }
+
+  /** The node's last connection to a peer closed (or was hung up on): so do its lane streams, both ways */
+  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail
+    const err = new Error('the node\'s connection to the peer closed')
+    this.laneLinks.get(peer.toString())?.reset(err)
+    for (const link of [...this.laneInbound]) if (link.peer.equals(peer)) link.reset(err)
   }
 
   private track (set: Set<ResponderLink>, link: ResponderLink, stream: LinkStream): void {

@@ -139,6 +139,8 @@ describe('bulk lane', function () {
     await openLane(a, b)
     const c = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
     nodes.push(c)
+    // a peer the node admitted (the lane serves only peers with a connection to the node)
+    await c.dial(b.getMultiaddrs())
     const port = laneOf(b).port as number
     // the lane answers as b: a dial that names b's peer id succeeds
     const lane = multiaddr(`/ip4/127.0.0.1/tcp/${port}/p2p/${b.peerId.toString()}`)
@@ -171,6 +173,7 @@ describe('bulk lane', function () {
     await openLane(a, b)
     const c = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
     nodes.push(c)
+    await c.dial(b.getMultiaddrs())
     const lane = multiaddr(`/ip4/127.0.0.1/tcp/${laneOf(b).port as number}/p2p/${b.peerId.toString()}`)
     const s = await c.dialProtocol(lane, b.services.sembatch.protocol)
     // a request that keeps b's end of the stream open while it runs
@@ -208,6 +211,21 @@ describe('bulk lane', function () {
     assert.deepEqual(await bulkEchoes(a, b, 50), expected(50))
     await new Promise(resolve => setTimeout(resolve, 2_000))
     assert.equal(a.services.sembatch.stats().laneLinks, 0)
+    assert.equal(b.services.sembatch.stats().inboundLaneLinks, 0)
+  })
+
+  it('a peer the node hangs up on keeps no lane, and a peer without a connection to the node gets no lane stream', async () => {
+    const [a, b] = await lanePair()
+    await openLane(a, b)
+    // b hangs up on a (DELETE /v1/peers/:id in a node): the lane goes with the connection, both ways
+    await b.hangUp(a.peerId)
+    await waitFor(() => b.services.sembatch.stats().inboundLaneLinks === 0, 20_000, 'b\'s inbound lane link to close')
+    await waitFor(() => a.services.sembatch.stats().laneLinks === 0, 20_000, 'a\'s lane link to close')
+    // a peer that never connected to b itself is refused on b's lane port
+    const c = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    nodes.push(c)
+    const s = await c.dialProtocol(multiaddr(`/ip4/127.0.0.1/tcp/${laneOf(b).port as number}/p2p/${b.peerId.toString()}`), b.services.sembatch.protocol)
+    await waitFor(() => s.status !== 'open', 20_000, 'the lane stream of a peer without a connection to be reset')
     assert.equal(b.services.sembatch.stats().inboundLaneLinks, 0)
   })
 
