@@ -426,12 +426,17 @@ export class SembatchService implements Startable {
     this.track(this.laneInbound, new ResponderLink(peer, stream, { ...this.laneSettings(), lookup: this.lookup }, this.log), stream)
   }
 
-  /** The node's last connection to a peer closed (or was hung up on): so do its lane streams, both ways */
+  /**
+   * The node's last connection to a peer closed (or was hung up on): so do its lane streams,
+   * both ways, and the lane's connections to it (which would otherwise hold one of the lane's
+   * connection slots for as long as the peer keeps them open)
+   */
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
     const peer = evt.detail
     const err = new Error('the node\'s connection to the peer closed')
     this.laneLinks.get(peer.toString())?.reset(err)
     for (const link of [...this.laneInbound]) if (link.peer.equals(peer)) link.reset(err)
+    this.lane?.hangUp(peer.toString())
   }
 
   private track (set: Set<ResponderLink>, link: ResponderLink, stream: LinkStream): void {

@@ -8,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { Compression, Frame, Kind, MalformedFrameError, QoS, decodeFrame, encodeFrame, withPrefix } from '../src/index.js'
-import { pair, text, str, waitFor } from './helpers.js'
+import { createNode, pair, text, str, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
 import type { Libp2p } from '@libp2p/interface'
 import type { AddressInfo } from 'node:net'
@@ -227,6 +227,20 @@ describe('bulk lane', function () {
     const s = await c.dialProtocol(multiaddr(`/ip4/127.0.0.1/tcp/${laneOf(b).port as number}/p2p/${b.peerId.toString()}`), b.services.sembatch.protocol)
     await waitFor(() => s.status !== 'open', 20_000, 'the lane stream of a peer without a connection to be reset')
     assert.equal(b.services.sembatch.stats().inboundLaneLinks, 0)
+  })
+
+  it('a peer the node hangs up on leaves the lane\'s connection slots to others', async () => {
+    // b's lane takes one connection at a time
+    const [a, b] = await lanePair({ bulkLane: true }, { bulkLane: { maxConnections: 1 } })
+    await openLane(a, b)
+    await b.hangUp(a.peerId)
+    await waitFor(() => a.services.sembatch.stats().laneLinks === 0, 20_000, 'a\'s lane link to close')
+    // a's node connects again and stays connected; another peer with a lane gets b's one lane connection
+    await a.dial(b.getMultiaddrs())
+    const c = await createNode({ bulkLane: true })
+    nodes.push(c)
+    await c.dial(b.getMultiaddrs())
+    await openLane(c, b)
   })
 
   it('a lane port past 65535 in a credit is a malformed frame', () => {

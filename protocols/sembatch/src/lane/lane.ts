@@ -155,6 +155,11 @@ export class BulkLane {
     })
   }
 
+  /** Closes the lane's connections to a peer (and so its streams), if the lane runs */
+  hangUp (peer: string): void {
+    this.post({ op: 'hangUp', peer })
+  }
+
   /** Stops the worker; its streams close */
   async stop (): Promise<void> {
     const worker = this.worker

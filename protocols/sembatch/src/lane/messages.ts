@@ -34,6 +34,7 @@ export type ToLane =
   | { op: 'consumed', id: number, bytes: number }
   | { op: 'close', id: number }
   | { op: 'abort', id: number, reason: string }
+  | { op: 'hangUp', peer: string }
   | { op: 'stop' }
 
 /** The worker to the node's thread */

@@ -128,6 +128,12 @@ port.on('message', (msg: ToLane) => {
     stop().catch(ignore)
     return
   }
+  if (msg.op === 'hangUp') {
+    for (const connection of node?.getConnections() ?? []) {
+      if (connection.remotePeer.toString() === msg.peer) connection.close().catch(err => { connection.abort(err) })
+    }
+    return
+  }
   const c = carried.get(msg.id)
   if (c == null) return
   try {
