@@ -149,11 +149,18 @@ export function lengthPrefix (n: number): Uint8Array {
 
 /**
  * Splits a byte stream into varint-length-prefixed frames. Exported for fuzzing.
+ * The pieces of a frame that arrives in many are kept as they came and joined
+ * once, when the whole frame is there: a peer that sends a large frame in
+ * small pieces costs one copy of it, not one per piece.
  *
  * @throws OversizeError for a frame past `maxFrameBytes` or a prefix longer than 5 bytes
  */
 export class FrameSplitter {
-  private buffer = new Uint8Array(0)
+  /** the bytes of an incomplete frame (a prefix at least begun), in the pieces they came in */
+  private parts: Uint8Array[] = []
+  private partBytes = 0
+  /** bytes the incomplete frame takes in all, its prefix included, once its prefix is complete (else 0) */
+  private need = 0
   private readonly maxFrameBytes: number
 
   constructor (maxFrameBytes: number = LIMITS.maxFrameBytes) {
@@ -162,15 +169,20 @@ export class FrameSplitter {
 
   /** Bytes held, waiting for the rest of a frame */
   get pending (): number {
-    return this.buffer.byteLength
+    return this.partBytes
   }
 
   push (chunk: Uint8Array): Uint8Array[] {
+    if (chunk.byteLength === 0) return []
     let buf = chunk
-    if (this.buffer.byteLength > 0) {
-      buf = new Uint8Array(this.buffer.byteLength + chunk.byteLength)
-      buf.set(this.buffer, 0)
-      buf.set(chunk, this.buffer.byteLength)
+    if (this.partBytes > 0) {
+      this.parts.push(chunk)
+      this.partBytes += chunk.byteLength
+      if (this.need > 0 && this.partBytes < this.need) return []
+      buf = join(this.parts, this.partBytes)
+      this.parts = []
+      this.partBytes = 0
+      this.need = 0
     }
     const frames: Uint8Array[] = []
     let offset = 0
@@ -193,13 +205,29 @@ export class FrameSplitter {
         break
       }
       if (length > this.maxFrameBytes) throw new OversizeError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`)
-      if (i + length > buf.byteLength) break
+      if (i + length > buf.byteLength) {
+        this.need = i + length - offset
+        break
+      }
       frames.push(buf.subarray(i, i + length))
       offset = i + length
     }
-    this.buffer = offset === buf.byteLength ? new Uint8Array(0) : buf.slice(offset)
+    if (offset < buf.byteLength) {
+      this.parts = [buf.slice(offset)]
+      this.partBytes = buf.byteLength - offset
+    }
     return frames
   }
+}
+
+function join (parts: Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes)
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.byteLength
+  }
+  return out
 }
 
 /** The bytes of a stream 'message' event as one Uint8Array */

@@ -7,7 +7,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { Compression, Frame, Kind, MalformedFrameError, QoS, decodeFrame, encodeFrame, withPrefix } from '../src/index.js'
+import { Compression, Frame, FrameSplitter, Kind, MalformedFrameError, QoS, decodeFrame, encodeFrame, withPrefix } from '../src/index.js'
 import { createNode, pair, text, str, waitFor } from './helpers.js'
 import type { Node } from './helpers.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -241,6 +241,37 @@ describe('bulk lane', function () {
     nodes.push(c)
     await c.dial(b.getMultiaddrs())
     await openLane(c, b)
+  })
+
+  it('a frame that arrives in many small pieces (as the lane hands over what it read) is copied once, not once per piece', () => {
+    // 4 MiB in 256-byte pieces: each piece a yamux frame of its own from a peer, and a chunk of
+    // its own on the node's thread; joining what was held on every piece took seconds of its time
+    const splitter = new FrameSplitter()
+    const payload = new Uint8Array(4 * 1024 * 1024)
+    payload.fill(7)
+    const frame = withPrefix(payload)
+    const started = performance.now()
+    const frames: Uint8Array[] = []
+    for (let at = 0; at < frame.byteLength; at += 256) frames.push(...splitter.push(frame.subarray(at, at + 256)))
+    const ms = performance.now() - started
+    assert.equal(frames.length, 1)
+    assert.equal(frames[0].byteLength, payload.byteLength)
+    assert.ok(frames[0].every(b => b === 7))
+    assert.equal(splitter.pending, 0)
+    assert.ok(ms < 1_000, `${Math.round(ms)} ms`)
+    // and frames across pieces, and several in one, still split as before
+    const two = [withPrefix(Uint8Array.from([1, 2, 3])), withPrefix(new Uint8Array(300).fill(9)), withPrefix(Uint8Array.from([4]))]
+    const stream = new Uint8Array(two.reduce((n, f) => n + f.byteLength, 0))
+    let o = 0
+    for (const f of two) { stream.set(f, o); o += f.byteLength }
+    for (const cut of [1, 2, 3, 5, 150, 305, stream.byteLength]) {
+      const s = new FrameSplitter()
+      const out: Uint8Array[] = []
+      for (let at = 0; at < stream.byteLength; at += cut) out.push(...s.push(stream.subarray(at, at + cut)))
+      assert.deepEqual(out.map(f => Array.from(f.subarray(0, 3))), [[1, 2, 3], [9, 9, 9], [4]], `cut ${cut}`)
+      assert.equal(out[1].byteLength, 300)
+      assert.equal(s.pending, 0)
+    }
   })
 
   it('a lane port past 65535 in a credit is a malformed frame', () => {
