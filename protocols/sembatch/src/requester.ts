@@ -69,6 +69,8 @@ export class RequesterLink {
   private readonly onClosed: (link: RequesterLink) => void
   /** the peer offered its bulk lane on this port */
   private readonly onLaneOffered?: (port: number) => void
+  /** the port the peer last offered its bulk lane on (on this stream) */
+  laneOffer?: number
 
   constructor (peer: PeerId, stream: LinkStream, settings: LinkSettings, log: Logger, onClosed: (link: RequesterLink) => void, onLaneOffered?: (port: number) => void) {
     this.peer = peer
@@ -239,7 +241,10 @@ export class RequesterLink {
       }
       this.remote.queueDepth = c.queueDepth
       this.remote.serviceRate = c.serviceRate
-      if (c.lanePort > 0) this.onLaneOffered?.(c.lanePort)
+      if (c.lanePort > 0) {
+        this.laneOffer = c.lanePort
+        this.onLaneOffered?.(c.lanePort)
+      }
       if (this.outbox.queued > 0) this.outbox.schedule()
     }
   }

@@ -343,13 +343,18 @@ export class SembatchService implements Startable {
     }
   }
 
-  /** The open link for a request of this class: the bulk class takes the lane when there is one */
+  /**
+   * The open link for a request of this class: the bulk class takes the lane when there is
+   * one. A lane offered on the stream that is not open (its connection closed while the
+   * stream's lives) is opened again, once its retry time has passed.
+   */
   private linkNow (peer: PeerId, qos: QosClass): RequesterLink | undefined {
+    const link = this.links.get(peer.toString())
     if (qos === 'bulk') {
       const lane = this.laneLinks.get(peer.toString())
       if (lane?.open === true) return lane
+      if (link?.open === true && link.laneOffer != null) this.openLane(peer, link.laneOffer)
     }
-    const link = this.links.get(peer.toString())
     return link?.open === true ? link : undefined
   }
 
@@ -437,6 +442,8 @@ export class SembatchService implements Startable {
     this.laneLinks.get(peer.toString())?.reset(err)
     for (const link of [...this.laneInbound]) if (link.peer.equals(peer)) link.reset(err)
     this.lane?.hangUp(peer.toString())
+    // a new connection brings a new stream and offer: that lane opens at once
+    this.laneRetryAt.delete(peer.toString())
   }
 
   private track (set: Set<ResponderLink>, link: ResponderLink, stream: LinkStream): void {
@@ -469,14 +476,23 @@ export class SembatchService implements Startable {
         stream.abort(new NotStartedError('sembatch stopped'))
         return
       }
-      this.laneLinks.set(key, new RequesterLink(peer, stream, this.laneSettings(), this.log, this.forgetLink(this.laneLinks, key)))
+      const forget = this.forgetLink(this.laneLinks, key)
+      this.laneLinks.set(key, new RequesterLink(peer, stream, this.laneSettings(), this.log, (closed) => {
+        forget(closed)
+        // opened again on a later bulk request, not before a minute has passed
+        if (this.started) this.retryLaneLater(key)
+      }))
       this.log('bulk lane to %p open', peer)
     }, err => {
       this.log('no bulk lane to %p - %e', peer, err)
-      this.laneRetryAt.delete(key)
-      this.laneRetryAt.set(key, Date.now() + LANE_RETRY_MS)
-      if (this.laneRetryAt.size > MAX_LANE_RETRIES) this.laneRetryAt.delete(this.laneRetryAt.keys().next().value as string)
+      this.retryLaneLater(key)
     }).finally(() => { this.laneOpening.delete(key) })
+  }
+
+  private retryLaneLater (key: string): void {
+    this.laneRetryAt.delete(key)
+    this.laneRetryAt.set(key, Date.now() + LANE_RETRY_MS)
+    if (this.laneRetryAt.size > MAX_LANE_RETRIES) this.laneRetryAt.delete(this.laneRetryAt.keys().next().value as string)
   }
 }
 

@@ -274,6 +274,24 @@ describe('bulk lane', function () {
     }
   })
 
+  it('a lane whose connection alone closed is opened again on a later bulk request, a minute on', async () => {
+    const [a, b] = await lanePair()
+    await openLane(a, b)
+    // the lane's connection closes (a network path that drops it, say); the node's connection stays
+    ;(laneOf(b) as any).hangUp(a.peerId.toString())
+    await waitFor(() => a.services.sembatch.stats().laneLinks === 0, 20_000, 'a\'s lane link to close')
+    assert.equal(a.getConnections(b.peerId).length, 1)
+    assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
+    assert.equal(a.services.sembatch.stats().laneLinks, 0, 'not at once')
+    // a minute on (its retry time, cleared here), the next bulk request opens it again
+    const retryAt: Map<string, number> = (a.services.sembatch as any).laneRetryAt
+    assert.ok((retryAt.get(b.peerId.toString()) ?? 0) > Date.now())
+    retryAt.clear()
+    assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
+    await waitFor(() => a.services.sembatch.stats().laneLinks === 1, 20_000, 'a\'s lane link again')
+    assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
+  })
+
   it('a lane port past 65535 in a credit is a malformed frame', () => {
     const bytes = Frame.encode({ batches: [], credit: { grant: 1, grantBytes: 1, queueDepth: 0, serviceRate: 0, lanePort: 70_000 } })
     assert.throws(() => decodeFrame(bytes, 'acceptor'), (err: Error) => err instanceof MalformedFrameError)
