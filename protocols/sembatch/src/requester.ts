@@ -71,6 +71,8 @@ export class RequesterLink {
   private readonly onLaneOffered?: (port: number) => void
   /** the port the peer last offered its bulk lane on (on this stream) */
   laneOffer?: number
+  /** a frame from the peer was read on this stream: it took the stream (a lane is used only then) */
+  heard = false
 
   constructor (peer: PeerId, stream: LinkStream, settings: LinkSettings, log: Logger, onClosed: (link: RequesterLink) => void, onLaneOffered?: (port: number) => void) {
     this.peer = peer
@@ -215,6 +217,7 @@ export class RequesterLink {
     try {
       frames = this.splitter.push(eventBytes(evt.data))
       const decoded = frames.map(bytes => decodeFrame(bytes, 'acceptor', this.settings.limits))
+      if (decoded.length > 0) this.heard = true
       for (const frame of decoded) this.onControl(frame)
       // answers of the chunk settle realtime first (a request's messages are all of its class, so they stay in order)
       for (const qos of QOS_ORDER) for (const frame of decoded) this.onAnswers(frame, qos)

@@ -48,6 +48,8 @@ export interface ResponderSettings extends LinkSettings {
   lookup: (key: string) => HandlerEntry | undefined
   /** the port of this node's bulk lane once it listens (offered once per stream); none on a lane's own streams */
   lanePort?: () => number | undefined
+  /** send a first frame (credits and queue state) at once, so the opener knows the stream was taken (lane streams) */
+  greet?: boolean
   /** the opener sent bulk-class requests on this stream: the lane starts, and its port is offered once it listens */
   onBulk?: () => Promise<unknown>
 }
@@ -136,7 +138,7 @@ export class ResponderLink {
       if (evt.error != null && !this.closed) this.log('stream from %p ended - %e', this.peer, evt.error)
       this.shut()
     }, { once: true })
-    if (this.returnMessages > 0 || this.returnBytes > 0) this.outbox.schedule()
+    if (this.returnMessages > 0 || this.returnBytes > 0 || settings.greet === true) this.outbox.schedule()
   }
 
   /** Requests received and not yet answered */

@@ -5,14 +5,13 @@ import {
   LIMITS, OPEN_TIMEOUT_MS, protocolId
 } from './constants.js'
 import { NotStartedError, OversizeError, RemoteError, UnknownContextKeyError } from './errors.js'
-import { BulkLane } from './lane/lane.js'
+import { LaneLinks } from './lane/links.js'
 import { RequesterLink, joinPieces } from './requester.js'
 import { ResponderLink, errorText } from './responder.js'
 import type { QosClass } from './constants.js'
 import type { FrameLimits } from './frame.js'
 import type { LinkSettings } from './requester.js'
 import type { BulkLaneInit } from './lane/lane.js'
-import type { LinkStream } from './lane/stream.js'
 import type { Answer, BatchHandler, HandlerContext, HandlerEntry, HandlerOptions, MessageHandler } from './responder.js'
 import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -105,13 +104,6 @@ export interface SembatchStats {
   laneError?: string
 }
 
-/** Bytes in flight on a lane link before more bulk waits (the lane's round trip crosses two threads at each end) */
-const LANE_PIPE_BYTES = 1024 * 1024
-/** A failed lane dial is not tried again for this long (ms) */
-const LANE_RETRY_MS = 60_000
-/** peers remembered with a failed lane dial, at most */
-const MAX_LANE_RETRIES = 4096
-
 /**
  * Sembatch: one long-lived stream per peer carrying request messages
  * batched by context key, in three classes, under credits the receiver
@@ -130,12 +122,8 @@ export class SembatchService implements Startable {
   private readonly opening = new Map<string, Promise<RequesterLink>>()
   private readonly inbound = new Set<ResponderLink>()
   private readonly laneInit?: BulkLaneInit
-  private lane?: BulkLane
-  /** outbound links on the bulk lane, by peer; inbound lane links */
-  private readonly laneLinks = new Map<string, RequesterLink>()
-  private readonly laneOpening = new Set<string>()
-  private readonly laneRetryAt = new Map<string, number>()
-  private readonly laneInbound = new Set<ResponderLink>()
+  /** the bulk lane and its links, when asked for and possible */
+  private lane?: LaneLinks
   private started = false
   private closedCounters = { frames: 0, bytes: 0, messages: 0 }
 
@@ -170,37 +158,29 @@ export class SembatchService implements Startable {
       maxInboundStreams: this.maxInboundStreams,
       maxOutboundStreams: 1024
     })
-    this.lane = this.createLane()
+    this.lane = this.laneInit == null
+      ? undefined
+      : LaneLinks.create(this.components, {
+        lane: this.laneInit,
+        protocol: this.protocol,
+        settings: this.settings,
+        lookup: this.lookup,
+        maxInboundStreams: this.maxInboundStreams,
+        log: this.log,
+        onClosed: (link) => { this.countClosed(link) }
+      })
     if (this.lane != null) this.components.events?.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.started = true
-  }
-
-  /** The bulk lane, when asked for and possible: the node's key and TCP hosts it listens on */
-  private createLane (): BulkLane | undefined {
-    if (this.laneInit == null) return undefined
-    const { privateKey, addressManager } = this.components
-    const hosts = new Set<string>()
-    for (const ma of addressManager?.getListenAddrs() ?? []) {
-      const parts = ma.getComponents()
-      if (parts.length === 2 && (parts[0].name === 'ip4' || parts[0].name === 'ip6') && parts[1].name === 'tcp' && parts[0].value != null) hosts.add(parts[0].value)
-    }
-    if (privateKey == null || hosts.size === 0) {
-      this.log('no bulk lane: it needs the node\'s private key and a TCP listen address')
-      return undefined
-    }
-    return new BulkLane(privateKey, this.protocol, [...hosts], this.laneInit, this.log, this.onLaneStream)
   }
 
   async stop (): Promise<void> {
     this.started = false
     this.components.events?.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     await this.components.registrar.unhandle(this.protocol)
-    for (const link of [...this.links.values(), ...this.laneLinks.values()]) link.close()
+    for (const link of this.links.values()) link.close()
     this.links.clear()
-    this.laneLinks.clear()
-    for (const link of [...this.inbound, ...this.laneInbound]) link.close()
+    for (const link of this.inbound) link.close()
     this.inbound.clear()
-    this.laneInbound.clear()
     await this.lane?.stop()
     this.lane = undefined
   }
@@ -303,14 +283,14 @@ export class SembatchService implements Startable {
 
   stats (): SembatchStats {
     const s = { ...this.closedCounters }
-    for (const link of [...this.links.values(), ...this.laneLinks.values()]) {
+    for (const link of [...this.links.values(), ...(this.lane?.outboundLinks ?? [])]) {
       const l = link.stats
       s.frames += l.frames
       s.bytes += l.bytes
       s.messages += l.messages
     }
-    const stats: SembatchStats = { framesSent: s.frames, bytesSent: s.bytes, messagesSent: s.messages, openLinks: this.links.size, inboundLinks: this.inbound.size, laneLinks: this.laneLinks.size, inboundLaneLinks: this.laneInbound.size }
-    const lane = this.lane
+    const stats: SembatchStats = { framesSent: s.frames, bytesSent: s.bytes, messagesSent: s.messages, openLinks: this.links.size, inboundLinks: this.inbound.size, laneLinks: this.lane?.outboundCount ?? 0, inboundLaneLinks: this.lane?.inboundCount ?? 0 }
+    const lane = this.lane?.lane
     if (lane?.broken === true) stats.laneError = lane.error
     else if (lane?.port != null) stats.lanePort = lane.port
     return stats
@@ -343,17 +323,12 @@ export class SembatchService implements Startable {
     }
   }
 
-  /**
-   * The open link for a request of this class: the bulk class takes the lane when there is
-   * one. A lane offered on the stream that is not open (its connection closed while the
-   * stream's lives) is opened again, once its retry time has passed.
-   */
+  /** The open link for a request of this class: the bulk class takes the lane when there is one */
   private linkNow (peer: PeerId, qos: QosClass): RequesterLink | undefined {
     const link = this.links.get(peer.toString())
     if (qos === 'bulk') {
-      const lane = this.laneLinks.get(peer.toString())
-      if (lane?.open === true) return lane
-      if (link?.open === true && link.laneOffer != null) this.openLane(peer, link.laneOffer)
+      const lane = this.lane?.linkFor(peer, link)
+      if (lane != null) return lane
     }
     return link?.open === true ? link : undefined
   }
@@ -370,7 +345,10 @@ export class SembatchService implements Startable {
           stream.abort(new NotStartedError('sembatch stopped'))
           throw new NotStartedError('sembatch stopped')
         }
-        const link = new RequesterLink(peer, stream, this.settings, this.log, this.forgetLink(this.links, key), (port) => { this.openLane(peer, port) })
+        const link = new RequesterLink(peer, stream, this.settings, this.log, (closed) => {
+          this.countClosed(closed)
+          if (this.links.get(key) === closed) this.links.delete(key)
+        }, (port) => { this.lane?.offered(peer, port) })
         this.links.set(key, link)
         return link
       })().finally(() => { this.opening.delete(key) })
@@ -379,120 +357,22 @@ export class SembatchService implements Startable {
     return opening
   }
 
-  /** Called when a link closes: it leaves `links` and its counters stay in the totals */
-  private forgetLink (links: Map<string, RequesterLink>, key: string): (closed: RequesterLink) => void {
-    return (closed) => {
-      if (links.get(key) !== closed) return
-      links.delete(key)
-      const l = closed.stats
-      this.closedCounters.frames += l.frames
-      this.closedCounters.bytes += l.bytes
-      this.closedCounters.messages += l.messages
-    }
+  /** A link closed: its counters stay in the totals */
+  private countClosed (closed: RequesterLink): void {
+    const l = closed.stats
+    this.closedCounters.frames += l.frames
+    this.closedCounters.bytes += l.bytes
+    this.closedCounters.messages += l.messages
   }
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
-    const lane = this.lane
-    const link = new ResponderLink(connection.remotePeer, stream, {
-      ...this.settings,
-      lookup: this.lookup,
-      lanePort: () => lane?.port,
-      onBulk: async () => lane?.start().catch(err => { this.log('the bulk lane did not start - %e', err) })
-    }, this.log)
-    this.track(this.inbound, link, stream)
+    const link = new ResponderLink(connection.remotePeer, stream, { ...this.settings, lookup: this.lookup, ...this.lane?.responderHooks() }, this.log)
+    this.inbound.add(link)
+    stream.addEventListener('close', () => { this.inbound.delete(link) }, { once: true })
   }
 
-  /**
-   * Links on the lane carry the bulk class only, so nothing on them waits
-   * behind a bulk frame: whole writes and a deep pipe (a turn of the event
-   * loop between frames still lets the node's other traffic in). They are
-   * not compressed, which would take the node's thread (the lane exists to
-   * leave it free).
-   */
-  private laneSettings (): LinkSettings & { creditMessages: number, creditBytes: number } {
-    const s = this.settings
-    return { ...s, bulkWriteBytes: s.maxWriteBytes, pipeBytes: Math.max(s.pipeBytes, LANE_PIPE_BYTES), compressThreshold: Infinity }
-  }
-
-  /**
-   * A stream a peer opened on our bulk lane. The lane is an adjunct of the node's own
-   * connection to the peer: a peer with none (never admitted by the node's connection
-   * limits, or hung up on) gets no lane stream.
-   */
-  private readonly onLaneStream = (peer: PeerId, stream: LinkStream): void => {
-    if (!this.started || this.laneInbound.size >= this.maxInboundStreams) {
-      stream.abort(new Error('too many bulk lane streams'))
-      return
-    }
-    if (this.components.connectionManager.getConnections?.(peer).length === 0) {
-      stream.abort(new Error('no connection to the node: no bulk lane'))
-      return
-    }
-    this.track(this.laneInbound, new ResponderLink(peer, stream, { ...this.laneSettings(), lookup: this.lookup }, this.log), stream)
-  }
-
-  /**
-   * The node's last connection to a peer closed (or was hung up on): so do its lane streams,
-   * both ways, and the lane's connections to it (which would otherwise hold one of the lane's
-   * connection slots for as long as the peer keeps them open)
-   */
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
-    const peer = evt.detail
-    const err = new Error('the node\'s connection to the peer closed')
-    this.laneLinks.get(peer.toString())?.reset(err)
-    for (const link of [...this.laneInbound]) if (link.peer.equals(peer)) link.reset(err)
-    this.lane?.hangUp(peer.toString())
-    // a new connection brings a new stream and offer: that lane opens at once
-    this.laneRetryAt.delete(peer.toString())
-  }
-
-  private track (set: Set<ResponderLink>, link: ResponderLink, stream: LinkStream): void {
-    set.add(link)
-    stream.addEventListener('close', () => { set.delete(link) }, { once: true })
-  }
-
-  /**
-   * The peer offered its bulk lane on `port`: a lane stream is opened to the
-   * address a TCP connection to the peer reached (never to an address the
-   * peer names), one per peer; a failed one is not tried again for a minute.
-   */
-  private openLane (peer: PeerId, port: number): void {
-    const key = peer.toString()
-    const lane = this.lane
-    if (lane == null || lane.broken || !this.started || this.laneOpening.has(key) || this.laneLinks.get(key)?.open === true) return
-    if ((this.laneRetryAt.get(key) ?? 0) > Date.now()) return
-    // a direct TCP connection only: `/ip4|ip6/<ip>/tcp/<port>[/p2p/<id>]`. A relayed one
-    // (`…/p2p-circuit/…`, which has no limits when the relay sets none) starts with the relay's
-    // address, and the peer would have us dial the relay's host at a port it chose
-    const host = this.components.connectionManager.getConnections?.(peer)
-      .filter(c => c.limits == null && c.status === 'open')
-      .map(c => c.remoteAddr.getComponents())
-      .find(parts => (parts[0]?.name === 'ip4' || parts[0]?.name === 'ip6') && parts[1]?.name === 'tcp' &&
-        parts.length <= 3 && (parts[2] == null || parts[2].name === 'p2p'))?.[0]
-    if (host?.value == null) return
-    this.laneOpening.add(key)
-    lane.open(`/${host.name}/${host.value}/tcp/${port}/p2p/${key}`).then(stream => {
-      if (!this.started) {
-        stream.abort(new NotStartedError('sembatch stopped'))
-        return
-      }
-      const forget = this.forgetLink(this.laneLinks, key)
-      this.laneLinks.set(key, new RequesterLink(peer, stream, this.laneSettings(), this.log, (closed) => {
-        forget(closed)
-        // opened again on a later bulk request, not before a minute has passed
-        if (this.started) this.retryLaneLater(key)
-      }))
-      this.log('bulk lane to %p open', peer)
-    }, err => {
-      this.log('no bulk lane to %p - %e', peer, err)
-      this.retryLaneLater(key)
-    }).finally(() => { this.laneOpening.delete(key) })
-  }
-
-  private retryLaneLater (key: string): void {
-    this.laneRetryAt.delete(key)
-    this.laneRetryAt.set(key, Date.now() + LANE_RETRY_MS)
-    if (this.laneRetryAt.size > MAX_LANE_RETRIES) this.laneRetryAt.delete(this.laneRetryAt.keys().next().value as string)
+    this.lane?.disconnected(evt.detail)
   }
 }
 

@@ -14,7 +14,7 @@ import type { Libp2p } from '@libp2p/interface'
 import type { AddressInfo } from 'node:net'
 
 /** The service's lane, for what a test must reach inside (its port, its worker) */
-const laneOf = (n: Node): { port?: number, broken: boolean, worker?: { terminate(): Promise<number> } } => (n.services.sembatch as any).lane
+const laneOf = (n: Node): { port?: number, broken: boolean, worker?: { terminate(): Promise<number> } } => (n.services.sembatch as any).lane?.lane
 
 describe('bulk lane', function () {
   this.timeout(120_000)
@@ -221,11 +221,14 @@ describe('bulk lane', function () {
     await b.hangUp(a.peerId)
     await waitFor(() => b.services.sembatch.stats().inboundLaneLinks === 0, 20_000, 'b\'s inbound lane link to close')
     await waitFor(() => a.services.sembatch.stats().laneLinks === 0, 20_000, 'a\'s lane link to close')
-    // a peer that never connected to b itself is refused on b's lane port
+    // a peer that never connected to b itself is refused on b's lane port: its connection is
+    // closed once the handshake says who it is, before any stream
     const c = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
     nodes.push(c)
-    const s = await c.dialProtocol(multiaddr(`/ip4/127.0.0.1/tcp/${laneOf(b).port as number}/p2p/${b.peerId.toString()}`), b.services.sembatch.protocol)
-    await waitFor(() => s.status !== 'open', 20_000, 'the lane stream of a peer without a connection to be reset')
+    const laneAddr = multiaddr(`/ip4/127.0.0.1/tcp/${laneOf(b).port as number}/p2p/${b.peerId.toString()}`)
+    const s = await c.dialProtocol(laneAddr, b.services.sembatch.protocol).catch(() => undefined)
+    if (s != null) await waitFor(() => s.status !== 'open', 20_000, 'the lane stream of a peer without a connection to be reset')
+    await waitFor(() => c.getConnections(b.peerId).length === 0, 20_000, 'the lane connection of a peer without a connection to close')
     assert.equal(b.services.sembatch.stats().inboundLaneLinks, 0)
   })
 
@@ -284,12 +287,35 @@ describe('bulk lane', function () {
     assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
     assert.equal(a.services.sembatch.stats().laneLinks, 0, 'not at once')
     // a minute on (its retry time, cleared here), the next bulk request opens it again
-    const retryAt: Map<string, number> = (a.services.sembatch as any).laneRetryAt
+    const retryAt: Map<string, number> = (a.services.sembatch as any).lane.retryAt
     assert.ok((retryAt.get(b.peerId.toString()) ?? 0) > Date.now())
     retryAt.clear()
     assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
     await waitFor(() => a.services.sembatch.stats().laneLinks === 1, 20_000, 'a\'s lane link again')
     assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
+  })
+
+  it('a lane stream the serving node refuses loses no request: bulk goes on the lane only once it is taken', async () => {
+    // b takes one inbound lane stream; c holds it, so b refuses a's
+    const [c, b] = await lanePair({ bulkLane: true }, { bulkLane: true, maxInboundStreams: 1 })
+    await openLane(c, b)
+    const a = await createNode({ bulkLane: true })
+    nodes.push(a)
+    await a.dial(b.getMultiaddrs())
+    const failures: string[] = []
+    let sent = 0
+    // bulk requests all along while b offers its lane, a opens it, and b refuses it
+    const lane = (a.services.sembatch as any).lane
+    const end = Date.now() + 60_000
+    while (Date.now() < end && !((lane.retryAt as Map<string, number>).has(b.peerId.toString()))) {
+      const answers = await Promise.allSettled(Array.from({ length: 20 }, async (_, i) => a.services.sembatch.send(b.peerId, 'echo', text(`bulk ${i}`), { qos: 'bulk' })))
+      sent += answers.length
+      for (const r of answers) if (r.status === 'rejected') failures.push(String(r.reason))
+    }
+    assert.ok((lane.retryAt as Map<string, number>).has(b.peerId.toString()), 'a opened the lane and b refused it')
+    assert.deepEqual(failures, [], `${failures.length} of ${sent} failed`)
+    assert.equal(a.services.sembatch.stats().laneLinks, 0)
+    assert.equal(b.services.sembatch.stats().inboundLaneLinks, 1)
   })
 
   it('a lane port past 65535 in a credit is a malformed frame', () => {

@@ -51,6 +51,7 @@ export class BulkLane {
   private readonly hosts: string[]
   private readonly log: Logger
   private readonly onInbound: (peer: PeerId, stream: LaneStream) => void
+  private readonly admits: (peer: PeerId) => boolean
   private worker?: Worker
   private starting?: Promise<number>
   private failed?: Error
@@ -62,7 +63,12 @@ export class BulkLane {
   /** the port the lane listens on, once it does */
   port?: number
 
-  constructor (privateKey: PrivateKey, protocol: string, hosts: string[], init: BulkLaneInit, log: Logger, onInbound: (peer: PeerId, stream: LaneStream) => void) {
+  /**
+   * `onInbound` takes the streams peers open on the lane; `admits` says whether a peer
+   * (its handshake done) may have a lane connection at all
+   */
+  constructor (privateKey: PrivateKey, protocol: string, hosts: string[], init: BulkLaneInit, log: Logger, onInbound: (peer: PeerId, stream: LaneStream) => void, admits: (peer: PeerId) => boolean) {
+    this.admits = admits
     this.privateKey = privateKey
     this.protocol = protocol
     this.hosts = hosts
@@ -184,6 +190,14 @@ export class BulkLane {
 
   private onMessage (msg: FromLane): void {
     switch (msg.op) {
+      case 'admit': {
+        let ok = false
+        try {
+          ok = this.admits(peerIdFromString(msg.peer))
+        } catch {}
+        this.post({ op: 'admitted', id: msg.id, ok })
+        return
+      }
       case 'inbound': {
         const stream = new LaneStream(msg.id, this.post, this.init.highWaterBytes)
         this.streams.set(msg.id, stream)

@@ -35,6 +35,7 @@ export type ToLane =
   | { op: 'close', id: number }
   | { op: 'abort', id: number, reason: string }
   | { op: 'hangUp', peer: string }
+  | { op: 'admitted', id: number, ok: boolean }
   | { op: 'stop' }
 
 /** The worker to the node's thread */
@@ -49,3 +50,5 @@ export type FromLane =
   | { op: 'remoteCloseWrite', id: number }
   | { op: 'closed', id: number, reason?: string }
   | { op: 'stopped' }
+  /** may this peer have a lane connection? (asked once its handshake is done, before any stream) */
+  | { op: 'admit', id: number, peer: string }

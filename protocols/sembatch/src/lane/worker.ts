@@ -111,6 +111,19 @@ async function dial (id: number, addr: string): Promise<void> {
 
 const ignore = (): void => {}
 
+/** Admission questions to the node's thread, answered or refused within ADMIT_TIMEOUT_MS */
+const ADMIT_TIMEOUT_MS = 5_000
+const admissions = new Map<number, (ok: boolean) => void>()
+let nextAdmission = 1
+async function admitted (peer: string): Promise<boolean> {
+  const id = nextAdmission++
+  return new Promise<boolean>(resolve => {
+    const timer = setTimeout(() => { admissions.delete(id); resolve(false) }, ADMIT_TIMEOUT_MS)
+    admissions.set(id, (ok) => { clearTimeout(timer); admissions.delete(id); resolve(ok) })
+    post({ op: 'admit', id, peer })
+  })
+}
+
 async function stop (): Promise<void> {
   try {
     await node?.stop()
@@ -122,6 +135,10 @@ async function stop (): Promise<void> {
 port.on('message', (msg: ToLane) => {
   if (msg.op === 'dial') {
     dial(msg.id, msg.addr).catch(ignore)
+    return
+  }
+  if (msg.op === 'admitted') {
+    admissions.get(msg.id)?.(msg.ok)
     return
   }
   if (msg.op === 'stop') {
@@ -182,6 +199,9 @@ try {
     addresses: { listen: [first] },
     connectionManager: { maxConnections: data.maxConnections },
     connectionMonitor: { enabled: false },
+    // a lane connection is for a peer the node is connected to (admitted by the node's own
+    // limits): the node's thread is asked once the handshake has proved who it is
+    connectionGater: { denyInboundEncryptedConnection: async (peer) => !(await admitted(peer.toString())) },
     services: {}
   })
   const bound = node.getMultiaddrs().map(ma => Number(ma.getComponents().find(c => c.name === 'tcp')?.value)).find(p => p > 0) ?? 0
