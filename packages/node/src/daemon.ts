@@ -58,7 +58,8 @@ function listenError (err: any): Error {
 
 /**
  * Logs at info what happens on the node, one line each: peers connecting and leaving,
- * capabilities added and removed, requests served and handler failures.
+ * capabilities added and removed, requests served and handler failures, the bulk lane
+ * listening and its lanes to peers opening and closing (a lane that will not run: warn).
  */
 function logEvents (node: AgentNode, log: Log): void {
   node.libp2p.addEventListener('peer:connect', evt => {
@@ -73,6 +74,15 @@ function logEvents (node: AgentNode, log: Log): void {
     const current = new Set(now.map(c => c.capability.name))
     for (const name of names) if (!current.has(name)) log.info(`capability removed: ${name}`)
     names = current
+  })
+  node.sembatch.onLane(event => {
+    switch (event.type) {
+      case 'listening': log.info(`bulk lane listening on TCP port ${event.port}`); break
+      case 'failed': log.warn(`bulk lane not running: ${event.error.split('\n')[0]}; bulk requests stay on the node's connections (sembatch.lanePort, docs/configuration.md)`); break
+      case 'open': log.info(`bulk lane to ${event.peer} open`); break
+      case 'closed': log.info(`bulk lane to ${event.peer} closed`); break
+      case 'dialFailed': log.info(`no bulk lane to ${event.peer}: ${event.error.split('\n')[0]}; its bulk requests stay on the node's connection (tried again in a minute)`); break
+    }
   })
   node.capabilities.onServed = ({ name, ms, error }) => {
     if (error == null) log.info(`served ${name} in ${Math.round(ms)} ms`)

@@ -88,6 +88,9 @@ describe('sembatch bulk lane across node processes', function () {
         assert.ok(Number.isInteger(at.lanePort) && (at.lanePort as number) > 0, `lanePort ${String(at.lanePort)}`)
         assert.equal(at.laneError, undefined)
       }
+      // and their logs say so, at the default level
+      assert.match(b.output(), new RegExp(`info  bulk lane listening on TCP port ${String(atB.lanePort)}`))
+      assert.match(a.output(), new RegExp(`info  bulk lane to ${b.run.peerId} open`))
     })
 
     it('refuses a qos that is not a sembatch class with 400 naming the field, and takes the others', async () => {

@@ -23,6 +23,7 @@ export function sembatch (init: SembatchInit = {}): (components: SembatchCompone
 
 export { SembatchService }
 export type { SembatchComponents, SembatchInit, SendOptions, SembatchStats } from './service.js'
+export type { BulkLaneInit, LaneEvent } from './lane/lane.js'
 export type { Answer, BatchHandler, HandlerContext, HandlerEntry, HandlerOptions, MessageHandler } from './responder.js'
 export * from './constants.js'
 export * from './errors.js'

@@ -11,7 +11,7 @@ import { ResponderLink, errorText } from './responder.js'
 import type { QosClass } from './constants.js'
 import type { FrameLimits } from './frame.js'
 import type { LinkSettings } from './requester.js'
-import type { BulkLaneInit } from './lane/lane.js'
+import type { BulkLaneInit, LaneEvent } from './lane/lane.js'
 import type { Answer, BatchHandler, HandlerContext, HandlerEntry, HandlerOptions, MessageHandler } from './responder.js'
 import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -124,6 +124,7 @@ export class SembatchService implements Startable {
   private readonly laneInit?: BulkLaneInit
   /** the bulk lane and its links, when asked for and possible */
   private lane?: LaneLinks
+  private readonly laneListeners = new Set<(event: LaneEvent) => void>()
   private started = false
   private closedCounters = { frames: 0, bytes: 0, messages: 0 }
 
@@ -167,7 +168,8 @@ export class SembatchService implements Startable {
         lookup: this.lookup,
         maxInboundStreams: this.maxInboundStreams,
         log: this.log,
-        onClosed: (link) => { this.countClosed(link) }
+        onClosed: (link) => { this.countClosed(link) },
+        emit: (event) => { for (const listener of this.laneListeners) listener(event) }
       })
     if (this.lane != null) this.components.events?.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.started = true
@@ -269,6 +271,16 @@ export class SembatchService implements Startable {
     }
     const link = this.linkNow(peer, qos) ?? await this.link(peer, options.signal)
     yield * link.requestStream(key, payload, { qos, timeoutMs: options.timeoutMs ?? this.settings.timeoutMs, signal: options.signal })
+  }
+
+  /**
+   * Calls `listener` with what happens to the bulk lane: it listens, it will
+   * not run, a lane to a peer opens, closes or cannot be opened (for logs).
+   * Returns a function that removes the listener.
+   */
+  onLane (listener: (event: LaneEvent) => void): () => void {
+    this.laneListeners.add(listener)
+    return () => { this.laneListeners.delete(listener) }
   }
 
   /** True when a sembatch stream to the peer is open */

@@ -9,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { Compression, Frame, FrameSplitter, Kind, MalformedFrameError, QoS, decodeFrame, encodeFrame, withPrefix } from '../src/index.js'
 import { createNode, pair, text, str, waitFor } from './helpers.js'
+import type { LaneEvent } from '../src/index.js'
 import type { Node } from './helpers.js'
 import type { Libp2p } from '@libp2p/interface'
 import type { AddressInfo } from 'node:net'
@@ -36,6 +37,8 @@ describe('bulk lane', function () {
     // the first bulk request goes on the main stream and starts b's lane; b offers it, a dials it
     assert.equal(str(await a.services.sembatch.send(b.peerId, 'echo', text('first'), { qos: 'bulk' })), 'first')
     await waitFor(() => a.services.sembatch.stats().laneLinks === 1, 60_000, 'a lane link')
+    // and b took it: its first frame reached a (until then a's bulk stays on the stream)
+    await waitFor(() => b.services.sembatch.stats().inboundLaneLinks >= 1 && (a.services.sembatch as any).lane.outbound.get(b.peerId.toString())?.heard === true, 60_000, 'the lane link taken')
   }
 
   const bulkEchoes = async (a: Node, b: Node, n: number): Promise<string[]> =>
@@ -44,7 +47,13 @@ describe('bulk lane', function () {
 
   it('carries bulk requests on a connection of its own once both ends have a lane; other classes stay on the stream', async () => {
     const [a, b] = await lanePair()
+    const events: Record<string, LaneEvent[]> = { a: [], b: [] }
+    a.services.sembatch.onLane(e => events.a.push(e))
+    b.services.sembatch.onLane(e => events.b.push(e))
     await openLane(a, b)
+    // what the node logs: b's lane listens, a's listens (its worker dials) and a's lane to b opens
+    assert.deepEqual(events.b, [{ type: 'listening', port: laneOf(b).port }])
+    assert.deepEqual(events.a, [{ type: 'listening', port: laneOf(a).port }, { type: 'open', peer: b.peerId.toString() }])
     const sentBefore = a.services.sembatch.stats().messagesSent
     assert.deepEqual(await bulkEchoes(a, b, 200), expected(200))
     assert.equal(b.services.sembatch.stats().inboundLaneLinks, 1)
@@ -102,8 +111,11 @@ describe('bulk lane', function () {
     try {
       const [a, b] = await lanePair({ bulkLane: true }, { bulkLane: { port } })
       assert.deepEqual(await bulkEchoes(a, b, 20), expected(20))
+      const failed: LaneEvent[] = []
+      b.services.sembatch.onLane(e => failed.push(e))
       await waitFor(() => laneOf(b).broken, 30_000, 'b\'s lane to give up')
       assert.match(b.services.sembatch.stats().laneError ?? '', new RegExp(`^the bulk lane did not start: could not listen on /ip4/127\\.0\\.0\\.1/tcp/${port}: listen EADDRINUSE`))
+      assert.deepEqual(failed.map(e => e.type), ['failed'])
     } finally {
       taken.close()
     }

@@ -33,6 +33,18 @@ export interface BulkLaneInit {
   nice?: number
 }
 
+/**
+ * What happens to a node's bulk lane, for its logs: it listens (`port`), it
+ * will not run (`failed`: it did not start, or its worker exited), a lane to
+ * a peer opened, closed, or could not be opened (`peer` as a string)
+ */
+export type LaneEvent =
+  | { type: 'listening', port: number }
+  | { type: 'failed', error: string }
+  | { type: 'open', peer: string }
+  | { type: 'closed', peer: string }
+  | { type: 'dialFailed', peer: string, error: string }
+
 export const DEFAULT_LANE_STACK = new URL('./default-stack.js', import.meta.url).href
 const STOP_TIMEOUT_MS = 5_000
 const DIAL_TIMEOUT_MS = 10_000
@@ -52,6 +64,7 @@ export class BulkLane {
   private readonly log: Logger
   private readonly onInbound: (peer: PeerId, stream: LaneStream) => void
   private readonly admits: (peer: PeerId) => boolean
+  private readonly emit: (event: LaneEvent) => void
   private worker?: Worker
   private starting?: Promise<number>
   private failed?: Error
@@ -65,10 +78,11 @@ export class BulkLane {
 
   /**
    * `onInbound` takes the streams peers open on the lane; `admits` says whether a peer
-   * (its handshake done) may have a lane connection at all
+   * (its handshake done) may have a lane connection at all; `emit` hears when it listens or fails
    */
-  constructor (privateKey: PrivateKey, protocol: string, hosts: string[], init: BulkLaneInit, log: Logger, onInbound: (peer: PeerId, stream: LaneStream) => void, admits: (peer: PeerId) => boolean) {
+  constructor (privateKey: PrivateKey, protocol: string, hosts: string[], init: BulkLaneInit, log: Logger, onInbound: (peer: PeerId, stream: LaneStream) => void, admits: (peer: PeerId) => boolean, emit: (event: LaneEvent) => void = () => {}) {
     this.admits = admits
+    this.emit = emit
     this.privateKey = privateKey
     this.protocol = protocol
     this.hosts = hosts
@@ -120,6 +134,7 @@ export class BulkLane {
         if (msg.op === 'listening') {
           this.port = msg.port
           this.log('bulk lane listening on port %d', msg.port)
+          this.emit({ type: 'listening', port: msg.port })
           resolve(msg.port)
         } else if (msg.op === 'failed') {
           this.fail(new LaneUnavailableError(`the bulk lane did not start: ${msg.reason}`))
@@ -242,7 +257,10 @@ export class BulkLane {
   }
 
   private fail (err: Error): void {
-    this.failed ??= err
+    if (this.failed == null) {
+      this.failed = err
+      this.emit({ type: 'failed', error: err.message })
+    }
     this.closeAll(err.message)
   }
 

@@ -4,7 +4,7 @@ import { ResponderLink } from '../responder.js'
 import { BulkLane } from './lane.js'
 import type { LinkSettings } from '../requester.js'
 import type { HandlerEntry, ResponderSettings } from '../responder.js'
-import type { BulkLaneInit } from './lane.js'
+import type { BulkLaneInit, LaneEvent } from './lane.js'
 import type { LinkStream } from './stream.js'
 import type { Connection, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -33,6 +33,8 @@ export interface LaneLinksInit {
   log: Logger
   /** a lane link closed: its counters go to the service's totals */
   onClosed: (link: RequesterLink) => void
+  /** what happens to the lane, for the node's logs */
+  emit: (event: LaneEvent) => void
 }
 
 /**
@@ -56,7 +58,7 @@ export class LaneLinks {
   private constructor (components: LaneLinksComponents, init: LaneLinksInit, privateKey: PrivateKey, hosts: string[]) {
     this.components = components
     this.init = init
-    this.lane = new BulkLane(privateKey, init.protocol, hosts, init.lane, init.log, this.onLaneStream, this.connected)
+    this.lane = new BulkLane(privateKey, init.protocol, hosts, init.lane, init.log, this.onLaneStream, this.connected, init.emit)
   }
 
   /**
@@ -138,12 +140,15 @@ export class LaneLinks {
         this.init.onClosed(closed)
         if (this.outbound.get(key) !== closed) return
         this.outbound.delete(key)
+        this.init.emit({ type: 'closed', peer: key })
         // opened again on a later bulk request, not before a minute has passed
         if (!this.stopped) this.retryLater(key)
       }))
       this.init.log('bulk lane to %p open', peer)
+      this.init.emit({ type: 'open', peer: key })
     }, err => {
       this.init.log('no bulk lane to %p - %e', peer, err)
+      if (!this.stopped && !this.lane.broken) this.init.emit({ type: 'dialFailed', peer: key, error: String(err?.message ?? err) })
       this.retryLater(key)
     }).finally(() => { this.opening.delete(key) })
   }
