@@ -121,7 +121,8 @@ export class BulkLane {
         hosts: this.hosts,
         port: this.init.port,
         maxConnections: this.init.maxConnections,
-        maxStreamsPerConnection: 4,
+        // an opener uses one lane stream per peer; a second covers one that is still closing
+        maxStreamsPerConnection: 2,
         maxUnreadBytes: this.init.maxUnreadBytes,
         nice: this.init.nice,
         dialTimeoutMs: DIAL_TIMEOUT_MS
