@@ -326,7 +326,10 @@ describe('bulk lane', function () {
       sent += answers.length
       for (const r of answers) if (r.status === 'rejected') failures.push(String(r.reason))
     }
-    assert.ok(retryAt.has(b.peerId.toString()), 'a opened the lane and b refused it')
+    const lanes = (a.services.sembatch as any).lane
+    assert.ok(retryAt.has(b.peerId.toString()), `a opened the lane and b refused it: ${JSON.stringify({
+      sent, refused, a: a.services.sembatch.stats(), b: b.services.sembatch.stats(), aLaneError: lanes.lane.error, opening: [...lanes.opening], outbound: [...lanes.outbound.keys()]
+    })}`)
     assert.equal(refused, 1)
     assert.deepEqual(failures, [], `${failures.length} of ${sent} failed`)
     assert.equal(a.services.sembatch.stats().laneLinks, 0)

@@ -6,6 +6,7 @@
  * encrypts and writes on its own event loop, so the node's loop does none of
  * that for the bulk class. See docs/protocols/sembatch.md, "Bulk lane".
  */
+import { randomFill } from 'node:crypto'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
@@ -183,8 +184,12 @@ port.on('message', (msg: ToLane) => {
 })
 
 try {
-  // on Linux this thread alone: the scheduler runs the node's thread first when both want a core
+  // on Linux this thread alone: the scheduler runs the node's thread first when both want a core.
+  // Threads inherit their creator's priority, and libuv's thread pool (the process's, for file,
+  // DNS and crypto work) is made by the first thread that uses it: it is made first, at the
+  // node's priority, if it does not exist yet
   if (data.nice > 0) {
+    await new Promise<void>(resolve => { randomFill(new Uint8Array(1), () => { resolve() }) })
     try {
       setPriority(0, data.nice)
     } catch {}
