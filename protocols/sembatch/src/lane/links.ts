@@ -13,6 +13,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 const LANE_PIPE_BYTES = 1024 * 1024
 /** A failed or closed lane is not opened again for this long (ms) */
 const LANE_RETRY_MS = 60_000
+/** A lane stream the peer has not taken (no first frame) in this long is given up (ms) */
+const LANE_TAKEN_TIMEOUT_MS = 10_000
 /** peers remembered with a failed lane dial, at most */
 const MAX_LANE_RETRIES = 4096
 
@@ -136,14 +138,20 @@ export class LaneLinks {
         stream.abort(new NotStartedError('sembatch stopped'))
         return
       }
-      this.outbound.set(key, new RequesterLink(peer, stream, this.settings(), this.init.log, (closed) => {
+      const link = new RequesterLink(peer, stream, this.settings(), this.init.log, (closed) => {
         this.init.onClosed(closed)
         if (this.outbound.get(key) !== closed) return
         this.outbound.delete(key)
         this.init.emit({ type: 'closed', peer: key })
         // opened again on a later bulk request, not before a minute has passed
         if (!this.stopped) this.retryLater(key)
-      }))
+      })
+      this.outbound.set(key, link)
+      // a lane stream the peer never takes (its refusal lost, or a peer that never answers)
+      // would otherwise sit unused for good
+      setTimeout(() => {
+        if (link.open && !link.heard) link.reset(new Error(`the peer did not take the lane stream within ${LANE_TAKEN_TIMEOUT_MS / 1000} s`))
+      }, LANE_TAKEN_TIMEOUT_MS).unref()
       this.init.log('bulk lane to %p open', peer)
       this.init.emit({ type: 'open', peer: key })
     }, err => {

@@ -81,6 +81,18 @@ function carry (id: number, stream: Stream): void {
   }, { once: true })
 }
 
+/**
+ * After the node's thread was told of a stream: a stream that ended before its listeners were
+ * added (a reset that arrived while the dial resolved) has no 'close' event to come, so its end
+ * is told now, or the node's thread would keep a link on it for good
+ */
+function endedEarly (id: number): void {
+  const c = carried.get(id)
+  if (c == null || c.stream.status === 'open' || c.stream.status === 'closing') return
+  carried.delete(id)
+  post({ op: 'closed', id, reason: `the stream ${c.stream.status} before it was handed over` })
+}
+
 async function write (id: number, c: Carried): Promise<void> {
   if (c.writing) return
   c.writing = true
@@ -105,6 +117,7 @@ async function dial (id: number, addr: string): Promise<void> {
     const stream = await node.dialProtocol(multiaddr(addr), data.protocol, { signal: AbortSignal.timeout(data.dialTimeoutMs) })
     carry(id, stream)
     post({ op: 'opened', id })
+    endedEarly(id)
   } catch (err) {
     post({ op: 'dialFailed', id, reason: reasonOf(err) })
   }
@@ -217,6 +230,7 @@ try {
     const id = nextInbound--
     carry(id, stream)
     post({ op: 'inbound', id, peer: connection.remotePeer.toString() })
+    endedEarly(id)
   }, { maxInboundStreams: data.maxStreamsPerConnection, maxOutboundStreams: data.maxStreamsPerConnection })
   post({ op: 'listening', port: bound })
 } catch (err: any) {
