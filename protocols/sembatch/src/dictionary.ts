@@ -1,4 +1,5 @@
 import * as zlib from 'node:zlib'
+import { concat } from './bytes.js'
 import { zstdAvailable } from './compression.js'
 import { OversizeError, MalformedFrameError } from './errors.js'
 
@@ -66,18 +67,6 @@ function readVarint (buf: Uint8Array, at: { i: number }): number {
     shift *= 128
   }
   throw new MalformedFrameError('varint too long')
-}
-
-function concat (parts: Uint8Array[]): Uint8Array {
-  let size = 0
-  for (const p of parts) size += p.byteLength
-  const out = new Uint8Array(size)
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.byteLength
-  }
-  return out
 }
 
 /** The sending side of one context (encodes payloads in order) */

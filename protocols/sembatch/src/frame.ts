@@ -2,6 +2,7 @@ import { zstdCompress, zstdDecompress, zstdAvailable } from './compression.js'
 import { LIMITS } from './constants.js'
 import { MalformedFrameError, OversizeError } from './errors.js'
 import { writer } from 'protons-runtime'
+import { concat } from './bytes.js'
 import { Compression, Frame, Kind, MessageList, QoS } from './pb/sembatch.js'
 import type { QosClass } from './constants.js'
 import type { Batch, Credit, Message } from './pb/sembatch.js'
@@ -179,7 +180,7 @@ export class FrameSplitter {
       this.parts.push(chunk)
       this.partBytes += chunk.byteLength
       if (this.need > 0 && this.partBytes < this.need) return []
-      buf = join(this.parts, this.partBytes)
+      buf = concat(this.parts)
       this.parts = []
       this.partBytes = 0
       this.need = 0
@@ -218,16 +219,6 @@ export class FrameSplitter {
     }
     return frames
   }
-}
-
-function join (parts: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes)
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.byteLength
-  }
-  return out
 }
 
 /** The bytes of a stream 'message' event as one Uint8Array */

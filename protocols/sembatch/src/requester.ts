@@ -1,4 +1,5 @@
 import { AnswerStream } from './answers.js'
+import { concat } from './bytes.js'
 import { INITIAL_CREDIT_BYTES, INITIAL_CREDIT_MESSAGES } from './constants.js'
 import { CreditViolationError, OversizeError, QueueFullError, RemoteError, RequestTimeoutError, StreamResetError } from './errors.js'
 import { FrameSplitter, Kind, QoS, decodeFrame, eventBytes, messageLoad } from './frame.js'
@@ -322,14 +323,5 @@ export class RequesterLink {
 
 /** Joins streamed pieces into one answer */
 export function joinPieces (pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0]
-  let size = 0
-  for (const p of pieces) size += p.byteLength
-  const out = new Uint8Array(size)
-  let offset = 0
-  for (const p of pieces) {
-    out.set(p, offset)
-    offset += p.byteLength
-  }
-  return out
+  return pieces.length === 1 ? pieces[0] : concat(pieces)
 }
