@@ -15,6 +15,7 @@ import { usableListenAddrs } from './listen.js'
 import { createLog } from './log.js'
 import { createAgentNode } from './node.js'
 import { isAlive, readRunFile, removeRunFile, writeRunFile } from './run-file.js'
+import { lowerV8BackgroundThreads, singleThreadedGc, V8_BACKGROUND_NICE } from './runtime.js'
 import type { AgentConfig } from './config.js'
 import type { Log } from './log.js'
 import type { AgentNode } from './node.js'
@@ -101,6 +102,16 @@ async function checkEmbedder (node: AgentNode, log: Log): Promise<void> {
   }
 }
 
+/** Lowers V8's background threads (with --single-threaded-gc) and says how the process collects garbage */
+function logRuntime (log: Log): void {
+  const lowered = lowerV8BackgroundThreads()
+  if (singleThreadedGc()) {
+    log.info(`V8 collects garbage on the node's own threads (--single-threaded-gc)${lowered > 0 ? `; its ${lowered} compiler threads run at a lower priority (nice +${V8_BACKGROUND_NICE})` : ''}`)
+  } else {
+    log.info(`V8 collects garbage with its background threads (${process.env.AISTACK_GC === 'parallel' ? 'AISTACK_GC=parallel' : 'run through `aistack start` for --single-threaded-gc'})`)
+  }
+}
+
 /** Starts a node on a home directory with its HTTP API, and writes run.json once ready. */
 export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   const { home } = init
@@ -137,6 +148,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   if (kept.added.length > 0) log.info(`capabilities added through the API before, served again: ${kept.added.join(', ')}`)
   for (const s of kept.skipped) log.warn(`capability kept in ${s.key} not served: ${s.reason}`)
   logEvents(node, log)
+  logRuntime(log)
   try {
     await node.start()
   } catch (err: any) {

@@ -4,3 +4,5 @@ export { defaultConfig, loadConfig, validateConfig, resolveHome, NETWORKS } from
 export type { AgentConfig, NetworkPreset, SembatchConfig } from './config.js'
 export * from './errors.js'
 export type { AskBatchOptions, AskBatchResult, AskStreamResult, BatchOutput } from './sembatch.js'
+export { execForNode, lowerV8BackgroundThreads, runtimeInfo, singleThreadedGc, SINGLE_THREADED_GC, V8_BACKGROUND_NICE } from './runtime.js'
+export type { RuntimeInfo } from './runtime.js'

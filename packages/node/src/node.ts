@@ -31,6 +31,7 @@ import { ConfigError } from './errors.js'
 import { shortMessageId } from './gossip-id.js'
 import { muxer } from './muxer.js'
 import { ping } from './ping.js'
+import { runtimeInfo } from './runtime.js'
 import { askBatch, askStream, serveCapabilities } from './sembatch.js'
 import type { AskBatchOptions, AskBatchResult, AskStreamResult } from './sembatch.js'
 import { lateTracer, nodeTelemetry, telemetryLoadSource, telemetryMetrics } from './telemetry.js'
@@ -38,6 +39,7 @@ import { VERSION } from './version.js'
 import type { AgentConfig, NetworkPreset, SembatchConfig } from './config.js'
 import type { BootstrapPeerState } from './joining.js'
 import type { LaneStackInit } from './lane-stack.js'
+import type { RuntimeInfo } from './runtime.js'
 import type { BatchHandlerFn, HandlerFn, ServeSpec } from './capabilities/index.js'
 import type { Embedder } from '@aistack/embeddings'
 import type { DowngradeGuard } from '@aistack/handshake'
@@ -99,6 +101,8 @@ export interface StatusInfo {
     /** whether this node offers and uses the bulk lane (config `sembatch.bulkLane`) */
     bulkLane: boolean
   }
+  /** how the process collects garbage and how V8's background threads are scheduled (runtime.ts) */
+  runtime: RuntimeInfo
 }
 
 export interface PeerConnectionInfo {
@@ -335,7 +339,8 @@ export class AgentNode {
       network: this.network.id,
       version: VERSION,
       connections: this.libp2p.getConnections().filter(c => c.status === 'open').length,
-      sembatch: { ...this.sembatch.stats(), bulkLane: this.config.sembatch.bulkLane }
+      sembatch: { ...this.sembatch.stats(), bulkLane: this.config.sembatch.bulkLane },
+      runtime: runtimeInfo()
     }
   }
 
