@@ -1,18 +1,18 @@
-// The serving node of `npm run bench:sembatch`, run by it as a child process: a libp2p node
-// (TCP on 127.0.0.1, Noise, Yamux) with sembatch handlers and the two baselines, and a plain TCP
+// The serving node of `npm run bench:sembatch`, run by it as a child process: a libp2p node on
+// the stack of an aistack node (TCP on 127.0.0.1, the hybrid handshake, the node's yamux:
+// ./node-stack.js) with sembatch handlers and the two baselines, and a plain TCP
 // echo server (no libp2p) in the same process. Prints one JSON line
 // `{ "addr": "<multiaddr>", "echoPort": <port> }` when ready; stops when its standard input closes. Its
-// arguments: sembatch's pipeBytes, and optionally more sembatch settings as JSON.
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
+// arguments: sembatch's pipeBytes, and optionally more sembatch settings as JSON (`bulkLane: true`
+// is a lane on the node's stack).
 import { createEmbedder } from '@aistack/embeddings'
 import { sembatch } from '@aistack/sembatch'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createLibp2p } from 'libp2p'
+import { laneInit, nodeRuntime, nodeStack } from './node-stack.js'
 
 export const UNBATCHED = '/aistack/bench-unbatched/1.0.0'
 export const RAW = '/aistack/bench-raw/1.0.0'
@@ -21,12 +21,13 @@ const embedder = createEmbedder()
 const decoder = new TextDecoder()
 const vectorBytes = (v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
 
+nodeRuntime()
+const settings = JSON.parse(process.argv[3] ?? '{}')
+if (settings.bulkLane === true) settings.bulkLane = laneInit
 const node = await createLibp2p({
   addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-  transports: [tcp()],
-  connectionEncrypters: [noise()],
-  streamMuxers: [yamux()],
-  services: { identify: identify(), sembatch: sembatch({ creditMessages: 8192, creditBytes: 64 * 1024 * 1024, pipeBytes: Number(process.argv[2] ?? 65536), ...JSON.parse(process.argv[3] ?? '{}') }) }
+  ...nodeStack(),
+  services: { identify: identify(), sembatch: sembatch({ creditMessages: 8192, creditBytes: 64 * 1024 * 1024, pipeBytes: Number(process.argv[2] ?? 65536), ...settings }) }
 })
 const sb = node.services.sembatch
 sb.handle('echo', payload => payload, { concurrency: 100_000 })

@@ -4,7 +4,10 @@
 //   npm run bench:sembatch-realtime -- --help
 //
 // Each set of settings has its own serving node (a child process, scripts/bench/sembatch-peer.js)
-// and its own client node in this process (TCP on 127.0.0.1, Noise, Yamux). The sets take turns
+// and its own client node in this process, both on the stack of an aistack node (TCP on
+// 127.0.0.1, the hybrid handshake, the node's yamux: ./node-stack.js) and with the node's V8 flags
+// (the npm script passes --single-threaded-gc, as `aistack start` does; children get this
+// process's flags). The sets take turns
 // in --rounds rounds, so both see the same load of the machine. In each round: --bulk-window
 // bulk 16 KiB echo messages in flight all along, and --realtime realtime 64-byte echo round
 // trips one at a time; p50/p99 round trip over all rounds, bulk MiB/s, and the event-loop delay
@@ -29,14 +32,12 @@ import { connect } from 'node:net'
 import { loadavg, cpus } from 'node:os'
 import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { sembatch } from '@aistack/sembatch'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { benchArgs } from './args.js'
+import { laneInit, nodeRuntime, nodeStack } from './node-stack.js'
 
 const USAGE = `Usage: npm run bench:sembatch-realtime -- [--realtime 500] [--rounds 4] [--bulk-window 256] [--raw-window 65536] [--idle-ms 3000] [--json true]
 --realtime: realtime round trips per set and round; --rounds: rounds, the sets alternating;
@@ -45,6 +46,7 @@ const USAGE = `Usage: npm run bench:sembatch-realtime -- [--realtime 500] [--rou
 const args = benchArgs(USAGE, { realtime: 500, rounds: 4, 'bulk-window': 256, 'raw-window': 65536, 'idle-ms': 3000, json: 'false' })
 const asJson = args.json === 'true' || process.argv.includes('--json')
 const say = (...a) => { if (!asJson) console.log(...a) }
+const runtime = nodeRuntime()
 const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
 
 export const SETS = {
@@ -67,7 +69,7 @@ const decoder = new TextDecoder()
 const peerScript = fileURLToPath(new URL('./sembatch-peer.js', import.meta.url))
 const children = []
 async function startSet (settings) {
-  const child = spawn(process.execPath, [peerScript, '65536', JSON.stringify(settings)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...process.execArgv, peerScript, '65536', JSON.stringify(settings)], { stdio: ['pipe', 'pipe', 'inherit'] })
   children.push(child)
   const { addr, echoPort } = await new Promise((resolve, reject) => {
     let buf = ''
@@ -79,10 +81,8 @@ async function startSet (settings) {
   })
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), sembatch: sembatch(settings) }
+    ...nodeStack(),
+    services: { identify: identify(), sembatch: sembatch(settings.bulkLane === true ? { ...settings, bulkLane: laneInit } : settings) }
   })
   const conn = await node.dial(multiaddr(addr))
   const sb = node.services.sembatch
@@ -287,7 +287,7 @@ result.rawStreamBulk = {
 }
 result.p99Ratio = r2(result.sets.after.realtimeP99Ms / result.sets.before.realtimeP99Ms)
 result.laneP99Ratio = r2(result.sets.lane.realtimeP99Ms / result.sets.after.realtimeP99Ms)
-result.machine = { cpus: cpus().length, load: { ...load, after: loadavg().map(x => Math.round(x * 100) / 100) } }
+result.machine = { cpus: cpus().length, runtime, load: { ...load, after: loadavg().map(x => Math.round(x * 100) / 100) } }
 result.args = args
 say(`realtime p99 under bulk: after/before x${result.p99Ratio}, lane/after x${result.laneP99Ratio}; machine ${cpus().length} cpus, load ${load.before.join(' ')} -> ${result.machine.load.after.join(' ')}`)
 if (asJson) console.log(JSON.stringify(result))

@@ -4,7 +4,10 @@
 //   npm run bench:sembatch -- --help
 //
 // The serving node is a child process (scripts/bench/sembatch-peer.js); this process is the
-// client. Both are libp2p nodes with TCP on 127.0.0.1, Noise and Yamux. Measured:
+// client. Both are libp2p nodes on the stack of an aistack node (TCP on 127.0.0.1, the hybrid
+// handshake, the node's yamux: ./node-stack.js), and both run with the node's V8 flags (the npm
+// script passes --single-threaded-gc, as the `aistack` command does; the child gets this
+// process's flags). Measured:
 // - smallMessageRatio: 64- and 256-byte echo messages to one peer, messages per second with
 //   sembatch (--window in flight) over one stream per message (--unbatched-window in flight,
 //   each a new stream, a length-prefixed request and answer, then close, as anycast does);
@@ -32,19 +35,17 @@ import { spawn } from 'node:child_process'
 import { loadavg, cpus } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { createEmbedder } from '@aistack/embeddings'
 import {
   sembatch, DEFAULT_PIPE_BYTES, TensorEncoder, TensorDecoder, PayloadCompressor, PayloadDecompressor, cosine, zstdCompress
 } from '@aistack/sembatch'
 import { VectorEncoding, packVectors, unpackVectors } from '@aistack/semantic-anycast'
 import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { benchArgs } from './args.js'
+import { laneInit, nodeRuntime, nodeStack } from './node-stack.js'
 
 const USAGE = `Usage: npm run bench:sembatch -- [--messages 100000] [--unbatched 4000] [--window 4096]
   [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--vectors 2000]
@@ -74,11 +75,12 @@ const say = (...a) => { if (!asJson) console.log(...a) }
 
 const UNBATCHED = '/aistack/bench-unbatched/1.0.0'
 const RAW = '/aistack/bench-raw/1.0.0'
+const runtime = nodeRuntime()
 const load = { before: loadavg().map(x => Math.round(x * 100) / 100) }
 
 // the serving node
 const peerScript = fileURLToPath(new URL('./sembatch-peer.js', import.meta.url))
-const child = spawn(process.execPath, [peerScript, String(args['pipe-bytes']), JSON.stringify({ bulkLane: true })], { stdio: ['pipe', 'pipe', 'inherit'] })
+const child = spawn(process.execPath, [...process.execArgv, peerScript, String(args['pipe-bytes']), JSON.stringify({ bulkLane: true })], { stdio: ['pipe', 'pipe', 'inherit'] })
 const addr = await new Promise((resolve, reject) => {
   let buf = ''
   child.stdout.on('data', (d) => {
@@ -91,10 +93,8 @@ const addr = await new Promise((resolve, reject) => {
 const client = async (bulkLane) => {
   const n = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), sembatch: sembatch({ pipeBytes: args['pipe-bytes'], bulkLane }) }
+    ...nodeStack(),
+    services: { identify: identify(), sembatch: sembatch({ pipeBytes: args['pipe-bytes'], bulkLane: bulkLane ? laneInit : false }) }
   })
   return { node: n, conn: await n.dial(multiaddr(addr)) }
 }
@@ -380,6 +380,7 @@ const result = {
   embed,
   node: process.version,
   cpus: cpus().length,
+  runtime,
   pipeBytes: args['pipe-bytes'],
   loadAverage: load
 }

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { getPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 /** the repository's scripts/bench, from dist/test */
 const BENCH = fileURLToPath(new URL('../../../../scripts/bench/', import.meta.url))
 
-/** Runs a benchmark script with small counts and `--json true`; its one JSON object */
-async function runBench (script: string, args: string[]): Promise<any> {
+/** Runs a benchmark script with small counts and `--json true` (and Node's `flags`); its one JSON object */
+async function runBench (script: string, args: string[], flags: string[] = []): Promise<any> {
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, [BENCH + script, ...args, '--json', 'true'], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => {
+    execFile(process.execPath, [...flags, BENCH + script, ...args, '--json', 'true'], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => {
       if (err != null) reject(new Error(`${script} failed: ${err.message}\n${errOut}`))
       else resolve(out)
     })
@@ -23,7 +24,7 @@ describe('benchmarks, small counts', function () {
   this.timeout(180_000)
 
   it('bench:sembatch reports every figure; embed answers come back exact as f32 tensors', async () => {
-    const r = await runBench('sembatch.js', ['--messages', '500', '--unbatched', '50', '--window', '64', '--unbatched-window', '8', '--seq', '20', '--realtime', '20', '--bulk-window', '8', '--vectors', '50', '--embed', '50'])
+    const r = await runBench('sembatch.js', ['--messages', '500', '--unbatched', '50', '--window', '64', '--unbatched-window', '8', '--seq', '20', '--realtime', '20', '--bulk-window', '8', '--vectors', '50', '--embed', '50'], ['--single-threaded-gc'])
     for (const field of ['smallMessageRatio', 'idleAddedLatencyP50Ms', 'realtimeP99Ms', 'realtimeP99MsSameLoop', 'realtimeLaneRatio', 'tensorBytesRatio', 'embedBatchRatio']) {
       assert.equal(typeof r[field], 'number', field)
     }
@@ -34,6 +35,9 @@ describe('benchmarks, small counts', function () {
     assert.equal(r.answers.f32.exact, true)
     assert.ok(r.answers.f32.ratio < 0.5, `f32 answers ${r.answers.f32.ratio} of JSON`)
     assert.ok(r.answers.int8.ratio < r.answers.f32.ratio)
+    // run as its npm script runs it, with a node's V8 flags, and it says so
+    assert.equal(r.runtime.gc, 'single-threaded')
+    if (process.platform === 'linux') assert.equal(r.runtime.v8ThreadsNice, Math.min(19, getPriority() + 10))
   })
 
   it('bench:sembatch-realtime reports every set with the plain-socket floor, and the floor under bulk on a bare stream', async () => {
