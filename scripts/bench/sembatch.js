@@ -48,10 +48,11 @@ import { benchArgs } from './args.js'
 import { laneInit, nodeRuntime, nodeStack } from './node-stack.js'
 
 const USAGE = `Usage: npm run bench:sembatch -- [--messages 100000] [--unbatched 4000] [--window 4096]
-  [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--vectors 2000]
+  [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--bulk-warmup-ms 200] [--vectors 2000]
   [--embed 20000] [--pipe-bytes 65536] [--bulk-lane true] [--json true]
 --messages: sembatch messages per size; --unbatched: one-stream-per-message messages per size;
 --seq: sequential round trips per path for idle latency; --realtime: realtime samples alone and under bulk;
+--bulk-warmup-ms: how long bulk traffic runs before realtime samples are taken (longer: bulk at its steady, faster pace);
 --vectors: embeddings in the tensor stream; --embed: texts through each embed handler;
 --pipe-bytes: sembatch's pipeBytes on both nodes (unacknowledged bytes before interactive and bulk wait);
 --bulk-lane false: no bulk lane on the client (realtimeP99Ms then measures bulk on the same stream);
@@ -64,6 +65,7 @@ const args = benchArgs(USAGE, {
   seq: 1000,
   realtime: 1000,
   'bulk-window': 256,
+  'bulk-warmup-ms': 200,
   vectors: 2000,
   embed: 20_000,
   'pipe-bytes': DEFAULT_PIPE_BYTES,
@@ -228,7 +230,7 @@ async function underBulk (qos, s = sb) {
     }
   }))
   // let the bulk traffic fill the pipe first
-  await new Promise(resolve => setTimeout(resolve, 200))
+  await new Promise(resolve => setTimeout(resolve, args['bulk-warmup-ms']))
   eld.reset()
   await peerEld('reset')
   const samples = []
@@ -382,6 +384,7 @@ const result = {
   cpus: cpus().length,
   runtime,
   pipeBytes: args['pipe-bytes'],
+  bulkWarmupMs: args['bulk-warmup-ms'],
   loadAverage: load
 }
 result.pass = {
