@@ -16,7 +16,8 @@
 //   message, and a plain long-lived echo stream), sembatch's median round trip minus the
 //   unbatched one's; also reported against the plain stream;
 // - realtimeP99Ms: realtime 64-byte messages one at a time while --bulk-window bulk 16 KiB
-//   messages are in flight all along, p99 round trip, with the bulk lane at both ends (the
+//   messages are in flight all along (sampled from --bulk-warmup-ms on, when bulk has reached its
+//   steady pace), p99 round trip, with the bulk lane at both ends (the
 //   node's default: bulk on a connection of its own, carried by a worker thread at each end);
 //   realtimeP99MsSameLoop: the same from a second client node without a lane (bulk on the same
 //   stream and event loop as the realtime messages), and realtimeLaneRatio between them; the
@@ -48,11 +49,11 @@ import { benchArgs } from './args.js'
 import { laneInit, nodeRuntime, nodeStack } from './node-stack.js'
 
 const USAGE = `Usage: npm run bench:sembatch -- [--messages 100000] [--unbatched 4000] [--window 4096]
-  [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--bulk-warmup-ms 200] [--vectors 2000]
+  [--unbatched-window 64] [--seq 1000] [--realtime 1000] [--bulk-window 256] [--bulk-warmup-ms 3000] [--vectors 2000]
   [--embed 20000] [--pipe-bytes 65536] [--bulk-lane true] [--json true]
 --messages: sembatch messages per size; --unbatched: one-stream-per-message messages per size;
 --seq: sequential round trips per path for idle latency; --realtime: realtime samples alone and under bulk;
---bulk-warmup-ms: how long bulk traffic runs before realtime samples are taken (longer: bulk at its steady, faster pace);
+--bulk-warmup-ms: how long bulk traffic runs before realtime samples are taken (bulk speeds up for a few seconds as its code warms: the default measures its steady pace);
 --vectors: embeddings in the tensor stream; --embed: texts through each embed handler;
 --pipe-bytes: sembatch's pipeBytes on both nodes (unacknowledged bytes before interactive and bulk wait);
 --bulk-lane false: no bulk lane on the client (realtimeP99Ms then measures bulk on the same stream);
@@ -65,7 +66,7 @@ const args = benchArgs(USAGE, {
   seq: 1000,
   realtime: 1000,
   'bulk-window': 256,
-  'bulk-warmup-ms': 200,
+  'bulk-warmup-ms': 3000,
   vectors: 2000,
   embed: 20_000,
   'pipe-bytes': DEFAULT_PIPE_BYTES,
@@ -229,7 +230,7 @@ async function underBulk (qos, s = sb) {
       bulkBytes += bulkPayload.byteLength
     }
   }))
-  // let the bulk traffic fill the pipe first
+  // let the bulk traffic fill the pipe and reach its steady pace first
   await new Promise(resolve => setTimeout(resolve, args['bulk-warmup-ms']))
   eld.reset()
   await peerEld('reset')
