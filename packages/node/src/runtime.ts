@@ -7,17 +7,19 @@
  * (the bulk lane's worker, libuv's pool) and other processes (the agent, other
  * nodes of a local testnet), these threads make the node's event loop wait
  * for a core: a thread the event loop wakes is placed on its core and runs
- * first, even while the other core is idle. Those waits are most of the tail
- * of a realtime sembatch round trip under bulk traffic (docs/benchmarks.md).
+ * first, even while the other core is idle. Those waits are a large part of
+ * the tail of a sembatch round trip, with or without bulk traffic
+ * (docs/benchmarks.md, "Sembatch: the node's process").
  *
  * So the `aistack start` process runs V8 with `--single-threaded-gc` (the
- * `aistack` command re-executes itself with it, keeping its process id; see
- * bin/aistack.js): each isolate collects its garbage on its own thread, the
- * bulk lane's worker at its own lower priority. With that flag the remaining
- * V8 background threads only compile, and on Linux the node lowers their
- * priority (`nice` 10) so that they run when a core is free rather than
- * before the event loop. The environment variable `AISTACK_GC=parallel` keeps
- * V8's defaults (docs/configuration.md).
+ * command re-executes itself with it before it loads anything, keeping its
+ * process id: `execForNode`, called by bin.ts): each isolate collects its
+ * garbage on its own thread, the bulk lane's worker at its own lower
+ * priority. With that flag the remaining V8 background threads only compile,
+ * and on Linux the node lowers their priority (`nice` +10 from its own) so
+ * that they run when a core is free rather than before the event loop. The
+ * environment variable `AISTACK_GC=parallel` keeps V8's defaults
+ * (docs/configuration.md, "The node's process").
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
