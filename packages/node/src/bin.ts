@@ -4,7 +4,8 @@ import { execForNode } from './runtime.js'
 
 const fail = (err: any): void => {
   process.stderr.write(`aistack: ${String(err?.message ?? err).split('\n')[0]}${process.env.AISTACK_STACK === '1' ? `\n${String(err?.stack)}` : ''}\n`)
-  process.exitCode = 1
+  // as main's: 2 for a usage error
+  process.exitCode = err?.name === 'UsageError' ? 2 : 1
 }
 
 try {

@@ -15,7 +15,7 @@ import { usableListenAddrs } from './listen.js'
 import { createLog } from './log.js'
 import { createAgentNode } from './node.js'
 import { isAlive, readRunFile, removeRunFile, writeRunFile } from './run-file.js'
-import { lowerV8BackgroundThreads, singleThreadedGc, V8_BACKGROUND_NICE } from './runtime.js'
+import { lowerV8BackgroundThreads, noExecReason, runtimeInfo, singleThreadedGc } from './runtime.js'
 import type { AgentConfig } from './config.js'
 import type { Log } from './log.js'
 import type { AgentNode } from './node.js'
@@ -106,10 +106,12 @@ async function checkEmbedder (node: AgentNode, log: Log): Promise<void> {
 function logRuntime (log: Log): void {
   const lowered = lowerV8BackgroundThreads()
   if (singleThreadedGc()) {
-    log.info(`V8 collects garbage on the node's own threads (--single-threaded-gc)${lowered > 0 ? `; its ${lowered} compiler threads run at a lower priority (nice +${V8_BACKGROUND_NICE})` : ''}`)
-  } else {
-    log.info(`V8 collects garbage with its background threads (${process.env.AISTACK_GC === 'parallel' ? 'AISTACK_GC=parallel' : 'run through `aistack start` for --single-threaded-gc'})`)
+    const nice = runtimeInfo().v8ThreadsNice
+    log.info(`V8 collects garbage on the node's own threads (--single-threaded-gc)${lowered > 0 && nice != null ? `; its ${lowered} compiler threads run at a lower priority (nice ${nice})` : ''}`)
+    return
   }
+  const why = process.env.AISTACK_GC === 'parallel' ? 'AISTACK_GC=parallel' : `not re-executed with --single-threaded-gc: ${noExecReason() ?? 'started other than by `aistack start`'}; \`node --single-threaded-gc <aistack> start\` gives it the flag`
+  log.info(`V8 collects garbage with its background threads (${why})`)
 }
 
 /** Starts a node on a home directory with its HTTP API, and writes run.json once ready. */

@@ -21,8 +21,9 @@
  * environment variable `AISTACK_GC=parallel` keeps V8's defaults
  * (docs/configuration.md, "The node's process").
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
+import { isAbsolute } from 'node:path'
 import { isMainThread } from 'node:worker_threads'
 import { UsageError } from './errors.js'
 
@@ -57,34 +58,77 @@ export function wantedGc (env: NodeJS.ProcessEnv = process.env): typeof GC_MODES
   const v = env.AISTACK_GC
   if (v == null || v === '') return 'single-threaded'
   if ((GC_MODES as readonly string[]).includes(v)) return v as typeof GC_MODES[number]
-  throw new UsageError(`AISTACK_GC must be "single-threaded" or "parallel" (got "${v.slice(0, 40)}"); unset it for the default`)
+  throw new UsageError(`AISTACK_GC must be "single-threaded" or "parallel" (got ${JSON.stringify(v.slice(0, 40))}); unset it for the default`)
+}
+
+/** set in the environment of the re-executed process, so that it never re-executes again */
+const EXECUTED = 'AISTACK_GC_EXECUTED'
+
+/**
+ * Why `aistack start` will not re-execute itself with `--single-threaded-gc`
+ * (it then runs with V8's defaults), or undefined when it will
+ */
+export function noExecReason (execArgv: readonly string[] = process.execArgv, execPath = process.execPath): string | undefined {
+  if (process.platform === 'win32' || typeof process.execve !== 'function') return 'this platform cannot replace a running program'
+  if (execArgv.some(a => /^--inspect/.test(a))) return 'it runs under the inspector (a second one would start)'
+  if (gcFlag(execArgv) === false) return 'Node was started with --no-single-threaded-gc'
+  try {
+    if (!isAbsolute(execPath)) throw new Error('relative')
+    accessSync(execPath, fsConstants.X_OK)
+  } catch {
+    return `Node's own program (${execPath}) cannot be found to run again`
+  }
+  return undefined
 }
 
 /**
- * Before `aistack start` (in the foreground) loads anything: re-executes this
- * process with `--single-threaded-gc` added to Node's options, when it lacks
- * it and `AISTACK_GC` is not `parallel`. `process.execve` replaces the
- * program and keeps the process id, standard input and output, and the
- * environment, so whoever started the node (a shell, `--detach`, a testnet,
- * a service manager) still has its pid. Does nothing for other commands, on
- * platforms without `execve` (Windows), or when the exec fails (the node then
- * runs with V8's defaults, which `GET /v1/status` shows).
+ * Before `aistack start` loads anything: re-executes this process with
+ * `--single-threaded-gc` added to Node's options, when it lacks it and
+ * `AISTACK_GC` is not `parallel`. `process.execve` replaces the program and
+ * keeps the process id, standard input and output, and the environment, so
+ * whoever started the node (a shell, `--detach`, a testnet, a service
+ * manager) still has its pid. Node's other options are kept. It does nothing
+ * for other commands, for `--help`, for `--detach` (its child does it), or
+ * when `noExecReason` gives a reason (the node then runs with V8's defaults,
+ * says why in its log, and `GET /v1/status` shows it). Node ends the process
+ * if the exec call itself fails (a sandbox forbidding it): `AISTACK_GC=parallel`
+ * avoids the re-execution.
  *
  * @param argv the command line after `aistack`
  * @throws UsageError when `AISTACK_GC` has a value other than the two modes
  */
 export function execForNode (argv: readonly string[] = process.argv.slice(2)): void {
-  if (argv[0] !== 'start' || argv.includes('--detach') || argv.includes('--help') || argv.includes('-h')) return
-  if (wantedGc() !== 'single-threaded' || singleThreadedGc() || !isMainThread) return
-  if (typeof process.execve !== 'function' || process.argv[1] == null) return
+  if (argv[0] !== 'start' || argv.includes('--help') || argv.includes('-h')) return
+  const executed = process.env[EXECUTED] != null
+  delete process.env[EXECUTED]
+  if (wantedGc() !== 'single-threaded' || argv.includes('--detach')) return
+  if (executed || singleThreadedGc() || !isMainThread || process.argv[1] == null || noExecReason() != null) return
   try {
-    process.execve(process.execPath, [process.execPath, SINGLE_THREADED_GC, ...process.execArgv, process.argv[1], ...argv], process.env)
+    process.execve?.(process.execPath, [process.execPath, SINGLE_THREADED_GC, ...process.execArgv, process.argv[1], ...argv], { ...process.env, [EXECUTED]: '1' })
   } catch {}
 }
 
-/** true when this process runs with `--single-threaded-gc` */
+/**
+ * This process's Node options, for a node process it starts (`--detach`, a
+ * testnet): all but the inspector's, whose port a second process cannot share
+ */
+export function childNodeFlags (execArgv: readonly string[] = process.execArgv): string[] {
+  return execArgv.filter(a => !/^--(inspect|debug-port)/.test(a))
+}
+
+/** true, false or undefined: what the last `--[no-]single-threaded-gc` flag says, if any */
+function gcFlag (execArgv: readonly string[]): boolean | undefined {
+  let on: boolean | undefined
+  for (const a of execArgv) {
+    if (a === SINGLE_THREADED_GC || a === '--single_threaded_gc') on = true
+    if (a === '--no-single-threaded-gc' || a === '--no_single_threaded_gc') on = false
+  }
+  return on
+}
+
+/** true when this process runs with `--single-threaded-gc` (the last of `--[no-]single-threaded-gc` counts) */
 export function singleThreadedGc (execArgv: readonly string[] = process.execArgv): boolean {
-  return execArgv.some(a => a === SINGLE_THREADED_GC || a === '--single_threaded_gc')
+  return gcFlag(execArgv) === true
 }
 
 /** Thread ids of this process's V8 background threads, from /proc (Linux); [] elsewhere or when unreadable */
@@ -107,16 +151,15 @@ export function v8ThreadIds (): number[] {
 
 /**
  * Gives V8's background threads a `nice` `V8_BACKGROUND_NICE` above the
- * process's (at most 19), when this
- * process runs with `--single-threaded-gc` on Linux (with V8's parallel
- * collector they help the event loop's own collections, which must not wait
- * on a low-priority thread). Never throws.
+ * process's (at most 19), when this process runs with `--single-threaded-gc`
+ * on Linux (with V8's parallel collector they help the event loop's own
+ * collections, which must not wait on a low-priority thread). Threads already
+ * that low are left as they are. Never throws.
  *
- * @returns the number of threads lowered (0 when none were, or nothing applies)
+ * @returns the threads now at that `nice` or lower (0 when nothing applies)
  */
 export function lowerV8BackgroundThreads (): number {
   if (!singleThreadedGc()) return 0
-  let lowered = 0
   let target: number
   try {
     // relative to the process's own priority: a node started with `nice` keeps the gap
@@ -124,10 +167,11 @@ export function lowerV8BackgroundThreads (): number {
   } catch {
     return 0
   }
+  let lowered = 0
   for (const tid of v8ThreadIds()) {
     try {
       if (getPriority(tid) < target) setPriority(tid, target)
-      lowered++
+      if (getPriority(tid) >= target) lowered++
     } catch {}
   }
   return lowered

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { getPriority } from 'node:os'
-import { execForNode, runtimeInfo, singleThreadedGc, V8_BACKGROUND_NICE, wantedGc } from '../src/runtime.js'
-import { api, removeTempDirs, runCli, startNodeProcess, tempDir } from './helpers.js'
+import { readRunFile } from '../src/run-file.js'
+import { childNodeFlags, execForNode, noExecReason, runtimeInfo, singleThreadedGc, V8_BACKGROUND_NICE, wantedGc } from '../src/runtime.js'
+import { api, BIN, removeTempDirs, runCli, startNodeProcess, tempDir } from './helpers.js'
 import type { NodeProcess } from './helpers.js'
 
 describe('node runtime: V8 garbage collection and background threads', function () {
@@ -20,15 +22,35 @@ describe('node runtime: V8 garbage collection and background threads', function 
     assert.equal(wantedGc({ AISTACK_GC: 'parallel' }), 'parallel')
     assert.equal(wantedGc({ AISTACK_GC: 'single-threaded' }), 'single-threaded')
     assert.throws(() => wantedGc({ AISTACK_GC: 'fast' }), { name: 'UsageError', message: /AISTACK_GC must be "single-threaded" or "parallel" \(got "fast"\)/ })
+    assert.throws(() => wantedGc({ AISTACK_GC: 'a\nb' }), { message: /\(got "a\\nb"\)/ })
     assert.equal(singleThreadedGc(['--single-threaded-gc']), true)
     assert.equal(singleThreadedGc(['--max-old-space-size=100']), false)
+    // V8 takes the last of the two
+    assert.equal(singleThreadedGc(['--single-threaded-gc', '--no-single-threaded-gc']), false)
+    assert.equal(singleThreadedGc(['--no-single-threaded-gc', '--single-threaded-gc']), true)
   })
 
-  it('re-executes only for a node in the foreground', () => {
+  it('re-executes only for a node in the foreground, and says why not otherwise', () => {
     // none of these may replace the test process: they return
     for (const argv of [['ask', 'x'], ['start', '--detach'], ['start', '--help'], []]) execForNode(argv)
     // this test process runs without the flag and reports it
     assert.equal(runtimeInfo().gc, singleThreadedGc() ? 'single-threaded' : 'parallel')
+    // a bad AISTACK_GC stops `start --detach` too, before its child is started
+    process.env.AISTACK_GC = 'fast'
+    try {
+      assert.throws(() => { execForNode(['start', '--detach']) }, { name: 'UsageError' })
+      assert.doesNotThrow(() => { execForNode(['start', '--help']) })
+    } finally {
+      delete process.env.AISTACK_GC
+    }
+    if (process.platform !== 'win32') {
+      assert.equal(noExecReason([], process.execPath), undefined)
+      assert.match(noExecReason(['--inspect=0'], process.execPath) ?? '', /inspector/)
+      assert.match(noExecReason(['--no-single-threaded-gc'], process.execPath) ?? '', /--no-single-threaded-gc/)
+      // a program name without a path (`node` from a shebang with /proc unavailable) cannot be run again
+      assert.match(noExecReason([], 'node') ?? '', /cannot be found/)
+    }
+    assert.deepEqual(childNodeFlags(['--max-old-space-size=200', '--inspect=9229', '--inspect-brk', '--single-threaded-gc']), ['--max-old-space-size=200', '--single-threaded-gc'])
   })
 
   it('`aistack start` runs with --single-threaded-gc in the same process, its compiler threads lowered', async function () {
@@ -59,7 +81,29 @@ describe('node runtime: V8 garbage collection and background threads', function 
     assert.match(node.output(), /AISTACK_GC=parallel/)
 
     const bad = await runCli(['start', '--home', await tempDir(), '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0'], { env: { AISTACK_GC: 'fast' } })
-    assert.equal(bad.code, 1)
+    assert.equal(bad.code, 2)
     assert.equal(bad.stderr.trim(), 'aistack: AISTACK_GC must be "single-threaded" or "parallel" (got "fast"); unset it for the default')
+  })
+
+  it('`aistack start --detach` passes Node\'s options on to the node, which adds --single-threaded-gc', async function () {
+    if (process.platform !== 'linux') this.skip()
+    const home = await tempDir()
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--max-old-space-size=300', BIN, 'start', '--detach', '--home', home, '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0'], { timeout: 120_000 }, (err, stdout, stderr) => {
+        if (err != null) reject(new Error(`${err.message}\n${stderr}`))
+        else resolve(stdout)
+      })
+    })
+    const run = await readRunFile(home)
+    assert.ok(run != null, out)
+    try {
+      const cmdline = (await readFile(`/proc/${run.pid}/cmdline`, 'utf8')).split('\0')
+      assert.ok(cmdline.includes('--max-old-space-size=300') && cmdline.includes('--single-threaded-gc'), cmdline.join(' '))
+      const { json } = await api(run, 'GET', '/v1/status')
+      assert.equal(json.runtime.gc, 'single-threaded')
+    } finally {
+      const stop = await runCli(['stop', '--home', home])
+      assert.equal(stop.code, 0, stop.stderr)
+    }
   })
 })

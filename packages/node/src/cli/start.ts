@@ -10,6 +10,7 @@ import { IDENTITY_FILE } from '../identity.js'
 import { createLog } from '../log.js'
 import { resolveHome } from '../paths.js'
 import { isAlive, readRunFile } from '../run-file.js'
+import { childNodeFlags } from '../runtime.js'
 import { parse, parseInteger } from './args.js'
 import { HOME_HELP } from './commands.js'
 import { printJson } from './output.js'
@@ -46,7 +47,10 @@ ${HOME_HELP}
   --log-level LEVEL   error, warn, info (default) or debug
   --detach            run in the background, logging to <home>/node.log (see \`aistack logs\`);
                       returns once the node is ready
-  --json              print the start summary and logs as JSON lines`,
+  --json              print the start summary and logs as JSON lines
+
+The node runs Node's V8 with --single-threaded-gc: the command re-executes itself with it (same
+pid). AISTACK_GC=parallel keeps V8's defaults (docs/configuration.md, "The node's process").`,
   logs: `Usage: aistack logs [--home DIR] [-n N] [--follow]
 
 Prints the end of <home>/node.log, the log of a node started with \`aistack start --detach\`.
@@ -129,7 +133,7 @@ async function detach (home: string, args: string[], json: boolean, { timeoutMs 
   const logFile = join(home, LOG_FILE)
   const fd = openSync(logFile, 'a')
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')))
-  const child = spawn(process.execPath, [process.argv[1], 'start', ...args], { detached: true, stdio: ['ignore', fd, fd], env })
+  const child = spawn(process.execPath, [...childNodeFlags(), process.argv[1], 'start', ...args], { detached: true, stdio: ['ignore', fd, fd], env })
   closeSync(fd)
   child.unref()
   let exited: number | null | undefined

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AlreadyRunningError, NotRunningError, StartError, UsageError } from '../errors.js'
 import { isAlive, readRunFile } from '../run-file.js'
+import { childNodeFlags } from '../runtime.js'
 import { parse, parseInteger } from './args.js'
 import { callApi } from './client.js'
 import { printJson, table } from './output.js'
@@ -69,7 +70,7 @@ async function spawnNode (home: string, bootstrap: string[]): Promise<number> {
   for (const b of bootstrap) args.push('--bootstrap', b)
   // without npm's variables: a node started by an npm script stops when npm goes away
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')))
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env })
+  const child = spawn(process.execPath, [...childNodeFlags(), ...args], { detached: true, stdio: ['ignore', log, log], env })
   closeSync(log)
   child.unref()
   if (child.pid == null) throw new StartError(`could not start a node process for ${home}`)

@@ -26,8 +26,9 @@ export interface BulkLaneInit {
   /** bytes handed to the worker and not yet written, per stream, before `send` asks to wait (default 256 KiB) */
   highWaterBytes?: number
   /**
-   * Scheduling priority of the worker thread, as `nice` (0-19, default 10):
-   * when the machine's cores are all busy, the node's thread (realtime
+   * How much lower the worker thread's scheduling priority is than the
+   * node's thread's, in `nice` steps (0-19, default 10; the result is at most
+   * 19): when the machine's cores are all busy, the node's thread (realtime
    * messages, handlers) runs before the lane's. 0 leaves it as the node's.
    */
   nice?: number

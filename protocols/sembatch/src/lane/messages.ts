@@ -21,7 +21,7 @@ export interface LaneWorkerData {
   maxStreamsPerConnection: number
   /** bytes handed to the node's thread and not yet consumed, per stream, before the lane stops reading it */
   maxUnreadBytes: number
-  /** the worker thread's scheduling priority (nice, 0-19): above 0, the node's thread goes first for a core */
+  /** how much lower (nice steps, 0-19) the worker thread runs than the node's thread: above 0, the node's thread goes first for a core */
   nice: number
   /** opening a lane stream gives up after this long (ms) */
   dialTimeoutMs: number

@@ -7,7 +7,7 @@
  * that for the bulk class. See docs/protocols/sembatch.md, "Bulk lane".
  */
 import { randomFill } from 'node:crypto'
-import { setPriority } from 'node:os'
+import { getPriority, setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -204,7 +204,8 @@ try {
   if (data.nice > 0) {
     await new Promise<void>(resolve => { randomFill(new Uint8Array(1), () => { resolve() }) })
     try {
-      setPriority(0, data.nice)
+      // below the node's own priority (a node started with `nice` keeps the gap)
+      setPriority(0, Math.min(19, getPriority(0) + data.nice))
     } catch {}
   }
   const stack = await import(data.stack)
