@@ -13,7 +13,7 @@
  *
  * So the `aistack start` process runs V8 with `--single-threaded-gc` (the
  * command re-executes itself with it before it loads anything, keeping its
- * process id: `execForNode`, called by bin.ts): each isolate collects its
+ * process id: `execForNode`, called by the CLI's `main`): each isolate collects its
  * garbage on its own thread, the bulk lane's worker at its own lower
  * priority. With that flag the remaining V8 background threads only compile,
  * and on Linux the node lowers their priority (`nice` +10 from its own) so
@@ -149,6 +149,9 @@ export function v8ThreadIds (): number[] {
   return ids
 }
 
+/** what `runtimeInfo` read, once: the threads are made at start and only `lowerV8BackgroundThreads` changes them */
+let info: RuntimeInfo | undefined
+
 /**
  * Gives V8's background threads a `nice` `V8_BACKGROUND_NICE` above the
  * process's (at most 19), when this process runs with `--single-threaded-gc`
@@ -171,14 +174,20 @@ export function lowerV8BackgroundThreads (): number {
   for (const tid of v8ThreadIds()) {
     try {
       if (getPriority(tid) < target) setPriority(tid, target)
-      if (getPriority(tid) >= target) lowered++
+      lowered++
     } catch {}
   }
+  info = undefined
   return lowered
 }
 
-/** What `GET /v1/status` reports about the process */
+/** What `GET /v1/status` reports about the process (read from /proc once, and again after `lowerV8BackgroundThreads`) */
 export function runtimeInfo (): RuntimeInfo {
+  info ??= readRuntimeInfo()
+  return info
+}
+
+function readRuntimeInfo (): RuntimeInfo {
   const ids = v8ThreadIds()
   const nices = new Set<number>()
   for (const tid of ids) {

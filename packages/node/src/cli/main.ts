@@ -1,5 +1,6 @@
 import { ApiError, AlreadyRunningError, ConfigError, HomeError, IdentityError, NotRunningError, StartError, UsageError } from '../errors.js'
 import { VERSION } from '../version.js'
+import { execForNode } from '../runtime.js'
 
 const USAGE = `aistack ${VERSION}: a peer-to-peer network for AI agents
 
@@ -86,6 +87,9 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   try {
+    // `aistack start` runs V8 with --single-threaded-gc: this replaces the process (same pid)
+    // before the command's modules load (runtime.ts)
+    if (name === 'start') execForNode(argv)
     return await (await load())(args)
   } catch (err: any) {
     if (err instanceof UsageError || err instanceof ConfigError) {
