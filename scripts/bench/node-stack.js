@@ -4,7 +4,8 @@
 // stack to the lane's worker. Both ends of a benchmark use it, so what is measured is what two
 // nodes speak, not stock Noise and yamux. `nodeRuntime()` does to the process what `aistack start`
 // does to a node's (packages/node/src/runtime.ts): run the benchmark's npm script, which passes
-// --single-threaded-gc to Node, as `aistack start` does, and its child processes get the same flags.
+// --single-threaded-gc and --initial-old-space-size=128 to Node, as `aistack start` does, and its
+// child processes get the same flags.
 import { availableParallelism } from 'node:os'
 
 export const NODE_STACK = new URL('../../packages/node/dist/src/lane-stack.js', import.meta.url).href

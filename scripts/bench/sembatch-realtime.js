@@ -6,8 +6,8 @@
 // Each set of settings has its own serving node (a child process, scripts/bench/sembatch-peer.js)
 // and its own client node in this process, both on the stack of an aistack node (TCP on
 // 127.0.0.1, the hybrid handshake, the node's yamux: ./node-stack.js) and with the node's V8 flags
-// (the npm script passes --single-threaded-gc, as `aistack start` does; children get this
-// process's flags). The sets take turns
+// (the npm script passes --single-threaded-gc and --initial-old-space-size=128, as `aistack start`
+// does; children get this process's flags). The sets take turns
 // in --rounds rounds, so both see the same load of the machine. In each round: --bulk-window
 // bulk 16 KiB echo messages in flight all along, and --realtime realtime 64-byte echo round
 // trips one at a time; p50/p99 round trip over all rounds, bulk MiB/s, and the event-loop delay

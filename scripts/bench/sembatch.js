@@ -6,8 +6,8 @@
 // The serving node is a child process (scripts/bench/sembatch-peer.js); this process is the
 // client. Both are libp2p nodes on the stack of an aistack node (TCP on 127.0.0.1, the hybrid
 // handshake, the node's yamux: ./node-stack.js), and both run with the node's V8 flags (the npm
-// script passes --single-threaded-gc, as the `aistack` command does; the child gets this
-// process's flags). Measured:
+// script passes --single-threaded-gc and --initial-old-space-size=128, as the `aistack` command
+// does; the child gets this process's flags). Measured:
 // - smallMessageRatio: 64- and 256-byte echo messages to one peer, messages per second with
 //   sembatch (--window in flight) over one stream per message (--unbatched-window in flight,
 //   each a new stream, a length-prefixed request and answer, then close, as anycast does);
@@ -88,8 +88,8 @@ const addr = await new Promise((resolve, reject) => {
   let buf = ''
   child.stdout.on('data', (d) => {
     buf += d
-    const line = buf.split('\n')[0]
-    if (buf.includes('\n')) resolve(JSON.parse(line).addr)
+    const line = buf.split('\n').find(l => l.startsWith('{"addr"'))
+    if (line != null) resolve(JSON.parse(line).addr)
   })
   child.on('exit', (code) => reject(new Error(`the serving node exited (${code})`)))
 })

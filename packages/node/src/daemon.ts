@@ -106,8 +106,10 @@ async function checkEmbedder (node: AgentNode, log: Log): Promise<void> {
 function logRuntime (log: Log): void {
   const lowered = lowerV8BackgroundThreads()
   if (singleThreadedGc()) {
-    const nice = runtimeInfo().v8ThreadsNice
-    log.info(`V8 collects garbage on the node's own threads (--single-threaded-gc)${lowered > 0 && nice != null ? `; its ${lowered} compiler threads run at a lower priority (nice ${nice})` : ''}`)
+    const { v8ThreadsNice: nice, initialOldSpaceMiB: oldSpace } = runtimeInfo()
+    const threads = lowered > 0 && nice != null ? `; its ${lowered} compiler threads run at a lower priority (nice ${nice})` : ''
+    const heap = oldSpace != null ? `; no full collection for the old generation's size below ${oldSpace} MiB (--initial-old-space-size)` : ''
+    log.info(`V8 collects garbage on the node's own threads (--single-threaded-gc)${threads}${heap}`)
     return
   }
   const why = process.env.AISTACK_GC === 'parallel' ? 'AISTACK_GC=parallel' : `not re-executed with --single-threaded-gc: ${noExecReason() ?? 'started other than by `aistack start`'}; \`node --single-threaded-gc <aistack> start\` gives it the flag`

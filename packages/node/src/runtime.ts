@@ -17,9 +17,18 @@
  * garbage on its own thread, the bulk lane's worker at its own lower
  * priority. With that flag the remaining V8 background threads only compile,
  * and on Linux the node lowers their priority (`nice` +10 from its own) so
- * that they run when a core is free rather than before the event loop. The
- * environment variable `AISTACK_GC=parallel` keeps V8's defaults
- * (docs/configuration.md, "The node's process").
+ * that they run when a core is free rather than before the event loop.
+ *
+ * It also gives V8 `--initial-old-space-size=128` (MiB): the old generation
+ * may grow to that before its size alone starts a full collection. A node's
+ * live heap is a few tens of MiB, and V8 sets the next limit close above it;
+ * under bulk traffic the objects of requests in flight, promoted at each
+ * collection, reached that limit again within a fraction of a second, and
+ * the node's event loop spent its time in full collections (pauses of 4-15 ms
+ * several times a second). With the floor, the young generation's scavenges
+ * collect them and full collections are rare. The environment variable
+ * `AISTACK_GC=parallel` keeps V8's defaults for both (docs/configuration.md,
+ * "The node's process").
  */
 import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
@@ -29,6 +38,12 @@ import { UsageError } from './errors.js'
 
 /** The flag the `aistack` command runs the node with */
 export const SINGLE_THREADED_GC = '--single-threaded-gc'
+
+/** The old generation's size (MiB) below which its growth alone does not start a full collection */
+export const INITIAL_OLD_SPACE_MIB = 128
+
+/** V8's option for it, as the node is run with it */
+export const INITIAL_OLD_SPACE = `--initial-old-space-size=${INITIAL_OLD_SPACE_MIB}`
 
 /** How much lower (`nice`) V8's background threads run than the process's main thread */
 export const V8_BACKGROUND_NICE = 10
@@ -43,6 +58,8 @@ export interface RuntimeInfo {
   v8Threads: number
   /** their `nice` value, or null when they were not found or differ */
   v8ThreadsNice: number | null
+  /** V8's `--initial-old-space-size` (MiB) for this process, null when it was not given (V8's default) */
+  initialOldSpaceMiB: number | null
 }
 
 /** Values of the environment variable `AISTACK_GC` */
@@ -82,9 +99,24 @@ export function noExecReason (execArgv: readonly string[] = process.execArgv, ex
 }
 
 /**
- * Before `aistack start` loads anything: re-executes this process with
- * `--single-threaded-gc` added to Node's options, when it lacks it and
- * `AISTACK_GC` is not `parallel`. `process.execve` replaces the program and
+ * The V8 options a node's process lacks, of those `aistack start` runs it
+ * with: `--single-threaded-gc` unless it has it, and `INITIAL_OLD_SPACE`
+ * unless an initial old-space or heap size is given already (on the command
+ * line or in `NODE_OPTIONS`: the user's own value is kept). Empty when it has
+ * them all.
+ */
+export function missingNodeFlags (execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
+  const missing: string[] = []
+  if (!singleThreadedGc(execArgv)) missing.push(SINGLE_THREADED_GC)
+  if (initialOldSpaceMiB(execArgv, env) == null && ![...execArgv, ...nodeOptions(env)].some(a => INITIAL_HEAP.test(a))) missing.push(INITIAL_OLD_SPACE)
+  return missing
+}
+
+/**
+ * Before `aistack start` loads anything: re-executes this process with the
+ * V8 options it lacks (`missingNodeFlags`: `--single-threaded-gc` and
+ * `INITIAL_OLD_SPACE`) added to Node's options, unless `AISTACK_GC` is
+ * `parallel`. `process.execve` replaces the program and
  * keeps the process id, standard input and output, and the environment, so
  * whoever started the node (a shell, `--detach`, a testnet, a service
  * manager) still has its pid. Node's other options are kept. It does nothing
@@ -102,10 +134,38 @@ export function execForNode (argv: readonly string[] = process.argv.slice(2)): v
   const executed = process.env[EXECUTED] != null
   delete process.env[EXECUTED]
   if (wantedGc() !== 'single-threaded' || argv.includes('--detach')) return
-  if (executed || singleThreadedGc() || !isMainThread || process.argv[1] == null || noExecReason() != null) return
+  if (executed || !isMainThread || process.argv[1] == null) return
+  const missing = missingNodeFlags()
+  if (missing.length === 0 || noExecReason() != null) return
   try {
-    process.execve?.(process.execPath, [process.execPath, SINGLE_THREADED_GC, ...process.execArgv, process.argv[1], ...argv], { ...process.env, [EXECUTED]: '1' })
+    process.execve?.(process.execPath, [process.execPath, ...missing, ...process.execArgv, process.argv[1], ...argv], { ...process.env, [EXECUTED]: '1' })
   } catch {}
+}
+
+/** V8's initial heap-size options other than the old space's own (they size the old space too) */
+const INITIAL_HEAP = /^--initial[-_]heap[-_]size(=|$)/
+const INITIAL_OLD = /^--initial[-_]old[-_]space[-_]size=(\d+)$/
+
+/** The options in `NODE_OPTIONS`, split on spaces (enough to find V8's size options) */
+function nodeOptions (env: NodeJS.ProcessEnv): string[] {
+  return (env.NODE_OPTIONS ?? '').split(/\s+/).filter(a => a !== '')
+}
+
+/**
+ * V8's `--initial-old-space-size` (MiB) for this process: the last given on
+ * Node's command line, else in `NODE_OPTIONS` (the command line wins); null
+ * when neither gives it
+ */
+export function initialOldSpaceMiB (execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): number | null {
+  for (const args of [execArgv, nodeOptions(env)]) {
+    let mib: number | null = null
+    for (const a of args) {
+      const m = INITIAL_OLD.exec(a)
+      if (m != null) mib = Number(m[1])
+    }
+    if (mib != null) return mib
+  }
+  return null
 }
 
 /**
@@ -198,6 +258,7 @@ function readRuntimeInfo (): RuntimeInfo {
   return {
     gc: singleThreadedGc() ? 'single-threaded' : 'parallel',
     v8Threads: ids.length,
-    v8ThreadsNice: nices.size === 1 ? [...nices][0] : null
+    v8ThreadsNice: nices.size === 1 ? [...nices][0] : null,
+    initialOldSpaceMiB: initialOldSpaceMiB()
   }
 }

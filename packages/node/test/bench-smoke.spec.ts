@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { getPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { INITIAL_OLD_SPACE, INITIAL_OLD_SPACE_MIB, SINGLE_THREADED_GC } from '../src/runtime.js'
 
 /** the repository's scripts/bench, from dist/test */
 const BENCH = fileURLToPath(new URL('../../../../scripts/bench/', import.meta.url))
+
+/** the repository's package.json, for the benchmarks' npm scripts */
+const PACKAGE = fileURLToPath(new URL('../../../../package.json', import.meta.url))
 
 /** Runs a benchmark script with small counts and `--json true` (and Node's `flags`); its one JSON object */
 async function runBench (script: string, args: string[], flags: string[] = []): Promise<any> {
@@ -24,7 +29,7 @@ describe('benchmarks, small counts', function () {
   this.timeout(180_000)
 
   it('bench:sembatch reports every figure; embed answers come back exact as f32 tensors', async () => {
-    const r = await runBench('sembatch.js', ['--messages', '500', '--unbatched', '50', '--window', '64', '--unbatched-window', '8', '--seq', '20', '--realtime', '20', '--bulk-window', '8', '--bulk-warmup-ms', '100', '--vectors', '50', '--embed', '50'], ['--single-threaded-gc'])
+    const r = await runBench('sembatch.js', ['--messages', '500', '--unbatched', '50', '--window', '64', '--unbatched-window', '8', '--seq', '20', '--realtime', '20', '--bulk-window', '8', '--bulk-warmup-ms', '100', '--vectors', '50', '--embed', '50'], [SINGLE_THREADED_GC, INITIAL_OLD_SPACE])
     for (const field of ['smallMessageRatio', 'idleAddedLatencyP50Ms', 'realtimeP99Ms', 'realtimeP99MsSameLoop', 'realtimeLaneRatio', 'tensorBytesRatio', 'embedBatchRatio']) {
       assert.equal(typeof r[field], 'number', field)
     }
@@ -37,7 +42,13 @@ describe('benchmarks, small counts', function () {
     assert.ok(r.answers.int8.ratio < r.answers.f32.ratio)
     // run as its npm script runs it, with a node's V8 flags, and it says so
     assert.equal(r.runtime.gc, 'single-threaded')
+    assert.equal(r.runtime.initialOldSpaceMiB, INITIAL_OLD_SPACE_MIB)
     if (process.platform === 'linux') assert.equal(r.runtime.v8ThreadsNice, Math.min(19, getPriority() + 10))
+    // the npm scripts of the sembatch benchmarks give Node the flags `aistack start` gives a node
+    const scripts = JSON.parse(readFileSync(PACKAGE, 'utf8')).scripts
+    for (const name of ['bench:sembatch', 'bench:sembatch-realtime']) {
+      assert.ok(scripts[name].includes(`node ${SINGLE_THREADED_GC} ${INITIAL_OLD_SPACE} `), `${name}: ${scripts[name]}`)
+    }
   })
 
   it('bench:sembatch-realtime reports every set with the plain-socket floor, and the floor under bulk on a bare stream', async () => {

@@ -87,7 +87,7 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   try {
-    // `aistack start` runs V8 with --single-threaded-gc: this replaces the process (same pid)
+    // `aistack start` runs V8 with its options (runtime.ts): this replaces the process (same pid)
     // before the command's modules load (runtime.ts)
     if (name === 'start') execForNode(argv)
     return await (await load())(args)

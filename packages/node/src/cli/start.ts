@@ -49,8 +49,9 @@ ${HOME_HELP}
                       returns once the node is ready
   --json              print the start summary and logs as JSON lines
 
-The node runs Node's V8 with --single-threaded-gc: the command re-executes itself with it (same
-pid). AISTACK_GC=parallel keeps V8's defaults (docs/configuration.md, "The node's process").`,
+The node runs Node's V8 with --single-threaded-gc and --initial-old-space-size=128: the command
+re-executes itself with them (same pid). AISTACK_GC=parallel keeps V8's defaults
+(docs/configuration.md, "The node's process").`,
   logs: `Usage: aistack logs [--home DIR] [-n N] [--follow]
 
 Prints the end of <home>/node.log, the log of a node started with \`aistack start --detach\`.
