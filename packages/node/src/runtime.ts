@@ -21,12 +21,14 @@
  *
  * It also gives V8 `--initial-old-space-size=128` (MiB): the old generation
  * may grow to that before its size alone starts a full collection. A node's
- * live heap is a few tens of MiB, and V8 sets the next limit close above it;
- * under bulk traffic the objects of requests in flight, promoted at each
- * collection, reached that limit again within a fraction of a second, and
- * the node's event loop spent its time in full collections (pauses of 4-15 ms
- * several times a second). With the floor, the young generation's scavenges
- * collect them and full collections are rare. The environment variable
+ * live heap is a few tens of MiB, and V8 sets the next limit a few MiB above
+ * what a full collection leaves. Under bulk traffic, scavenges promote
+ * objects of the requests in flight at several MiB a second, so that limit
+ * was reached again within a second or two: incremental marking ran most of
+ * the time, its steps (some of several ms) taken on the event loop between
+ * its tasks, and ended in full-collection pauses of 4-60 ms. With the floor,
+ * full collections come about every 1.5 s under that load rather than
+ * several times a second. The environment variable
  * `AISTACK_GC=parallel` keeps V8's defaults for both (docs/configuration.md,
  * "The node's process").
  */
